@@ -1,0 +1,126 @@
+#pragma once
+// The daemon's configuration: one plain struct, loaded from a TOML file, then
+// WSRELAY_* environment variables, then command-line flags (later wins).
+// Loading validates every value; a bad key, type or value is a ConfigError
+// whose message names the key (and the file line when it came from the file).
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wsrelay {
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Where the Redis server is. Parsed from `redis://[user:password@]host:port[/db]`
+// or `unix:///path.sock[?db=N]`.
+struct RedisEndpoint {
+  bool is_unix = false;
+  std::string host;  // TCP only
+  std::uint16_t port = 6379;
+  std::string path;  // unix only
+  std::string user;  // empty: AUTH with password only (or none)
+  std::string password;
+  int db = 0;
+
+  bool operator==(const RedisEndpoint&) const = default;
+};
+
+// Throws ConfigError("redis_url: ...") for anything it cannot parse.
+RedisEndpoint parse_redis_url(std::string_view url);
+
+struct Config {
+  // [server]
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 = any free port
+  std::string websocket_url = "/ws/";
+  int threads = 0;  // 0 = one shard per core
+  std::size_t max_connections = 100000;
+  int handshake_timeout_seconds = 10;
+  std::size_t max_header_bytes = 8192;
+  std::vector<std::string> subprotocols;  // empty = select the first offered
+  std::string session_cookie = "sessionid";
+  std::string ready_file;  // when set, "host:port\n" is written here once listening
+
+  // [redis]
+  std::string redis_url;  // empty = in-process memory engine
+  std::string prefix;
+  int expire_seconds = 3600;
+  int redis_connect_timeout_ms = 2000;
+  int redis_reconnect_min_ms = 100;
+  int redis_reconnect_max_ms = 5000;
+  std::size_t redis_pending_max_messages = 10000;  // client publishes held while Redis is down
+  std::size_t redis_pending_max_bytes = 16 * 1024 * 1024;
+
+  // [websocket]
+  std::string heartbeat;  // ws4redis WS4REDIS_HEARTBEAT; empty = off
+  int heartbeat_interval_seconds = 4;
+  int ping_interval_seconds = 20;
+  int idle_timeout_seconds = 60;
+  int close_timeout_seconds = 2;  // how long a closing peer gets to answer the close frame
+  std::size_t max_message_bytes = 65536;
+  std::size_t max_queue_bytes = 1024 * 1024;  // per-session outbound queue; over it: 1013
+
+  // [log]
+  std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
+
+  // [shutdown]
+  int shutdown_timeout_seconds = 10;
+
+  // Derived by validate(): parsed forms of the strings above.
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  std::optional<RedisEndpoint> redis;  // none = memory engine
+
+  // Lets a SIGHUP reload tell what changed, and tests compare whole configs.
+  bool operator==(const Config&) const = default;
+};
+
+// What load_config() found on the command line besides settings.
+struct LoadedConfig {
+  Config config;
+  bool check_only = false;  // --check-config: validate, print, exit 0
+  std::string config_file;  // "" when none was read
+};
+
+// Parses TOML text (source_name is used in messages, e.g. the file path) onto
+// `base`. Unknown keys, wrong types and bad values throw ConfigError.
+Config parse_config_toml(std::string_view text, std::string_view source_name, Config base = {});
+
+// Applies WSRELAY_<KEY> variables (e.g. WSRELAY_REDIS_URL, WSRELAY_THREADS)
+// from `env` onto `config`. Unknown WSRELAY_* names throw ConfigError.
+void apply_environment(Config& config, const std::map<std::string, std::string>& env);
+
+// Sets one key from its text form, the way WSRELAY_* and --set do: `key` is
+// `table.key` as in the file (e.g. "websocket.heartbeat"), integers are
+// decimal, lists are comma-separated. The value is checked on its own (rules
+// between keys are validate()'s). Errors start with `origin` (e.g.
+// "WSRELAY_THREADS", "--set server.threads"), or with the key when empty.
+void set_config_value(Config& config, std::string_view key, std::string_view value,
+                      std::string_view origin = {});
+
+// Checks every value and fills the derived fields. Throws ConfigError.
+void validate(Config& config);
+
+// The whole start-up path: flags (--config FILE, --listen, --redis, --prefix,
+// --threads, --log-level, --check-config, and --set KEY=VALUE for any key),
+// the file they name (or $WSRELAY_CONFIG), the process environment.
+// Throws ConfigError; throws CLI11's exceptions for --help/--version handling
+// only through the returned exit code: `exit_code` set means "exit now with it".
+struct CommandLine {
+  LoadedConfig loaded;
+  std::optional<int> exit_code;
+  std::string output;  // text to print (help, version) when exit_code is set
+};
+CommandLine load_config(int argc, const char* const* argv,
+                        const std::map<std::string, std::string>& env);
+
+// Every key with its current value, as TOML (for --check-config).
+std::string to_toml(const Config& config);
+
+}  // namespace wsrelay

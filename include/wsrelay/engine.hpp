@@ -1,0 +1,76 @@
+#pragma once
+// Engine: the pub/sub backend behind the hub. `redis` is the real one,
+// `memory` an in-process stand-in used when no Redis is configured.
+//
+// Threading: an engine lives on the control executor given to its factory.
+// Every method is called on that executor, and every handler and callback is
+// invoked on it, never inline from inside the call that caused it (always
+// posted or from an I/O completion), so callers may hold no locks and may
+// re-enter the engine from a callback.
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <wsrelay/net.hpp>
+
+namespace wsrelay {
+
+struct Config;
+class Metrics;
+
+struct EngineHandlers {
+  // A message arrived on a subscribed channel.
+  std::function<void(std::string_view channel, std::string_view payload)> on_message;
+  // The backend confirmed the most recent subscribe of `channel`: from now on
+  // every message published on it is delivered through on_message.
+  std::function<void(const std::string& channel)> on_subscribed;
+  // The subscriber link went up (true) or down (false). While down, no
+  // channel is confirmed; after it comes back every subscribed channel is
+  // re-subscribed and confirmed again through on_subscribed.
+  std::function<void(bool up)> on_link;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  virtual std::string_view name() const = 0;
+  virtual void start(EngineHandlers handlers) = 0;
+  // Stop every connection and timer; no handler is called afterwards.
+  virtual void stop() = 0;
+  // Both links up (for the redis engine: subscriber and command connection).
+  virtual bool ready() const = 0;
+
+  // Reference counting is the caller's (the hub's): these are called once per
+  // change, with every change of one loop turn batched into one call.
+  virtual void subscribe(const std::vector<std::string>& channels) = 0;
+  virtual void unsubscribe(const std::vector<std::string>& channels) = 0;
+
+  // PUBLISH channel payload, then (expire_seconds > 0) SET channel payload EX
+  // expire_seconds, in that order. While the link is down publishes wait in a
+  // bounded queue (redis_pending_max_*) and are flushed in order on reconnect;
+  // returns false when that queue is full and the message was not accepted.
+  virtual bool publish(const std::string& channel, std::string_view payload,
+                       int expire_seconds) = 0;
+
+  // GET of each key (the stored last messages). The callback gets one entry
+  // per key, nullopt where there is none or the command failed.
+  using GetCallback = std::function<void(std::vector<std::optional<std::string>>)>;
+  virtual void get(const std::vector<std::string>& keys, GetCallback callback) = 0;
+
+  // Calls `callback` once every message the backend had sent to the
+  // subscriber before this call was made has been passed to on_message
+  // (redis: a PING on the subscriber connection and its pong). Used to order
+  // the last-message replay against live messages.
+  virtual void barrier(std::function<void()> callback) = 0;
+};
+
+// `config.redis` set: the redis engine; otherwise the memory engine.
+std::unique_ptr<Engine> make_engine(const Config& config, net::any_io_executor control,
+                                    Metrics& metrics);
+
+}  // namespace wsrelay

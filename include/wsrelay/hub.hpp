@@ -1,0 +1,93 @@
+#pragma once
+// Hub: which shards want which channel, and the fan-out from the engine to
+// them. Owns the reference counts behind SUBSCRIBE/UNSUBSCRIBE (one count per
+// shard, each shard counts its own sessions) and batches changes into one
+// engine call per loop turn.
+//
+// Threading: the hub's state lives on the control executor (shard 0's
+// io_context). The public methods marked "any thread" post to it. Messages
+// go to a shard as one post per shard, never per session.
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <wsrelay/message.hpp>
+#include <wsrelay/net.hpp>
+#include <wsrelay/string_hash.hpp>
+
+namespace wsrelay {
+
+class Engine;
+class Metrics;
+class Shard;
+
+class Hub {
+ public:
+  using ReplayCallback = std::function<void(std::vector<std::optional<std::string>>)>;
+
+  Hub(net::io_context& control, Engine& engine, Metrics& metrics);
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  void set_shards(std::vector<Shard*> shards) { shards_ = std::move(shards); }
+  void start();  // control thread
+  void stop();   // control thread
+
+  // Any thread. The shard started / stopped wanting these channels.
+  void shard_subscribed(std::size_t shard, std::vector<std::string> channels);
+  void shard_unsubscribed(std::size_t shard, std::vector<std::string> channels);
+
+  // Any thread. Once every channel is confirmed subscribed, reads their
+  // stored last messages, waits for the subscriber to pass every message sent
+  // before that read, then posts `done(values)` to the shard. Messages the
+  // shard receives before `done` runs are the ones the replay must be
+  // ordered against (see WsSession::on_replay).
+  void open(std::size_t shard, std::vector<std::string> channels, ReplayCallback done);
+
+  // Any thread. Client publish; false result is counted and logged by the hub.
+  void publish(std::string channel, std::string payload, int expire_seconds);
+
+  // Any thread: the backend can take publishes and deliver messages.
+  bool ready() const { return ready_.load(std::memory_order_relaxed); }
+
+ private:
+  struct OpenRequest {
+    std::size_t shard;
+    std::vector<std::string> channels;
+    std::size_t unconfirmed;
+    ReplayCallback done;
+  };
+  struct ChannelState {
+    std::vector<std::uint16_t> shards;  // shards with at least one session on it
+    bool confirmed = false;
+    std::vector<std::shared_ptr<OpenRequest>> waiting;
+  };
+
+  void on_message(std::string_view channel, std::string_view payload);
+  void on_subscribed(const std::string& channel);
+  void on_link(bool up);
+  void proceed(const std::shared_ptr<OpenRequest>& request);
+  void schedule_flush();
+  void flush();
+  void refresh_ready();
+
+  net::io_context& control_;
+  Engine& engine_;
+  Metrics& metrics_;
+  std::vector<Shard*> shards_;
+  std::unordered_map<std::string, ChannelState, StringHash, std::equal_to<>> channels_;
+  std::unordered_set<std::string> to_subscribe_;
+  std::unordered_set<std::string> to_unsubscribe_;
+  bool flush_posted_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> ready_{false};
+  std::unique_ptr<net::steady_timer> ready_timer_;
+};
+
+}  // namespace wsrelay

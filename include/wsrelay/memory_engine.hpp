@@ -1,0 +1,44 @@
+#pragma once
+// MemoryEngine: an in-process Engine for running without Redis (a demo, a
+// single process). Channels, publishes and stored last messages live in this
+// object on the control executor; nothing leaves the process, so several
+// wsrelay processes do not see each other's messages.
+//
+// Every handler and callback is posted to the executor, in call order, so
+// a publish after a subscribe is delivered after its on_subscribed, and a
+// barrier fires after every message published before it.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <wsrelay/engine.hpp>
+#include <wsrelay/net.hpp>
+
+namespace wsrelay {
+
+class Metrics;
+
+class MemoryEngine final : public Engine {
+ public:
+  // `metrics` must outlive the engine.
+  MemoryEngine(net::any_io_executor control, Metrics& metrics);
+  ~MemoryEngine() override;
+
+  std::string_view name() const override { return "memory"; }
+  void start(EngineHandlers handlers) override;
+  void stop() override;
+  bool ready() const override { return true; }
+
+  void subscribe(const std::vector<std::string>& channels) override;
+  void unsubscribe(const std::vector<std::string>& channels) override;
+  bool publish(const std::string& channel, std::string_view payload, int expire_seconds) override;
+  void get(const std::vector<std::string>& keys, GetCallback callback) override;
+  void barrier(std::function<void()> callback) override;
+
+ private:
+  class State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace wsrelay

@@ -1,0 +1,43 @@
+#pragma once
+// Process-wide counters and gauges, rendered in the Prometheus text format.
+// Every field is a relaxed atomic: incrementing one on the hot path is one
+// uncontended instruction, no allocation, no lock.
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace wsrelay {
+
+class Metrics {
+ public:
+  using counter = std::atomic<std::uint64_t>;
+  using gauge = std::atomic<std::int64_t>;
+
+  // connections
+  counter connections_accepted{0};
+  counter handshakes_rejected{0};     // any non-101 answer on a WebSocket path
+  counter connections_over_limit{0};  // 503 at the handshake (max_connections)
+  gauge connections_open{0};
+  counter closed_slow_consumer{0};  // 1013, queue over max_queue_bytes
+  counter closed_idle{0};
+  counter closed_protocol_error{0};  // 1002 / 1007 / 1008 / 1009 sent by us
+
+  // messages
+  counter messages_from_redis{0};       // payloads received by the subscriber
+  counter messages_delivered{0};        // frames queued to sessions
+  counter messages_published{0};        // client messages accepted for PUBLISH
+  counter messages_publish_dropped{0};  // not accepted: pending queue full
+  counter last_messages_replayed{0};
+  counter heartbeats_answered{0};
+
+  // redis
+  gauge redis_subscriber_up{0};
+  gauge redis_command_up{0};
+  counter redis_reconnects{0};
+  gauge redis_channels{0};  // channels the subscriber is subscribed to
+  gauge redis_pending_messages{0};
+
+  std::string render_prometheus() const;
+};
+
+}  // namespace wsrelay

@@ -1,0 +1,102 @@
+#pragma once
+// The pure part of PROTOCOL.md: the upgrade target, flags, channel names,
+// subprotocol choice and close codes. No I/O; tested by feeding values.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace wsrelay {
+
+// The flags a client may request in the query string (PROTOCOL.md §1).
+enum Flag : std::uint16_t {
+  subscribe_broadcast = 1 << 0,
+  subscribe_user = 1 << 1,
+  subscribe_group = 1 << 2,
+  subscribe_session = 1 << 3,
+  publish_broadcast = 1 << 4,
+  publish_user = 1 << 5,
+  publish_group = 1 << 6,
+  publish_session = 1 << 7,
+  echo = 1 << 8,
+};
+using Flags = std::uint16_t;
+constexpr Flags all_flags = 0x1ff;
+constexpr Flags publish_flags = publish_broadcast | publish_user | publish_group | publish_session;
+
+// "subscribe-broadcast" -> Flag; nullopt for unknown names (which are ignored).
+std::optional<Flag> flag_from_name(std::string_view name);
+std::string flags_to_string(Flags flags);  // for logs: "subscribe-broadcast,echo"
+
+struct Target {
+  std::string facility;
+  Flags flags = 0;
+};
+
+// Why a request on the WebSocket path is refused: the HTTP status and a
+// one-line reason for the body.
+struct TargetError {
+  int status;
+  std::string reason;
+};
+
+// Parses "/ws/<facility>?<flags>" against `base` (websocket_url, "/ws/").
+// nullopt when the path is not under `base` at all (the router answers 404).
+std::optional<std::variant<Target, TargetError>> parse_target(std::string_view target,
+                                                              std::string_view base);
+
+// True when `facility` is 1-128 characters of [A-Za-z0-9_.-] and not made of
+// dots only. A facility is part of a Redis channel name, so this is what keeps
+// a client from reaching another audience's channel or sending a glob.
+bool valid_facility(std::string_view facility);
+
+// Who a connection belongs to, as the authorizer decided.
+struct Identity {
+  std::optional<std::string> user;
+  std::vector<std::string> groups;
+  std::optional<std::string> session;
+};
+
+enum class Audience { broadcast, user, group, session };
+
+// ws4redis channel names: [prefix:]broadcast:facility,
+// [prefix:]user:<name>:facility, [prefix:]group:<name>:facility,
+// [prefix:]session:<key>:facility.
+std::string channel_name(std::string_view prefix, Audience audience, std::string_view key,
+                         std::string_view facility);
+
+struct ChannelSet {
+  std::vector<std::string> subscribe;  // deduplicated, in audience order
+  std::vector<std::string> publish;
+};
+
+// The channels a connection with `identity` and granted `flags` uses on
+// `facility`. A user/session audience with no user/session gives no channel.
+ChannelSet channels_for(const Identity& identity, std::string_view facility, Flags flags,
+                        std::string_view prefix);
+
+// PROTOCOL.md §1: with no accepted list the first offered subprotocol is
+// selected; with one, the first offered that is in it; "" means none.
+std::string select_subprotocol(std::string_view offered_header,
+                               const std::vector<std::string>& accepted);
+
+// The value of cookie `name` in a Cookie header, if present.
+std::optional<std::string> cookie_value(std::string_view cookie_header, std::string_view name);
+
+bool valid_utf8(std::string_view bytes);
+
+// Close codes (RFC 6455 §7.4.1) used by the gateway.
+namespace close_code {
+constexpr std::uint16_t normal = 1000;
+constexpr std::uint16_t going_away = 1001;
+constexpr std::uint16_t protocol_error = 1002;
+constexpr std::uint16_t invalid_payload = 1007;
+constexpr std::uint16_t policy = 1008;
+constexpr std::uint16_t too_big = 1009;
+constexpr std::uint16_t internal_error = 1011;
+constexpr std::uint16_t try_again_later = 1013;
+}  // namespace close_code
+
+}  // namespace wsrelay

@@ -1,0 +1,83 @@
+#pragma once
+// RESP2, the Redis wire protocol, without any I/O: a streaming reply parser
+// (hiredis's redisReader, hidden behind a pimpl), the command formatter
+// (hiredis's redisFormatCommandArgv) and the classification of what arrives
+// on a subscriber connection. The socket side lives in redis_connection.
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wsrelay {
+
+// One complete Redis reply, owned by value.
+struct RespValue {
+  enum class Type { string, status, error, integer, nil, array };
+  Type type = Type::nil;
+  std::string str;  // string, status and error replies
+  long long integer = 0;
+  std::vector<RespValue> elements;  // array replies
+
+  bool is_error() const { return type == Type::error; }
+  bool is_nil() const { return type == Type::nil; }
+  friend bool operator==(const RespValue&, const RespValue&) = default;
+};
+
+// Feeds bytes as they come off a socket, in pieces of any size, and pulls the
+// replies they complete, in order. A protocol error (a bad type byte, nesting
+// deeper than hiredis supports, an array larger than kMaxArrayElements) puts
+// the reader in a permanent error state: the connection must be dropped,
+// because the stream can no longer be framed.
+class RespReader {
+ public:
+  // A sanity limit on one array reply: our own commands never ask for more
+  // (MGET of one session's channels, subscribe acks of three elements), and
+  // it bounds what a confused peer can make us allocate from a few bytes.
+  static constexpr long long kMaxArrayElements = 1 << 20;
+
+  RespReader();
+  ~RespReader();
+  RespReader(RespReader&&) noexcept;
+  RespReader& operator=(RespReader&&) noexcept;
+
+  // Appends bytes. False when the reader is (or already was) in error.
+  bool feed(std::string_view bytes);
+  // The next complete reply, or nullopt when more bytes are needed or the
+  // reader is in error (tell them apart with failed()).
+  std::optional<RespValue> next();
+
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string error_;
+};
+
+// The RESP encoding of one command; binary-safe (arguments may hold NULs).
+std::string format_command(const std::vector<std::string_view>& args);
+
+// What a reply on a subscriber connection means. The views point into the
+// classified RespValue.
+struct Push {
+  enum class Kind {
+    message,       // ["message", channel, payload]
+    subscribed,    // ["subscribe", channel, count]
+    unsubscribed,  // ["unsubscribe", channel or nil, count]
+    pong,          // +PONG, or ["pong", payload] while subscribed; payload = PING's argument
+    error,         // -ERR ...; str = the message
+    other,
+  };
+  Kind kind = Kind::other;
+  std::string_view channel;
+  std::string_view payload;  // message payload, pong payload, error text
+  long long count = 0;       // subscriptions left after a (un)subscribe ack
+};
+
+Push classify_push(const RespValue& value);
+// The views would dangle.
+Push classify_push(RespValue&&) = delete;
+
+}  // namespace wsrelay

@@ -1,0 +1,58 @@
+#pragma once
+// Server: the whole daemon once its configuration is loaded. Owns the
+// shards (one io_context and thread each), the engine and hub (on shard 0,
+// the control executor), the listener and the signal handling.
+//
+// run() blocks until SIGTERM/SIGINT: the listener closes, every session gets
+// a 1001 close, and run() returns once they are gone or
+// shutdown_timeout_seconds passed.
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <wsrelay/config.hpp>
+#include <wsrelay/metrics.hpp>
+#include <wsrelay/net.hpp>
+
+namespace wsrelay {
+
+class Authorizer;
+class Engine;
+class Hub;
+class Shard;
+
+class Server {
+ public:
+  explicit Server(Config config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the listener (throws on failure: this is start-up), then serves
+  // until a shutdown signal. Returns the process exit code.
+  int run();
+
+ private:
+  void do_accept();
+  void begin_shutdown(int signal_number);
+  void wait_drained();
+  void write_ready_file(const tcp::endpoint& endpoint);
+
+  Config config_;
+  Metrics metrics_;
+  std::vector<std::unique_ptr<net::io_context>> contexts_;  // [0] is the control executor
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<Authorizer> authorizer_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<net::steady_timer> drain_timer_;
+  std::unique_ptr<net::steady_timer> accept_retry_timer_;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  std::size_t next_shard_ = 0;
+  bool shutting_down_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace wsrelay

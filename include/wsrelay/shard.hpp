@@ -1,0 +1,101 @@
+#pragma once
+// Shard: one io_context run by one thread, and the sessions that live on it.
+// Owns the shard-local index channel -> sessions, the once-per-turn write
+// flush, and a periodic tick for deadlines (handshake, idle, ping,
+// heartbeat) so that a session needs no timer of its own.
+//
+// Threading: everything here runs on this shard's thread, except context()
+// and session_count(). The index holds raw session pointers: a session
+// removes itself from the index (in Shard::remove) before the shard drops
+// the owning shared_ptr, and removal is always posted, never done while the
+// index is being walked.
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <wsrelay/message.hpp>
+#include <wsrelay/net.hpp>
+#include <wsrelay/string_hash.hpp>
+
+namespace wsrelay {
+
+struct Config;
+class Authorizer;
+class Hub;
+class Metrics;
+class WsSession;
+
+class Shard {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  Shard(std::size_t index, net::io_context& context, const Config& config, Metrics& metrics,
+        Hub& hub, Authorizer& authorizer);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  net::io_context& context() { return context_; }
+  std::size_t index() const { return shard_index_; }
+  const Config& config() const { return config_; }
+  Metrics& metrics() { return metrics_; }
+  Hub& hub() { return hub_; }
+  Authorizer& authorizer() { return authorizer_; }
+
+  // Any thread: sessions (including handshakes) alive on this shard.
+  std::size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
+
+  void start();  // shard thread: starts the tick
+  // Takes a freshly accepted socket (already on this shard's context).
+  void accept(tcp::socket socket);
+  // Server going away: every session is closed with 1001; no new sessions.
+  void shutdown();
+  void stop_tick();
+
+  void subscribe(WsSession* session, const std::vector<std::string>& channels);
+  void remove(WsSession* session);  // unsubscribes its channels, drops ownership
+
+  // Fan-out of one message to the sessions on its channel.
+  void deliver(const MessagePtr& message);
+
+  // Sessions with new output are flushed once, at the end of this loop turn,
+  // so that several messages for one socket go out in one write.
+  void schedule_flush(WsSession* session);
+
+  // Read scratch buffer shared by the shard's sessions (reads are
+  // synchronous once a socket is readable, so one buffer serves all).
+  char* read_buffer() { return read_buffer_.get(); }
+  static constexpr std::size_t read_buffer_size = 64 * 1024;
+
+  clock::time_point now() const { return now_; }
+  static constexpr std::chrono::milliseconds tick_period{250};
+  bool shutting_down() const { return shutting_down_; }
+
+ private:
+  void tick();
+  void flush_all();
+
+  std::size_t shard_index_;
+  const Config& config_;
+  Metrics& metrics_;
+  Hub& hub_;
+  Authorizer& authorizer_;
+  net::io_context& context_;
+  net::steady_timer tick_timer_{context_};
+  clock::time_point now_ = clock::now();
+  std::unique_ptr<char[]> read_buffer_;
+  std::unordered_map<WsSession*, std::shared_ptr<WsSession>> sessions_;
+  std::unordered_map<std::string, std::vector<WsSession*>, StringHash, std::equal_to<>> index_;
+  std::vector<std::shared_ptr<WsSession>> dirty_;
+  std::vector<std::shared_ptr<WsSession>> flushing_;
+  bool flush_posted_ = false;
+  bool shutting_down_ = false;
+  std::atomic<std::size_t> session_count_{0};
+  std::uint64_t next_session_id_ = 1;
+};
+
+}  // namespace wsrelay

@@ -1,0 +1,139 @@
+#pragma once
+// WsSession: one client connection, from the HTTP request to the close.
+// Owns its socket, its outbound queue (bounded in bytes: max_queue_bytes)
+// and the frame parser for what the client sends. Lives on one shard and
+// runs only on that shard's thread.
+//
+// Life: handshake (HTTP request read, routed, authorized, 101 queued) ->
+// replaying (subscribed; live messages wait in `pending_` until the stored
+// last messages have been queued) -> open -> closing (close frame queued,
+// waiting for the peer's) -> finished (socket closed, removed from shard).
+//
+// Writes: a single writer. Everything (the 101 response, data frames shared
+// with other sessions, pings, heartbeats, the close frame) goes through
+// `queue_`; flush() writes as much as the socket takes without blocking and
+// waits for writability only when the kernel buffer is full.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <wsrelay/message.hpp>
+#include <wsrelay/net.hpp>
+#include <wsrelay/protocol.hpp>
+#include <wsrelay/ws_frame.hpp>
+
+namespace wsrelay {
+
+class Shard;
+struct AuthDecision;
+class HttpRequestReader;
+
+class WsSession : public std::enable_shared_from_this<WsSession>, private FrameSink {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  WsSession(Shard& shard, tcp::socket socket, std::uint64_t id);
+  ~WsSession() override;
+
+  void start();
+  std::uint64_t id() const { return id_; }
+
+  // Shard thread. A message for one of this session's channels.
+  void enqueue(const MessagePtr& message);
+  // Shard thread. Writes what is queued (called once per loop turn).
+  void flush();
+  // Shard thread. Deadlines: handshake, idle, ping, heartbeat, close.
+  void tick(clock::time_point now);
+  // Shard thread. The server is going away.
+  void go_away();
+
+  const std::vector<std::string>& subscribed() const { return subscribe_; }
+
+ private:
+  enum class State { handshake, replaying, open, closing, finished };
+
+  struct Outbound {
+    MessagePtr message;  // shared frame, or
+    std::string own;     // a frame or response built for this session only
+    std::string_view bytes() const { return message ? message->frame() : std::string_view(own); }
+  };
+
+  // handshake
+  void on_request(error_code ec);
+  void route();
+  void on_authorized(AuthDecision decision);
+  void respond(int status, std::string_view reason, std::string_view body,
+               std::string_view extra_headers = {});
+  void open_websocket(const std::string& subprotocol);
+  void on_replay(std::vector<std::optional<std::string>> values);
+
+  // reading
+  void do_read();
+  void on_readable(error_code ec);
+
+  // FrameSink
+  void on_message(bool binary, std::string_view payload) override;
+  void on_ping(std::string_view payload) override;
+  void on_pong(std::string_view payload) override;
+  void on_close(std::uint16_t code, std::string_view reason) override;
+  void on_protocol_error(std::uint16_t code, std::string_view reason) override;
+
+  // writing
+  void push(Outbound item);
+  void push_own(std::string frame);
+  void on_writable(error_code ec);
+  bool suppressed(const Message& message);
+  void suppress(std::string_view channel, std::string_view payload, clock::time_point until);
+  void queue_message(const MessagePtr& message);
+
+  void start_close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
+  void finish(std::string_view why);
+  void do_finish();
+
+  Shard& shard_;
+  tcp::socket socket_;
+  std::uint64_t id_;
+  State state_ = State::handshake;
+
+  std::unique_ptr<HttpRequestReader> request_;  // handshake only
+
+  Target target_;
+  Flags flags_ = 0;
+  std::vector<std::string> subscribe_;
+  std::vector<std::string> publish_;
+  std::unique_ptr<FrameParser> parser_;
+
+  std::vector<Outbound> queue_;
+  std::size_t queue_head_ = 0;       // first entry not fully written
+  std::size_t head_offset_ = 0;      // bytes of queue_[queue_head_] already written
+  std::size_t queued_bytes_ = 0;     // unwritten bytes in queue_
+  std::vector<MessagePtr> pending_;  // live messages held back during the replay
+  std::size_t pending_bytes_ = 0;
+  bool waiting_writable_ = false;
+  bool flush_scheduled_ = false;
+  bool reading_ = false;
+  bool close_after_write_ = false;  // plain HTTP answers and echoed close frames
+  bool peer_closed_ = false;
+  bool finish_posted_ = false;
+
+  // Messages to drop once when they come from the backend, by a hash of
+  // (channel, payload): what this session published without echo, and each
+  // value it just replayed (an application that SETs before it PUBLISHes
+  // sends it again right after). Bounded; the oldest entry goes first.
+  struct Suppression {
+    std::uint64_t hash;
+    clock::time_point until;
+  };
+  std::vector<Suppression> suppressions_;
+
+  clock::time_point deadline_;  // handshake or close deadline
+  clock::time_point last_read_;
+  clock::time_point last_data_;  // last data frame (message or heartbeat) queued
+  clock::time_point last_ping_;
+};
+
+}  // namespace wsrelay

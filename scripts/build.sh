@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Configures and builds wsrelay into build/ (or $BUILD_DIR).
+#   scripts/build.sh [--sanitize] [extra cmake args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=${BUILD_DIR:-build}
+args=(-DWSRELAY_WERROR=ON)
+if [ "${1:-}" = "--sanitize" ]; then
+  shift
+  build_dir=${BUILD_DIR:-build-asan}
+  args+=(-DWSRELAY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+fi
+jobs=$(nproc)
+cmake -S . -B "$build_dir" -G Ninja "${args[@]}" "$@" >&2
+cmake --build "$build_dir" -j "$jobs" >&2
+echo "$build_dir"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything wsrelay needs to build, run and test, from Debian 12
+# packages only. Idempotent: packages already present are not reinstalled.
+#   scripts/install-deps.sh            build + run + test dependencies
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config clang-format
+  libboost1.81-dev          # Beast + Asio (1.74 is Debian's default; we need 1.81)
+  libhiredis-dev            # redisReader + redisFormatCommandArgv only
+  nlohmann-json3-dev libspdlog-dev libfmt-dev catch2
+  libtomlplusplus-dev libcli11-dev
+  redis-server redis-tools  # tests and the run command
+  python3                   # test helpers
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The Debian package starts a system redis-server on 6379; wsrelay's tests and
+# run command start their own, so the system one is left as the package set it.
+echo "install-deps: installed ${missing[*]}"

@@ -1,0 +1,508 @@
+// Config: the table of keys, and the three ways a value arrives (TOML file,
+// WSRELAY_* variable, text from a flag). Every way funnels into the same
+// per-key check, so a bad value reads the same whatever its origin, prefixed
+// by where it came from ("wsrelay.toml:12: websocket.max_message_bytes: ...",
+// "WSRELAY_THREADS: ...", "--set server.threads: ...").
+#include "wsrelay/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <climits>
+#include <cstdint>
+#include <limits>
+#include <variant>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace wsrelay {
+namespace {
+
+constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kIntMax = INT_MAX;
+constexpr std::int64_t kMiB = 1024 * 1024;
+constexpr std::string_view kRedisUrlPrefix = "redis_url: ";
+
+using Member = std::variant<std::string Config::*, int Config::*, std::size_t Config::*,
+                            std::vector<std::string> Config::*>;
+
+// A rule on a key's current value; returns "" when the value is fine. Rules
+// return the reason rather than throw so each origin can prefix its own name.
+using Check = std::string (*)(const Config&);
+
+struct Field {
+  std::string_view table;
+  std::string_view key;   // as written in the file, under [table]
+  std::string_view name;  // the Config member; its variable is WSRELAY_<NAME>
+  Member member;
+  std::int64_t min = 0;  // integer keys only
+  std::int64_t max = 0;
+  Check check = nullptr;  // string keys only
+};
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+// RFC 9110 token characters: what a subprotocol or a cookie name may hold.
+bool is_tchar(char c) {
+  return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+template <typename Int>
+bool parse_decimal(std::string_view s, Int& out) {
+  if (s.empty()) return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+// ---- HOST:PORT ----------------------------------------------------------
+
+// Returns the reason `text` is not a listen address, or "" after filling
+// host/port. "localhost" becomes 127.0.0.1 so the server can bind it without
+// a resolver; IPv6 loses its brackets.
+std::string parse_listen(std::string_view text, std::string& host, std::uint16_t& port) {
+  const std::string expected =
+      fmt::format("expected HOST:PORT (IPv4, localhost or [IPv6]), got \"{}\"", text);
+  std::string_view h;
+  std::string_view p;
+  std::string parsed_host;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return expected;
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+    in6_addr addr6{};
+    if (inet_pton(AF_INET6, std::string(h).c_str(), &addr6) != 1)
+      return fmt::format("\"{}\" is not an IPv6 address", h);
+    parsed_host = std::string(h);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return expected;
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+    if (h.find(':') != std::string_view::npos)
+      return fmt::format("IPv6 addresses need brackets, e.g. \"[::1]:{}\"", p);
+    in_addr addr4{};
+    if (h == "localhost") {
+      parsed_host = "127.0.0.1";
+    } else if (inet_pton(AF_INET, std::string(h).c_str(), &addr4) == 1) {
+      parsed_host = std::string(h);
+    } else {
+      return fmt::format(
+          "host must be an IPv4 address, localhost or [IPv6] (use 0.0.0.0 for all "
+          "interfaces), got \"{}\"",
+          h);
+    }
+  }
+  unsigned value = 0;
+  if (p.size() > 5 || !parse_decimal(p, value) || value > 65535)
+    return fmt::format("port must be a number from 0 to 65535, got \"{}\"", p);
+  host = std::move(parsed_host);
+  port = static_cast<std::uint16_t>(value);
+  return {};
+}
+
+// ---- per-key rules ------------------------------------------------------
+
+std::string check_listen(const Config& c) {
+  std::string host;
+  std::uint16_t port = 0;
+  return parse_listen(c.listen, host, port);
+}
+
+std::string check_websocket_url(const Config& c) {
+  const std::string& u = c.websocket_url;
+  if (u.empty() || u.front() != '/' || u.back() != '/')
+    return fmt::format("must start and end with '/', got \"{}\"", u);
+  for (char c : u)
+    if (is_space(c) || c == '?' || c == '#' || static_cast<unsigned char>(c) < 0x20)
+      return fmt::format("must not contain whitespace, '?' or '#', got \"{}\"", u);
+  return {};
+}
+
+std::string check_subprotocols(const Config& c) {
+  for (const std::string& p : c.subprotocols)
+    if (p.empty() || !std::all_of(p.begin(), p.end(), is_tchar))
+      return fmt::format("\"{}\" is not a valid subprotocol token", p);
+  return {};
+}
+
+std::string check_session_cookie(const Config& c) {
+  const std::string& n = c.session_cookie;
+  if (n.empty() || !std::all_of(n.begin(), n.end(), is_tchar))
+    return fmt::format("\"{}\" is not a valid cookie name", n);
+  return {};
+}
+
+// parse_redis_url() speaks for itself ("redis_url: ..."); here the origin
+// (file line, variable, flag) names the key instead, so drop its prefix.
+std::string parse_redis(std::string_view url, RedisEndpoint& out) {
+  try {
+    out = parse_redis_url(url);
+    return {};
+  } catch (const ConfigError& e) {
+    std::string_view message = e.what();
+    if (message.rfind(kRedisUrlPrefix, 0) == 0) message.remove_prefix(kRedisUrlPrefix.size());
+    return std::string(message);
+  }
+}
+
+std::string check_redis_url(const Config& c) {
+  if (c.redis_url.empty()) return {};
+  RedisEndpoint endpoint;
+  return parse_redis(c.redis_url, endpoint);
+}
+
+// A prefix is pasted into channel names; a glob character there would let a
+// PSUBSCRIBE-minded reader see it as a pattern, and whitespace is a typo.
+std::string check_prefix(const Config& c) {
+  for (char ch : c.prefix)
+    if (std::string_view("*?[]\\").find(ch) != std::string_view::npos || is_space(ch) ||
+        static_cast<unsigned char>(ch) < 0x20)
+      return fmt::format("must not contain '*', '?', '[', ']', '\\\\' or whitespace, got \"{}\"",
+                         c.prefix);
+  return {};
+}
+
+constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
+                                                        "error", "critical", "off"};
+
+std::string check_log_level(const Config& c) {
+  if (std::find(kLogLevels.begin(), kLogLevels.end(), c.log_level) != kLogLevels.end()) return {};
+  return fmt::format("must be one of trace, debug, info, warn, error, critical, off; got \"{}\"",
+                     c.log_level);
+}
+
+// Order here is the order of to_toml() and of the sample file.
+const std::array<Field, 26> kFields{{
+    {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
+    {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
+    {"server", "threads", "threads", &Config::threads, 0, 256},
+    {"server", "max_connections", "max_connections", &Config::max_connections, 1, 100'000'000},
+    {"server", "handshake_timeout_seconds", "handshake_timeout_seconds",
+     &Config::handshake_timeout_seconds, 1, 3600},
+    {"server", "max_header_bytes", "max_header_bytes", &Config::max_header_bytes, 1024, kMiB},
+    {"server", "subprotocols", "subprotocols", &Config::subprotocols, 0, 0, check_subprotocols},
+    {"server", "session_cookie", "session_cookie", &Config::session_cookie, 0, 0,
+     check_session_cookie},
+    {"server", "ready_file", "ready_file", &Config::ready_file},
+    {"redis", "url", "redis_url", &Config::redis_url, 0, 0, check_redis_url},
+    {"redis", "prefix", "prefix", &Config::prefix, 0, 0, check_prefix},
+    {"redis", "expire_seconds", "expire_seconds", &Config::expire_seconds, 0, kIntMax},
+    {"redis", "connect_timeout_ms", "redis_connect_timeout_ms", &Config::redis_connect_timeout_ms,
+     1, 600'000},
+    {"redis", "reconnect_min_ms", "redis_reconnect_min_ms", &Config::redis_reconnect_min_ms, 1,
+     3'600'000},
+    {"redis", "reconnect_max_ms", "redis_reconnect_max_ms", &Config::redis_reconnect_max_ms, 1,
+     3'600'000},
+    {"redis", "pending_max_messages", "redis_pending_max_messages",
+     &Config::redis_pending_max_messages, 0, kInt64Max},
+    {"redis", "pending_max_bytes", "redis_pending_max_bytes", &Config::redis_pending_max_bytes, 0,
+     kInt64Max},
+    {"websocket", "heartbeat", "heartbeat", &Config::heartbeat},
+    {"websocket", "heartbeat_interval_seconds", "heartbeat_interval_seconds",
+     &Config::heartbeat_interval_seconds, 1, 86400},
+    {"websocket", "ping_interval_seconds", "ping_interval_seconds", &Config::ping_interval_seconds,
+     1, 86400},
+    {"websocket", "idle_timeout_seconds", "idle_timeout_seconds", &Config::idle_timeout_seconds, 1,
+     86400},
+    {"websocket", "close_timeout_seconds", "close_timeout_seconds", &Config::close_timeout_seconds,
+     1, 3600},
+    {"websocket", "max_message_bytes", "max_message_bytes", &Config::max_message_bytes, 1,
+     64 * kMiB},
+    {"websocket", "max_queue_bytes", "max_queue_bytes", &Config::max_queue_bytes, 1, kInt64Max},
+    {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level},
+    {"shutdown", "timeout_seconds", "shutdown_timeout_seconds", &Config::shutdown_timeout_seconds,
+     1, 3600},
+}};
+
+constexpr std::array<std::string_view, 5> kTables = {"server", "redis", "websocket", "log",
+                                                     "shutdown"};
+
+std::string dotted(const Field& f) {
+  return fmt::format("{}.{}", f.table, f.key);
+}
+
+std::string env_name(const Field& f) {
+  std::string name = "WSRELAY_";
+  for (char c : f.name) name += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+  return name;
+}
+
+const Field* find_field(std::string_view table, std::string_view key) {
+  for (const Field& f : kFields)
+    if (f.table == table && f.key == key) return &f;
+  return nullptr;
+}
+
+const Field* find_dotted(std::string_view dotted_key) {
+  const auto dot = dotted_key.find('.');
+  if (dot == std::string_view::npos) return nullptr;
+  return find_field(dotted_key.substr(0, dot), dotted_key.substr(dot + 1));
+}
+
+// Points a misplaced or misspelt key at its real name ("redis_url" → "url").
+std::string did_you_mean(std::string_view key) {
+  for (const Field& f : kFields)
+    if (f.key == key || f.name == key) return fmt::format(" (did you mean {}?)", dotted(f));
+  return {};
+}
+
+bool is_integer_field(const Field& f) {
+  return std::holds_alternative<int Config::*>(f.member) ||
+         std::holds_alternative<std::size_t Config::*>(f.member);
+}
+
+std::string check_integer(const Field& f, std::int64_t v) {
+  if (v < 0 && std::holds_alternative<std::size_t Config::*>(f.member))
+    return fmt::format("must not be negative, got {}", v);
+  if (v >= f.min && v <= f.max) return {};
+  if (f.max == kInt64Max || f.max == kIntMax)
+    return fmt::format("must be at least {}, got {}", f.min, v);
+  return fmt::format("must be between {} and {}, got {}", f.min, f.max, v);
+}
+
+// Stores an integer after its range check, so an out-of-range value never
+// reaches a narrower member.
+void store_integer(Config& c, const Field& f, std::int64_t v, const std::string& origin) {
+  if (auto error = check_integer(f, v); !error.empty())
+    throw ConfigError(fmt::format("{}: {}", origin, error));
+  if (auto p = std::get_if<int Config::*>(&f.member)) c.*(*p) = static_cast<int>(v);
+  if (auto p = std::get_if<std::size_t Config::*>(&f.member)) c.*(*p) = static_cast<std::size_t>(v);
+}
+
+void run_check(const Config& c, const Field& f, const std::string& origin) {
+  if (!f.check) return;
+  if (auto error = f.check(c); !error.empty())
+    throw ConfigError(fmt::format("{}: {}", origin, error));
+}
+
+void assign_text(Config& c, const Field& f, std::string_view text, const std::string& origin) {
+  if (is_integer_field(f)) {
+    const std::string_view t = trim(text);
+    std::int64_t v = 0;
+    if (!parse_decimal(t, v)) {
+      // from_chars fails the same way on "abc" and on 99999999999999999999.
+      const bool digits = !t.empty() && std::all_of(t.begin() + (t.front() == '-'), t.end(),
+                                                    [](char ch) { return ch >= '0' && ch <= '9'; });
+      throw ConfigError(fmt::format("{}: {}, got \"{}\"", origin,
+                                    digits ? "integer out of range" : "expected an integer", t));
+    }
+    store_integer(c, f, v, origin);
+  } else if (auto p = std::get_if<std::string Config::*>(&f.member)) {
+    c.*(*p) = std::string(text);
+  } else if (auto p = std::get_if<std::vector<std::string> Config::*>(&f.member)) {
+    std::vector<std::string> items;
+    while (!text.empty()) {
+      const auto comma = text.find(',');
+      const std::string_view item = trim(text.substr(0, comma));
+      if (!item.empty()) items.emplace_back(item);
+      text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    }
+    c.*(*p) = std::move(items);
+  }
+  run_check(c, f, origin);
+}
+
+std::string_view node_kind(const toml::node& n) {
+  if (n.is_string()) return "a string";
+  if (n.is_integer()) return "an integer";
+  if (n.is_floating_point()) return "a float";
+  if (n.is_boolean()) return "a boolean";
+  if (n.is_array()) return "an array";
+  if (n.is_table()) return "a table";
+  return "a date/time";
+}
+
+void assign_toml(Config& c, const Field& f, const toml::node& n, const std::string& origin) {
+  if (is_integer_field(f)) {
+    const auto* v = n.as_integer();
+    if (!v) throw ConfigError(fmt::format("{}: expected an integer, got {}", origin, node_kind(n)));
+    store_integer(c, f, v->get(), origin);
+  } else if (auto p = std::get_if<std::string Config::*>(&f.member)) {
+    const auto* v = n.as_string();
+    if (!v) throw ConfigError(fmt::format("{}: expected a string, got {}", origin, node_kind(n)));
+    c.*(*p) = v->get();
+  } else if (auto p = std::get_if<std::vector<std::string> Config::*>(&f.member)) {
+    const auto* array = n.as_array();
+    if (!array)
+      throw ConfigError(
+          fmt::format("{}: expected an array of strings, got {}", origin, node_kind(n)));
+    std::vector<std::string> items;
+    for (const toml::node& item : *array) {
+      const auto* s = item.as_string();
+      if (!s)
+        throw ConfigError(fmt::format("{}: expected an array of strings, got an element that is {}",
+                                      origin, node_kind(item)));
+      items.push_back(s->get());
+    }
+    c.*(*p) = std::move(items);
+  }
+  run_check(c, f, origin);
+}
+
+// TOML basic strings: escape what the grammar forbids raw; UTF-8 passes as is.
+void append_toml_string(std::string& out, std::string_view s) {
+  static constexpr std::string_view kRaw = "\"\\\b\t\n\f\r";
+  static constexpr std::string_view kEscaped = "\"\\btnfr";
+  out += '"';
+  for (char ch : s) {
+    if (const auto i = kRaw.find(ch); i != std::string_view::npos) {
+      out += '\\';
+      out += kEscaped[i];
+    } else if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+      out += fmt::format("\\u{:04X}", static_cast<unsigned char>(ch));
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+}
+
+}  // namespace
+
+Config parse_config_toml(std::string_view text, std::string_view source_name, Config base) {
+  const std::string source = source_name.empty() ? "config" : std::string(source_name);
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(fmt::format("{}:{}: TOML syntax error: {}", source, e.source().begin.line,
+                                  e.description()));
+  }
+  for (auto&& [table_key, table_node] : root) {
+    const auto line = table_key.source().begin.line;
+    const std::string_view table = table_key.str();
+    if (std::find(kTables.begin(), kTables.end(), table) == kTables.end()) {
+      throw ConfigError(fmt::format(
+          "{}:{}: {}: unknown table{} (tables are server, redis, websocket, log, shutdown)", source,
+          line, table, did_you_mean(table)));
+    }
+    const toml::table* entries = table_node.as_table();
+    if (!entries)
+      throw ConfigError(fmt::format("{}:{}: {}: expected a table, got {}", source, line, table,
+                                    node_kind(table_node)));
+    for (auto&& [key, node] : *entries) {
+      const std::string origin =
+          fmt::format("{}:{}: {}.{}", source, key.source().begin.line, table, key.str());
+      const Field* field = find_field(table, key.str());
+      if (!field) throw ConfigError(origin + ": unknown key" + did_you_mean(key.str()));
+      assign_toml(base, *field, node, origin);
+    }
+  }
+  return base;
+}
+
+void set_config_value(Config& config, std::string_view key, std::string_view value,
+                      std::string_view origin) {
+  const std::string name = origin.empty() ? std::string(key) : std::string(origin);
+  const Field* field = find_dotted(key);
+  if (!field) {
+    const auto dot = key.find('.');
+    throw ConfigError(
+        fmt::format("{}: unknown key \"{}\"{} (keys are table.key, e.g. server.listen)", name, key,
+                    did_you_mean(dot == std::string_view::npos ? key : key.substr(dot + 1))));
+  }
+  Config updated = config;
+  assign_text(updated, *field, value, name);
+  config = std::move(updated);
+}
+
+void apply_environment(Config& config, const std::map<std::string, std::string>& env) {
+  Config updated = config;
+  for (const auto& [name, value] : env) {
+    if (name.rfind("WSRELAY_", 0) != 0 || name == "WSRELAY_CONFIG") continue;
+    const auto it = std::find_if(kFields.begin(), kFields.end(),
+                                 [&](const Field& f) { return env_name(f) == name; });
+    if (it == kFields.end())
+      throw ConfigError(fmt::format(
+          "{}: unknown variable (each key's variable is WSRELAY_ and its field name in capitals, "
+          "e.g. WSRELAY_REDIS_URL; see docs/configuration.md)",
+          name));
+    assign_text(updated, *it, value, name);
+  }
+  config = std::move(updated);
+}
+
+void validate(Config& config) {
+  for (const Field& f : kFields) {
+    const std::string key = dotted(f);
+    if (auto p = std::get_if<int Config::*>(&f.member)) {
+      if (auto error = check_integer(f, config.*(*p)); !error.empty())
+        throw ConfigError(key + ": " + error);
+    } else if (auto p = std::get_if<std::size_t Config::*>(&f.member)) {
+      const std::size_t v = config.*(*p);
+      if (v > static_cast<std::size_t>(kInt64Max))
+        throw ConfigError(fmt::format("{}: must be at most {}, got {}", key, f.max, v));
+      if (auto error = check_integer(f, static_cast<std::int64_t>(v)); !error.empty())
+        throw ConfigError(key + ": " + error);
+    }
+    run_check(config, f, key);
+  }
+
+  // A queue smaller than one message would evict a client on its first big
+  // message, however fast it reads.
+  if (config.max_queue_bytes < config.max_message_bytes)
+    throw ConfigError(fmt::format(
+        "websocket.max_queue_bytes: must be at least websocket.max_message_bytes ({}), got {}",
+        config.max_message_bytes, config.max_queue_bytes));
+  if (config.redis_reconnect_min_ms > config.redis_reconnect_max_ms)
+    throw ConfigError(
+        fmt::format("redis.reconnect_min_ms: must not exceed redis.reconnect_max_ms ({}), got {}",
+                    config.redis_reconnect_max_ms, config.redis_reconnect_min_ms));
+
+  if (auto error = parse_listen(config.listen, config.listen_host, config.listen_port);
+      !error.empty())
+    throw ConfigError("server.listen: " + error);
+  config.redis.reset();
+  if (!config.redis_url.empty()) {
+    RedisEndpoint endpoint;
+    if (auto error = parse_redis(config.redis_url, endpoint); !error.empty())
+      throw ConfigError("redis.url: " + error);
+    config.redis = std::move(endpoint);
+  }
+}
+
+std::string to_toml(const Config& config) {
+  std::string out = "# wsrelay configuration (defaults < file < WSRELAY_* < flags)\n";
+  std::string_view table;
+  for (const Field& f : kFields) {
+    if (f.table != table) {
+      table = f.table;
+      out += fmt::format("\n[{}]\n", table);
+    }
+    out += fmt::format("{} = ", f.key);
+    if (auto p = std::get_if<int Config::*>(&f.member)) {
+      out += std::to_string(config.*(*p));
+    } else if (auto p = std::get_if<std::size_t Config::*>(&f.member)) {
+      out += std::to_string(config.*(*p));
+    } else if (auto p = std::get_if<std::string Config::*>(&f.member)) {
+      append_toml_string(out, config.*(*p));
+    } else if (auto p = std::get_if<std::vector<std::string> Config::*>(&f.member)) {
+      out += '[';
+      const auto& items = config.*(*p);
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out += ", ";
+        append_toml_string(out, items[i]);
+      }
+      out += ']';
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace wsrelay

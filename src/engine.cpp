@@ -1,0 +1,15 @@
+#include <wsrelay/engine.hpp>
+
+#include <wsrelay/config.hpp>
+#include <wsrelay/memory_engine.hpp>
+#include <wsrelay/redis_engine.hpp>
+
+namespace wsrelay {
+
+std::unique_ptr<Engine> make_engine(const Config& config, net::any_io_executor control,
+                                    Metrics& metrics) {
+  if (!config.redis) return std::make_unique<MemoryEngine>(std::move(control), metrics);
+  return std::make_unique<RedisEngine>(config, std::move(control), metrics);
+}
+
+}  // namespace wsrelay

@@ -1,0 +1,181 @@
+#include <wsrelay/hub.hpp>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include <wsrelay/engine.hpp>
+#include <wsrelay/metrics.hpp>
+#include <wsrelay/shard.hpp>
+
+namespace wsrelay {
+
+Hub::Hub(net::io_context& control, Engine& engine, Metrics& metrics)
+    : control_(control), engine_(engine), metrics_(metrics) {}
+
+void Hub::start() {
+  EngineHandlers handlers;
+  handlers.on_message = [this](std::string_view channel, std::string_view payload) {
+    on_message(channel, payload);
+  };
+  handlers.on_subscribed = [this](const std::string& channel) { on_subscribed(channel); };
+  handlers.on_link = [this](bool up) { on_link(up); };
+  engine_.start(std::move(handlers));
+  // ready() is read from every shard; the engine's own state lives here, so
+  // it is mirrored into an atomic, on every link change and every 250 ms.
+  ready_timer_ = std::make_unique<net::steady_timer>(control_);
+  refresh_ready();
+}
+
+void Hub::refresh_ready() {
+  if (stopped_) return;
+  ready_.store(engine_.ready(), std::memory_order_relaxed);
+  ready_timer_->expires_after(std::chrono::milliseconds(250));
+  ready_timer_->async_wait([this](error_code ec) {
+    if (!ec) refresh_ready();
+  });
+}
+
+void Hub::stop() {
+  stopped_ = true;
+  if (ready_timer_) ready_timer_->cancel();
+  ready_.store(false);
+  engine_.stop();
+}
+
+void Hub::shard_subscribed(std::size_t shard, std::vector<std::string> channels) {
+  net::post(control_, [this, shard, channels = std::move(channels)] {
+    for (const auto& channel : channels) {
+      auto [it, created] = channels_.try_emplace(channel);
+      auto& shards = it->second.shards;
+      auto index = static_cast<std::uint16_t>(shard);
+      if (std::find(shards.begin(), shards.end(), index) == shards.end()) shards.push_back(index);
+      if (created) {
+        // A pending UNSUBSCRIBE of this channel is cancelled, but the channel
+        // still needs a fresh confirmation: SUBSCRIBE is sent again.
+        to_unsubscribe_.erase(channel);
+        to_subscribe_.insert(channel);
+        schedule_flush();
+      }
+    }
+  });
+}
+
+void Hub::shard_unsubscribed(std::size_t shard, std::vector<std::string> channels) {
+  net::post(control_, [this, shard, channels = std::move(channels)] {
+    for (const auto& channel : channels) {
+      auto it = channels_.find(channel);
+      if (it == channels_.end()) continue;
+      auto& shards = it->second.shards;
+      shards.erase(std::remove(shards.begin(), shards.end(), static_cast<std::uint16_t>(shard)),
+                   shards.end());
+      if (!shards.empty()) continue;
+      // Requests still waiting on this channel belong to sessions that are
+      // gone or going; they no longer need it confirmed.
+      auto waiting = std::move(it->second.waiting);
+      channels_.erase(it);
+      to_subscribe_.erase(channel);
+      to_unsubscribe_.insert(channel);
+      schedule_flush();
+      for (auto& request : waiting)
+        if (--request->unconfirmed == 0) proceed(request);
+    }
+  });
+}
+
+void Hub::open(std::size_t shard, std::vector<std::string> channels, ReplayCallback done) {
+  auto request =
+      std::make_shared<OpenRequest>(OpenRequest{shard, std::move(channels), 0, std::move(done)});
+  net::post(control_, [this, request] {
+    for (const auto& channel : request->channels) {
+      auto it = channels_.find(channel);
+      if (it == channels_.end() || it->second.confirmed) continue;
+      ++request->unconfirmed;
+      it->second.waiting.push_back(request);
+    }
+    if (request->unconfirmed == 0) proceed(request);
+  });
+}
+
+void Hub::proceed(const std::shared_ptr<OpenRequest>& request) {
+  if (stopped_) return;
+  if (request->channels.empty()) {
+    net::post(shards_[request->shard]->context(), [done = std::move(request->done)] { done({}); });
+    return;
+  }
+  engine_.get(request->channels, [this, request](std::vector<std::optional<std::string>> values) {
+    // The stored values were read on the command connection; messages the
+    // subscriber received before that read may still be in flight to us. The
+    // barrier makes sure they reached the shards before the replay does.
+    engine_.barrier([this, request, values = std::move(values)]() mutable {
+      net::post(shards_[request->shard]->context(),
+                [done = std::move(request->done), values = std::move(values)]() mutable {
+                  done(std::move(values));
+                });
+    });
+  });
+}
+
+void Hub::publish(std::string channel, std::string payload, int expire_seconds) {
+  net::post(control_,
+            [this, channel = std::move(channel), payload = std::move(payload), expire_seconds] {
+              if (stopped_) return;
+              engine_.publish(channel, payload, expire_seconds);
+            });
+}
+
+void Hub::on_message(std::string_view channel, std::string_view payload) {
+  auto it = channels_.find(channel);
+  // A message on a channel whose latest SUBSCRIBE is not confirmed yet was
+  // sent under an earlier subscription (in flight across an UNSUBSCRIBE and
+  // a new SUBSCRIBE): messages between the two were lost, so this one may be
+  // older than the stored value the waiting sessions are about to replay.
+  // Nobody else can be waiting for it: a channel only becomes unconfirmed
+  // when it is new or when the link dropped.
+  if (it == channels_.end() || !it->second.confirmed || it->second.shards.empty()) return;
+  // Encode once: every shard, and every session in it, shares this object.
+  MessagePtr message = Message::make(channel, payload);
+  for (auto shard : it->second.shards) {
+    Shard* target = shards_[shard];
+    net::post(target->context(), [target, message] { target->deliver(message); });
+  }
+}
+
+void Hub::on_subscribed(const std::string& channel) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return;
+  it->second.confirmed = true;
+  auto waiting = std::move(it->second.waiting);
+  it->second.waiting.clear();
+  for (auto& request : waiting)
+    if (--request->unconfirmed == 0) proceed(request);
+}
+
+void Hub::on_link(bool up) {
+  ready_.store(engine_.ready(), std::memory_order_relaxed);
+  if (up) return;
+  // Until the backend confirms each channel again, a message published now
+  // may not reach us, so a session opening now must wait before its replay.
+  for (auto& [name, state] : channels_) state.confirmed = false;
+}
+
+void Hub::schedule_flush() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  net::post(control_, [this] { flush(); });
+}
+
+void Hub::flush() {
+  flush_posted_ = false;
+  if (stopped_) return;
+  if (!to_unsubscribe_.empty()) {
+    engine_.unsubscribe(std::vector<std::string>(to_unsubscribe_.begin(), to_unsubscribe_.end()));
+    to_unsubscribe_.clear();
+  }
+  if (!to_subscribe_.empty()) {
+    engine_.subscribe(std::vector<std::string>(to_subscribe_.begin(), to_subscribe_.end()));
+    to_subscribe_.clear();
+  }
+}
+
+}  // namespace wsrelay

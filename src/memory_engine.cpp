@@ -1,0 +1,133 @@
+#include <wsrelay/memory_engine.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include <wsrelay/metrics.hpp>
+
+namespace wsrelay {
+
+// Shared with every posted task, which checks `stopped` before calling out:
+// the engine may be stopped or destroyed while tasks are still queued.
+class MemoryEngine::State {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  State(net::any_io_executor executor, Metrics& metrics)
+      : executor(std::move(executor)), metrics(metrics) {}
+
+  struct Stored {
+    std::string payload;
+    clock::time_point expires;
+  };
+
+  // Expired entries are dropped when read, and all at once whenever the
+  // store has doubled since the last sweep, so a stream of publishes on
+  // ever new channels cannot grow it without bound. Amortised O(1).
+  void store(const std::string& channel, std::string_view payload, int expire_seconds) {
+    const auto now = clock::now();
+    stored[channel] = Stored{std::string(payload), now + std::chrono::seconds(expire_seconds)};
+    if (stored.size() < sweep_at) return;
+    std::erase_if(stored, [now](const auto& entry) { return entry.second.expires <= now; });
+    sweep_at = std::max<std::size_t>(kMinSweep, stored.size() * 2);
+  }
+
+  std::optional<std::string> load(const std::string& key) {
+    auto it = stored.find(key);
+    if (it == stored.end()) return std::nullopt;
+    if (it->second.expires <= clock::now()) {
+      stored.erase(it);
+      return std::nullopt;
+    }
+    return it->second.payload;
+  }
+
+  static constexpr std::size_t kMinSweep = 1024;
+
+  net::any_io_executor executor;
+  Metrics& metrics;
+  EngineHandlers handlers;
+  bool started = false;
+  bool stopped = false;
+  std::unordered_set<std::string> channels;
+  std::unordered_map<std::string, Stored> stored;
+  std::size_t sweep_at = kMinSweep;
+};
+
+MemoryEngine::MemoryEngine(net::any_io_executor control, Metrics& metrics)
+    : state_(std::make_shared<State>(std::move(control), metrics)) {
+  spdlog::warn("engine: memory (no redis_url configured; messages stay inside this process)");
+}
+
+MemoryEngine::~MemoryEngine() {
+  stop();
+}
+
+void MemoryEngine::start(EngineHandlers handlers) {
+  if (state_->started || state_->stopped) return;
+  state_->started = true;
+  state_->handlers = std::move(handlers);
+  net::post(state_->executor, [state = state_] {
+    if (!state->stopped && state->handlers.on_link) state->handlers.on_link(true);
+  });
+}
+
+void MemoryEngine::stop() {
+  state_->stopped = true;
+  state_->channels.clear();
+}
+
+void MemoryEngine::subscribe(const std::vector<std::string>& channels) {
+  if (state_->stopped) return;
+  for (const auto& channel : channels) {
+    state_->channels.insert(channel);
+    net::post(state_->executor, [state = state_, channel] {
+      if (state->stopped || !state->channels.contains(channel)) return;
+      if (state->handlers.on_subscribed) state->handlers.on_subscribed(channel);
+    });
+  }
+}
+
+void MemoryEngine::unsubscribe(const std::vector<std::string>& channels) {
+  if (state_->stopped) return;
+  for (const auto& channel : channels) state_->channels.erase(channel);
+}
+
+bool MemoryEngine::publish(const std::string& channel, std::string_view payload,
+                           int expire_seconds) {
+  if (state_->stopped) return false;
+  if (expire_seconds > 0) state_->store(channel, payload, expire_seconds);
+  if (!state_->channels.contains(channel)) return true;
+  net::post(state_->executor, [state = state_, channel, payload = std::string(payload)] {
+    if (state->stopped || !state->channels.contains(channel)) return;
+    ++state->metrics.messages_from_redis;
+    if (state->handlers.on_message) state->handlers.on_message(channel, payload);
+  });
+  return true;
+}
+
+void MemoryEngine::get(const std::vector<std::string>& keys, GetCallback callback) {
+  if (state_->stopped) return;
+  std::vector<std::optional<std::string>> values;
+  values.reserve(keys.size());
+  for (const auto& key : keys) values.push_back(state_->load(key));
+  net::post(state_->executor,
+            [state = state_, values = std::move(values), callback = std::move(callback)]() mutable {
+              if (!state->stopped) callback(std::move(values));
+            });
+}
+
+void MemoryEngine::barrier(std::function<void()> callback) {
+  if (state_->stopped) return;
+  net::post(state_->executor, [state = state_, callback = std::move(callback)] {
+    if (!state->stopped) callback();
+  });
+}
+
+}  // namespace wsrelay

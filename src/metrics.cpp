@@ -1,0 +1,57 @@
+#include <wsrelay/metrics.hpp>
+
+#include <fmt/format.h>
+
+namespace wsrelay {
+namespace {
+
+template <class T>
+void line(std::string& out, const char* name, const char* type, const char* help, const T& v) {
+  out += fmt::format("# HELP wsrelay_{} {}\n# TYPE wsrelay_{} {}\nwsrelay_{} {}\n", name, help,
+                     name, type, name, v.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
+std::string Metrics::render_prometheus() const {
+  std::string out;
+  out.reserve(4096);
+  line(out, "connections_accepted_total", "counter", "TCP connections accepted.",
+       connections_accepted);
+  line(out, "handshakes_rejected_total", "counter",
+       "Requests on the WebSocket path answered without an upgrade.", handshakes_rejected);
+  line(out, "connections_over_limit_total", "counter",
+       "Handshakes refused with 503 because max_connections was reached.", connections_over_limit);
+  line(out, "connections_open", "gauge", "Open WebSocket sessions.", connections_open);
+  line(out, "closed_slow_consumer_total", "counter",
+       "Sessions closed with 1013 because their queue passed max_queue_bytes.",
+       closed_slow_consumer);
+  line(out, "closed_idle_total", "counter", "Sessions closed after idle_timeout_seconds.",
+       closed_idle);
+  line(out, "closed_protocol_error_total", "counter",
+       "Sessions closed for a protocol or policy violation (1002/1007/1008/1009).",
+       closed_protocol_error);
+  line(out, "messages_from_redis_total", "counter", "Messages received from the backend.",
+       messages_from_redis);
+  line(out, "messages_delivered_total", "counter", "Frames queued to WebSocket sessions.",
+       messages_delivered);
+  line(out, "messages_published_total", "counter", "Client messages accepted for PUBLISH.",
+       messages_published);
+  line(out, "messages_publish_dropped_total", "counter",
+       "Client messages refused because the pending queue was full.", messages_publish_dropped);
+  line(out, "last_messages_replayed_total", "counter",
+       "Stored last messages sent to sessions when they opened.", last_messages_replayed);
+  line(out, "heartbeats_answered_total", "counter", "Application heartbeats answered.",
+       heartbeats_answered);
+  line(out, "redis_subscriber_up", "gauge", "1 when the subscriber connection is up.",
+       redis_subscriber_up);
+  line(out, "redis_command_up", "gauge", "1 when the command connection is up.", redis_command_up);
+  line(out, "redis_reconnects_total", "counter", "Redis connections re-established.",
+       redis_reconnects);
+  line(out, "redis_channels", "gauge", "Channels the subscriber is subscribed to.", redis_channels);
+  line(out, "redis_pending_messages", "gauge", "Client publishes waiting for Redis.",
+       redis_pending_messages);
+  return out;
+}
+
+}  // namespace wsrelay

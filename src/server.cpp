@@ -1,0 +1,147 @@
+#include <wsrelay/server.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <wsrelay/auth.hpp>
+#include <wsrelay/engine.hpp>
+#include <wsrelay/hub.hpp>
+#include <wsrelay/shard.hpp>
+
+namespace wsrelay {
+
+Server::Server(Config config) : config_(std::move(config)) {
+  std::size_t count = config_.threads > 0 ? static_cast<std::size_t>(config_.threads)
+                                          : std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t i = 0; i < count; ++i) contexts_.push_back(std::make_unique<net::io_context>(1));
+  // Shard 0's io_context is also the control executor (engine and hub), so a
+  // one-thread gateway really is one thread.
+  engine_ = make_engine(config_, contexts_[0]->get_executor(), metrics_);
+  hub_ = std::make_unique<Hub>(*contexts_[0], *engine_, metrics_);
+  authorizer_ = make_authorizer(config_);
+  std::vector<Shard*> shards;
+  for (std::size_t i = 0; i < count; ++i) {
+    shards_.push_back(
+        std::make_unique<Shard>(i, *contexts_[i], config_, metrics_, *hub_, *authorizer_));
+    shards.push_back(shards_.back().get());
+  }
+  hub_->set_shards(std::move(shards));
+}
+
+Server::~Server() {
+  for (auto& context : contexts_) context->stop();
+  for (auto& thread : threads_)
+    if (thread.joinable()) thread.join();
+  // Sessions hold sockets of these contexts: destroy them before the contexts.
+  shards_.clear();
+  hub_.reset();
+  engine_.reset();
+}
+
+void Server::write_ready_file(const tcp::endpoint& endpoint) {
+  if (config_.ready_file.empty()) return;
+  // Written to a temporary name and renamed, so a reader never sees half.
+  std::string tmp = config_.ready_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << endpoint.address().to_string() << ":" << endpoint.port() << "\n";
+  }
+  std::rename(tmp.c_str(), config_.ready_file.c_str());
+}
+
+int Server::run() {
+  net::io_context& control = *contexts_[0];
+  std::string host = config_.listen_host == "localhost" ? "127.0.0.1" : config_.listen_host;
+  tcp::endpoint endpoint(net::ip::make_address(host), config_.listen_port);
+  acceptor_ = std::make_unique<tcp::acceptor>(control);
+  acceptor_->open(endpoint.protocol());
+  acceptor_->set_option(net::socket_base::reuse_address(true));
+  acceptor_->bind(endpoint);
+  acceptor_->listen(net::socket_base::max_listen_connections);
+  auto bound = acceptor_->local_endpoint();
+  accept_retry_timer_ = std::make_unique<net::steady_timer>(control);
+  drain_timer_ = std::make_unique<net::steady_timer>(control);
+
+  spdlog::info("wsrelay {} listening on {}:{} ({} shard{}, websocket_url {})", WSRELAY_VERSION,
+               bound.address().to_string(), bound.port(), shards_.size(),
+               shards_.size() == 1 ? "" : "s", config_.websocket_url);
+
+  net::post(control, [this] { hub_->start(); });
+  for (auto& shard : shards_) net::post(shard->context(), [s = shard.get()] { s->start(); });
+  do_accept();
+
+  net::signal_set signals(control, SIGINT, SIGTERM);
+  signals.async_wait([this](error_code ec, int signal_number) {
+    if (!ec) begin_shutdown(signal_number);
+  });
+
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  for (auto& context : contexts_) guards.push_back(net::make_work_guard(*context));
+  for (std::size_t i = 1; i < contexts_.size(); ++i)
+    threads_.emplace_back([context = contexts_[i].get()] { context->run(); });
+  write_ready_file(bound);
+  control.run();
+  for (auto& context : contexts_) context->stop();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+  spdlog::info("wsrelay stopped");
+  return 0;
+}
+
+void Server::do_accept() {
+  Shard* shard = shards_[next_shard_].get();
+  next_shard_ = (next_shard_ + 1) % shards_.size();
+  acceptor_->async_accept(shard->context(), [this, shard](error_code ec, tcp::socket socket) {
+    if (shutting_down_) return;
+    if (ec) {
+      // Out of descriptors (EMFILE/ENFILE) or a transient error: pause
+      // briefly instead of spinning on a listener that cannot accept.
+      spdlog::warn("accept failed: {}", ec.message());
+      accept_retry_timer_->expires_after(std::chrono::milliseconds(50));
+      accept_retry_timer_->async_wait([this](error_code wait_ec) {
+        if (!wait_ec && !shutting_down_) do_accept();
+      });
+      return;
+    }
+    metrics_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+    net::post(shard->context(),
+              [shard, socket = std::move(socket)]() mutable { shard->accept(std::move(socket)); });
+    do_accept();
+  });
+}
+
+void Server::begin_shutdown(int signal_number) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  spdlog::info("signal {}: shutting down, closing {} sessions with 1001", signal_number,
+               metrics_.connections_open.load());
+  error_code ignored;
+  acceptor_->close(ignored);
+  accept_retry_timer_->cancel();
+  for (auto& shard : shards_) net::post(shard->context(), [s = shard.get()] { s->shutdown(); });
+  drain_deadline_ =
+      std::chrono::steady_clock::now() + std::chrono::seconds(config_.shutdown_timeout_seconds);
+  wait_drained();
+}
+
+void Server::wait_drained() {
+  std::size_t alive = 0;
+  for (auto& shard : shards_) alive += shard->session_count();
+  if (alive > 0 && std::chrono::steady_clock::now() < drain_deadline_) {
+    drain_timer_->expires_after(std::chrono::milliseconds(20));
+    drain_timer_->async_wait([this](error_code ec) {
+      if (!ec) wait_drained();
+    });
+    return;
+  }
+  if (alive > 0) spdlog::warn("shutdown timeout: {} sessions still open, closing them", alive);
+  hub_->stop();
+  for (auto& context : contexts_) context->stop();
+}
+
+}  // namespace wsrelay

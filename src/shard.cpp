@@ -1,0 +1,109 @@
+#include <wsrelay/shard.hpp>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include <wsrelay/config.hpp>
+#include <wsrelay/hub.hpp>
+#include <wsrelay/metrics.hpp>
+#include <wsrelay/ws_session.hpp>
+
+namespace wsrelay {
+
+Shard::Shard(std::size_t index, net::io_context& context, const Config& config, Metrics& metrics,
+             Hub& hub, Authorizer& authorizer)
+    : shard_index_(index),
+      config_(config),
+      metrics_(metrics),
+      hub_(hub),
+      authorizer_(authorizer),
+      context_(context),
+      read_buffer_(new char[read_buffer_size]) {}
+
+Shard::~Shard() = default;
+
+void Shard::start() {
+  now_ = clock::now();
+  tick();
+}
+
+void Shard::stop_tick() {
+  tick_timer_.cancel();
+}
+
+void Shard::accept(tcp::socket socket) {
+  if (shutting_down_) return;
+  error_code ignored;
+  // Without TCP_NODELAY a small frame can wait for the peer's delayed ACK.
+  socket.set_option(tcp::no_delay(true), ignored);
+  // Session ids are unique across shards: the shard index in the top bits.
+  std::uint64_t id = (static_cast<std::uint64_t>(shard_index_) << 48) | next_session_id_++;
+  auto session = std::make_shared<WsSession>(*this, std::move(socket), id);
+  sessions_.emplace(session.get(), session);
+  session_count_.store(sessions_.size(), std::memory_order_relaxed);
+  session->start();
+}
+
+void Shard::shutdown() {
+  shutting_down_ = true;
+  for (auto& [raw, session] : sessions_) session->go_away();
+}
+
+void Shard::subscribe(WsSession* session, const std::vector<std::string>& channels) {
+  std::vector<std::string> added;
+  for (const auto& channel : channels) {
+    auto& list = index_[channel];
+    if (list.empty()) added.push_back(channel);
+    list.push_back(session);
+  }
+  if (!added.empty()) hub_.shard_subscribed(shard_index_, std::move(added));
+}
+
+void Shard::remove(WsSession* session) {
+  std::vector<std::string> removed;
+  for (const auto& channel : session->subscribed()) {
+    auto it = index_.find(channel);
+    if (it == index_.end()) continue;
+    auto& list = it->second;
+    list.erase(std::remove(list.begin(), list.end(), session), list.end());
+    if (list.empty()) {
+      removed.push_back(channel);
+      index_.erase(it);
+    }
+  }
+  if (!removed.empty()) hub_.shard_unsubscribed(shard_index_, std::move(removed));
+  sessions_.erase(session);
+  session_count_.store(sessions_.size(), std::memory_order_relaxed);
+}
+
+void Shard::deliver(const MessagePtr& message) {
+  auto it = index_.find(std::string_view(message->channel()));
+  if (it == index_.end()) return;
+  for (WsSession* session : it->second) session->enqueue(message);
+}
+
+void Shard::schedule_flush(WsSession* session) {
+  dirty_.push_back(session->shared_from_this());
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  net::post(context_, [this] { flush_all(); });
+}
+
+void Shard::flush_all() {
+  flush_posted_ = false;
+  flushing_.swap(dirty_);
+  for (auto& session : flushing_) session->flush();
+  flushing_.clear();
+}
+
+void Shard::tick() {
+  now_ = clock::now();
+  for (auto& [raw, session] : sessions_) session->tick(now_);
+  tick_timer_.expires_after(tick_period);
+  tick_timer_.async_wait([this](error_code ec) {
+    if (!ec) tick();
+  });
+}
+
+}  // namespace wsrelay

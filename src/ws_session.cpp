@@ -1,0 +1,527 @@
+#include <wsrelay/ws_session.hpp>
+
+#include <algorithm>
+#include <array>
+#include <span>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <wsrelay/auth.hpp>
+#include <wsrelay/config.hpp>
+#include <wsrelay/hub.hpp>
+#include <wsrelay/metrics.hpp>
+#include <wsrelay/shard.hpp>
+
+namespace wsrelay {
+
+// The HTTP side of a session, alive only until the upgrade.
+class HttpRequestReader {
+ public:
+  explicit HttpRequestReader(std::size_t max_header_bytes) : buffer(max_header_bytes + 1024) {
+    parser.header_limit(static_cast<std::uint32_t>(max_header_bytes));
+    parser.body_limit(0);
+  }
+  beast::flat_buffer buffer;
+  http::request_parser<http::empty_body> parser;
+};
+
+namespace {
+
+constexpr std::size_t max_suppressions = 64;
+// How long a replayed value suppresses an identical live message: long enough
+// for a PUBLISH that followed the SET to arrive, short enough that a later
+// republication of the same value is delivered.
+constexpr std::chrono::seconds replay_suppression{2};
+constexpr std::size_t max_write_buffers = 64;
+
+std::uint64_t message_hash(std::string_view channel, std::string_view payload) {
+  std::uint64_t h = std::hash<std::string_view>{}(channel);
+  return h ^ (std::hash<std::string_view>{}(payload)*0x9e3779b97f4a7c15ull);
+}
+
+std::string_view status_reason(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 426:
+      return "Upgrade Required";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
+  }
+}
+
+}  // namespace
+
+WsSession::WsSession(Shard& shard, tcp::socket socket, std::uint64_t id)
+    : shard_(shard), socket_(std::move(socket)), id_(id) {}
+
+WsSession::~WsSession() = default;
+
+void WsSession::start() {
+  const Config& config = shard_.config();
+  deadline_ = shard_.now() + std::chrono::seconds(config.handshake_timeout_seconds);
+  request_ = std::make_unique<HttpRequestReader>(config.max_header_bytes);
+  http::async_read(
+      socket_, request_->buffer, request_->parser,
+      [self = shared_from_this()](error_code ec, std::size_t) { self->on_request(ec); });
+}
+
+void WsSession::on_request(error_code ec) {
+  if (state_ != State::handshake) return;
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
+    return respond(431, "request header too large", "request header fields too large\n");
+  }
+  if (ec == http::error::end_of_stream || ec == net::error::eof ||
+      ec == net::error::operation_aborted || ec == net::error::connection_reset)
+    return finish("closed before the request was complete");
+  if (ec) {
+    shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
+    return respond(400, "bad request", "malformed HTTP request: " + ec.message() + "\n");
+  }
+  route();
+}
+
+void WsSession::route() {
+  const Config& config = shard_.config();
+  Metrics& metrics = shard_.metrics();
+  auto& req = request_->parser.get();
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+
+  if (req.method() == http::verb::get && path == "/healthz") return respond(200, "ok", "ok\n");
+  if (req.method() == http::verb::get && path == "/readyz") {
+    if (shard_.hub().ready()) return respond(200, "ready", "ready\n");
+    return respond(503, "not ready", "not ready: the backend link is down\n");
+  }
+  if (req.method() == http::verb::get && path == "/metrics")
+    return respond(200, "metrics", metrics.render_prometheus(),
+                   "Content-Type: text/plain; version=0.0.4\r\n");
+
+  auto parsed = parse_target(target, config.websocket_url);
+  if (!parsed) return respond(404, "not found", "not found\n");
+  metrics.handshakes_rejected.fetch_add(1, std::memory_order_relaxed);  // undone on success
+  if (auto* error = std::get_if<TargetError>(&*parsed))
+    return respond(error->status, error->reason, error->reason + "\n");
+  target_ = std::get<Target>(std::move(*parsed));
+
+  if (!beast::websocket::is_upgrade(req))
+    return respond(400, "not an upgrade", "Client does not wish to upgrade to a websocket\n");
+  if (req[http::field::sec_websocket_version] != "13")
+    return respond(426, "unsupported version", "unsupported Sec-WebSocket-Version; use 13\n",
+                   "Sec-WebSocket-Version: 13\r\n");
+  std::string_view key = req[http::field::sec_websocket_key];
+  if (key.size() != 24) return respond(400, "bad key", "missing or malformed Sec-WebSocket-Key\n");
+  if (shard_.shutting_down()) return respond(503, "shutting down", "server shutting down\n");
+  if (static_cast<std::size_t>(metrics.connections_open.load(std::memory_order_relaxed)) >=
+      config.max_connections) {
+    metrics.connections_over_limit.fetch_add(1, std::memory_order_relaxed);
+    return respond(503, "too many connections", "too many connections\n");
+  }
+
+  AuthRequest auth;
+  auth.facility = target_.facility;
+  auth.requested = target_.flags;
+  auth.target = std::string(target);
+  auth.cookie = std::string(req[http::field::cookie]);
+  auth.authorization = std::string(req[http::field::authorization]);
+  auth.origin = std::string(req[http::field::origin]);
+  error_code ignored;
+  auto peer = socket_.remote_endpoint(ignored);
+  auth.remote_address = ignored ? std::string() : peer.address().to_string();
+  shard_.authorizer().authorize(auth, [self = shared_from_this()](AuthDecision decision) {
+    net::post(self->shard_.context(), [self, decision = std::move(decision)]() mutable {
+      self->on_authorized(std::move(decision));
+    });
+  });
+}
+
+void WsSession::on_authorized(AuthDecision decision) {
+  if (state_ != State::handshake) return;
+  if (decision.status != 0) {
+    int status = decision.status == 401 ? 401 : 403;
+    std::string reason = decision.reason.empty() ? "not allowed" : decision.reason;
+    return respond(status, reason, reason + "\n");
+  }
+  const Config& config = shard_.config();
+  flags_ = target_.flags & decision.allowed;
+  auto channels = channels_for(decision.identity, target_.facility, flags_, config.prefix);
+  subscribe_ = std::move(channels.subscribe);
+  publish_ = std::move(channels.publish);
+  auto& req = request_->parser.get();
+  open_websocket(select_subprotocol(req[http::field::sec_websocket_protocol], config.subprotocols));
+}
+
+void WsSession::open_websocket(const std::string& subprotocol) {
+  const Config& config = shard_.config();
+  Metrics& metrics = shard_.metrics();
+  auto& req = request_->parser.get();
+  std::string response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: ";
+  response += websocket_accept_key(req[http::field::sec_websocket_key]);
+  response += "\r\n";
+  if (!subprotocol.empty()) response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n";
+  response += "\r\n";
+
+  // Bytes the client sent right after its request belong to the WebSocket.
+  std::string early(static_cast<const char*>(request_->buffer.data().data()),
+                    request_->buffer.size());
+  request_.reset();
+
+  metrics.handshakes_rejected.fetch_sub(1, std::memory_order_relaxed);
+  metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
+  state_ = subscribe_.empty() ? State::open : State::replaying;
+  auto now = shard_.now();
+  last_read_ = last_data_ = last_ping_ = now;
+  parser_ = std::make_unique<FrameParser>(config.max_message_bytes);
+  push_own(std::move(response));
+  spdlog::debug("session {}: open /{} flags={} subscribe={} publish={}", id_, target_.facility,
+                flags_to_string(flags_), subscribe_.size(), publish_.size());
+
+  if (!subscribe_.empty()) {
+    shard_.subscribe(this, subscribe_);
+    shard_.hub().open(shard_.index(), subscribe_,
+                      [weak = weak_from_this()](std::vector<std::optional<std::string>> values) {
+                        if (auto self = weak.lock()) self->on_replay(std::move(values));
+                      });
+  }
+  if (!early.empty() && !parser_->feed(early, *this)) return;
+  do_read();
+}
+
+void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
+  if (state_ != State::replaying) return;
+  Metrics& metrics = shard_.metrics();
+  for (std::size_t i = 0; i < values.size() && i < subscribe_.size(); ++i) {
+    if (!values[i]) continue;
+    const std::string& channel = subscribe_[i];
+    // A live message equal to the stored one, received while the stored one
+    // was being read, is that same publish: deliver it once, in live order.
+    bool live_copy = std::any_of(pending_.begin(), pending_.end(), [&](const MessagePtr& m) {
+      return m->channel() == channel && m->payload() == *values[i];
+    });
+    if (live_copy) continue;
+    metrics.last_messages_replayed.fetch_add(1, std::memory_order_relaxed);
+    queue_message(Message::make(channel, *values[i]));
+    suppress(channel, *values[i], shard_.now() + replay_suppression);
+  }
+  state_ = State::open;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  pending_bytes_ = 0;
+  for (auto& message : pending) {
+    if (state_ != State::open) break;
+    queue_message(message);
+  }
+}
+
+void WsSession::do_read() {
+  if (reading_ || state_ == State::finished || state_ == State::handshake) return;
+  reading_ = true;
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
+}
+
+void WsSession::on_readable(error_code ec) {
+  reading_ = false;
+  if (state_ == State::finished) return;
+  if (ec) return finish("read wait failed");
+  if (!socket_.non_blocking()) {
+    error_code ignored;
+    socket_.non_blocking(true, ignored);
+  }
+  // Drain what the socket has, into the shard's scratch buffer; a bounded
+  // number of reads per wake-up keeps one busy client from starving others.
+  for (int round = 0; round < 4; ++round) {
+    std::size_t n =
+        socket_.read_some(net::buffer(shard_.read_buffer(), Shard::read_buffer_size), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) break;
+    if (ec) return finish(ec == net::error::eof ? "peer closed the connection" : "read failed");
+    last_read_ = shard_.now();
+    if (!parser_->feed(std::string_view(shard_.read_buffer(), n), *this)) return;
+    if (state_ == State::finished) return;
+    if (n < Shard::read_buffer_size) break;
+  }
+  do_read();
+}
+
+void WsSession::on_message(bool binary, std::string_view payload) {
+  if (state_ != State::open && state_ != State::replaying) return;
+  const Config& config = shard_.config();
+  Metrics& metrics = shard_.metrics();
+  if (!config.heartbeat.empty() && !binary && payload == config.heartbeat) {
+    metrics.heartbeats_answered.fetch_add(1, std::memory_order_relaxed);
+    last_data_ = shard_.now();
+    push_own(make_frame(Opcode::text, config.heartbeat));
+    return;
+  }
+  if (publish_.empty()) {
+    metrics.closed_protocol_error.fetch_add(1, std::memory_order_relaxed);
+    return start_close(close_code::policy, "publishing is not allowed on this connection");
+  }
+  for (const auto& channel : publish_) {
+    if (!(flags_ & echo) &&
+        std::find(subscribe_.begin(), subscribe_.end(), channel) != subscribe_.end()) {
+      suppress(channel, payload, clock::time_point::max());
+    }
+    shard_.hub().publish(channel, std::string(payload), config.expire_seconds);
+  }
+  metrics.messages_published.fetch_add(1, std::memory_order_relaxed);
+}
+
+void WsSession::on_ping(std::string_view payload) {
+  push_own(make_frame(Opcode::pong, payload));
+}
+
+void WsSession::on_pong(std::string_view) {}
+
+void WsSession::on_close(std::uint16_t code, std::string_view) {
+  peer_closed_ = true;
+  if (state_ == State::closing) {
+    if (queued_bytes_ == 0) return finish("close handshake complete");
+    close_after_write_ = true;
+    return;
+  }
+  // Answer with the peer's code (1000 when it sent none) and close after it.
+  start_close(code == 1005 ? close_code::normal : code, {});
+  close_after_write_ = true;
+}
+
+void WsSession::on_protocol_error(std::uint16_t code, std::string_view reason) {
+  shard_.metrics().closed_protocol_error.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("session {}: protocol error {}: {}", id_, code, reason);
+  start_close(code, reason);
+  close_after_write_ = true;
+}
+
+void WsSession::enqueue(const MessagePtr& message) {
+  if (state_ == State::replaying) {
+    if (suppressed(*message)) return;
+    pending_bytes_ += message->frame().size();
+    if (queued_bytes_ + pending_bytes_ > shard_.config().max_queue_bytes) {
+      shard_.metrics().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("session {}: closed, slow consumer ({} bytes waiting, max_queue_bytes {})", id_,
+                   queued_bytes_ + pending_bytes_, shard_.config().max_queue_bytes);
+      pending_.clear();
+      pending_bytes_ = 0;
+      return start_close(close_code::try_again_later, "slow consumer", true);
+    }
+    pending_.push_back(message);
+    return;
+  }
+  if (state_ != State::open) return;
+  if (suppressed(*message)) return;
+  queue_message(message);
+}
+
+void WsSession::suppress(std::string_view channel, std::string_view payload,
+                         clock::time_point until) {
+  if (suppressions_.size() >= max_suppressions) suppressions_.erase(suppressions_.begin());
+  suppressions_.push_back(Suppression{message_hash(channel, payload), until});
+}
+
+bool WsSession::suppressed(const Message& message) {
+  if (suppressions_.empty()) return false;
+  auto hash = message_hash(message.channel(), message.payload());
+  auto now = shard_.now();
+  auto it = std::find_if(suppressions_.begin(), suppressions_.end(),
+                         [&](const Suppression& s) { return s.hash == hash && s.until > now; });
+  if (it == suppressions_.end()) return false;
+  suppressions_.erase(it);
+  return true;
+}
+
+void WsSession::queue_message(const MessagePtr& message) {
+  const Config& config = shard_.config();
+  if (queued_bytes_ + message->frame().size() > config.max_queue_bytes) {
+    shard_.metrics().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("session {}: closed, slow consumer ({} bytes queued, max_queue_bytes {})", id_,
+                 queued_bytes_, config.max_queue_bytes);
+    return start_close(close_code::try_again_later, "slow consumer", true);
+  }
+  shard_.metrics().messages_delivered.fetch_add(1, std::memory_order_relaxed);
+  last_data_ = shard_.now();
+  push(Outbound{message, {}});
+}
+
+void WsSession::push_own(std::string frame) {
+  push(Outbound{nullptr, std::move(frame)});
+}
+
+void WsSession::push(Outbound item) {
+  if (state_ == State::finished) return;
+  queued_bytes_ += item.bytes().size();
+  queue_.push_back(std::move(item));
+  if (!flush_scheduled_ && !waiting_writable_) {
+    flush_scheduled_ = true;
+    shard_.schedule_flush(this);
+  }
+}
+
+void WsSession::flush() {
+  flush_scheduled_ = false;
+  if (state_ == State::finished || waiting_writable_) return;
+  if (!socket_.non_blocking()) {
+    error_code ignored;
+    socket_.non_blocking(true, ignored);
+  }
+  std::array<net::const_buffer, max_write_buffers> buffers;
+  while (queue_head_ < queue_.size()) {
+    std::size_t count = 0;
+    for (std::size_t i = queue_head_; i < queue_.size() && count < buffers.size(); ++i) {
+      std::string_view bytes = queue_[i].bytes();
+      if (i == queue_head_) bytes.remove_prefix(head_offset_);
+      buffers[count++] = net::buffer(bytes.data(), bytes.size());
+    }
+    error_code ec;
+    std::size_t written =
+        socket_.write_some(std::span<const net::const_buffer>(buffers.data(), count), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      waiting_writable_ = true;
+      socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](error_code wait_ec) {
+        self->on_writable(wait_ec);
+      });
+      return;
+    }
+    if (ec) return finish("write failed");
+    queued_bytes_ -= written;
+    while (written > 0) {
+      std::size_t left = queue_[queue_head_].bytes().size() - head_offset_;
+      if (written < left) {
+        head_offset_ += written;
+        break;
+      }
+      written -= left;
+      queue_[queue_head_] = Outbound{};
+      ++queue_head_;
+      head_offset_ = 0;
+    }
+  }
+  queue_.clear();
+  queue_head_ = 0;
+  if (queue_.capacity() > 64) std::vector<Outbound>().swap(queue_);
+  if (close_after_write_) finish("closed");
+}
+
+void WsSession::on_writable(error_code ec) {
+  waiting_writable_ = false;
+  if (state_ == State::finished) return;
+  if (ec) return finish("write wait failed");
+  flush();
+}
+
+void WsSession::tick(clock::time_point now) {
+  const Config& config = shard_.config();
+  switch (state_) {
+    case State::handshake:
+    case State::closing:
+      if (now >= deadline_)
+        finish(state_ == State::handshake ? "handshake timeout" : "close timeout");
+      return;
+    case State::finished:
+      return;
+    case State::replaying:
+    case State::open:
+      break;
+  }
+  if (!suppressions_.empty())
+    std::erase_if(suppressions_, [&](const Suppression& s) { return s.until <= now; });
+  if (now - last_read_ >= std::chrono::seconds(config.idle_timeout_seconds)) {
+    shard_.metrics().closed_idle.fetch_add(1, std::memory_order_relaxed);
+    return start_close(close_code::going_away, "idle timeout");
+  }
+  if (now - last_ping_ >= std::chrono::seconds(config.ping_interval_seconds)) {
+    last_ping_ = now;
+    push_own(make_frame(Opcode::ping, {}));
+  }
+  // "At least every heartbeat_interval_seconds": send one tick early rather
+  // than one tick late.
+  if (!config.heartbeat.empty() && now - last_data_ + Shard::tick_period >=
+                                       std::chrono::seconds(config.heartbeat_interval_seconds)) {
+    last_data_ = now;
+    push_own(make_frame(Opcode::text, config.heartbeat));
+  }
+}
+
+void WsSession::go_away() {
+  if (state_ == State::handshake) return finish("server shutting down");
+  if (state_ == State::replaying || state_ == State::open)
+    start_close(close_code::going_away, "server shutting down");
+}
+
+void WsSession::respond(int status, std::string_view reason, std::string_view body,
+                        std::string_view extra_headers) {
+  spdlog::debug("session {}: HTTP {} ({})", id_, status, reason);
+  std::string response = "HTTP/1.1 " + std::to_string(status) + " ";
+  response += status_reason(status);
+  response += "\r\n";
+  if (extra_headers.find("Content-Type:") == std::string_view::npos)
+    response += "Content-Type: text/plain; charset=utf-8\r\n";
+  response += extra_headers;
+  response += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  response += body;
+  request_.reset();
+  state_ = State::closing;
+  deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);
+  close_after_write_ = true;
+  push_own(std::move(response));
+}
+
+void WsSession::start_close(std::uint16_t code, std::string_view reason, bool drop_queued) {
+  if (state_ == State::closing || state_ == State::finished) return;
+  if (drop_queued) {
+    // Keep a partly written frame (the stream must stay well-formed); the
+    // rest is released now, which is the point of closing a slow consumer.
+    std::size_t keep = queue_head_ + (head_offset_ > 0 ? 1 : 0);
+    for (std::size_t i = keep; i < queue_.size(); ++i) queued_bytes_ -= queue_[i].bytes().size();
+    queue_.resize(std::max(keep, queue_head_));
+  }
+  pending_.clear();
+  pending_bytes_ = 0;
+  state_ = State::closing;
+  deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);
+  push_own(make_close_frame(code, reason));
+}
+
+void WsSession::finish(std::string_view why) {
+  if (finish_posted_ || state_ == State::finished) return;
+  finish_posted_ = true;
+  spdlog::debug("session {}: finish ({})", id_, why);
+  // Posted, so that the shard's index is never changed while it is walked.
+  net::post(shard_.context(), [self = shared_from_this()] { self->do_finish(); });
+}
+
+void WsSession::do_finish() {
+  if (state_ == State::finished) return;
+  bool was_open = parser_ != nullptr;
+  state_ = State::finished;
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  queue_.clear();
+  pending_.clear();
+  if (was_open) shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+  shard_.remove(this);
+}
+
+}  // namespace wsrelay

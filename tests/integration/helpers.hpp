@@ -1,0 +1,133 @@
+#pragma once
+// Shared pieces of the gateway's end-to-end tests: the daemon under test
+// (WSRELAY_BINARY, defined only for this target), opening clients, and
+// waiting until a subscription is live without sleeping.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/gateway.hpp"
+#include "support/http_client.hpp"
+#include "support/ports.hpp"
+#include "support/raw_ws_client.hpp"
+#include "support/redis_server.hpp"
+#include "support/wait.hpp"
+#include "support/ws_client.hpp"
+
+namespace wsrelay::test {
+
+// Gateways alive right now; a failing assertion prints their logs
+// (log_on_failure.cpp).
+std::vector<const Gateway*>& live_gateways();
+
+class TestGateway : public Gateway {
+ public:
+  explicit TestGateway(std::vector<std::string> args = {}, std::vector<std::string> env = {})
+      : Gateway(WSRELAY_BINARY, std::move(args), std::move(env)) {
+    live_gateways().push_back(this);
+  }
+  ~TestGateway() {
+    auto& live = live_gateways();
+    std::erase(live, static_cast<const Gateway*>(this));
+  }
+};
+
+// {"--redis", redis.url()} followed by `more`.
+inline std::vector<std::string> with_redis(const RedisServer& redis,
+                                           std::vector<std::string> more = {}) {
+  std::vector<std::string> args{"--redis", redis.url()};
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// Opens a WebSocket and REQUIREs the 101.
+inline std::unique_ptr<WsClient> open_ws(const Gateway& gateway, const std::string& target,
+                                         const Headers& headers = {}) {
+  auto client = std::make_unique<WsClient>();
+  const HandshakeResult result = client->connect(gateway.port(), target, headers);
+  INFO("handshake " << target << " -> " << result.status << " " << result.body);
+  REQUIRE(result.status == 101);
+  REQUIRE(client->is_open());
+  return client;
+}
+
+// Status of GET `target`, 0 when the request failed.
+inline int get_status(const Gateway& gateway, const std::string& target) {
+  try {
+    return http_get(gateway.port(), target, {}, 2s).status;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// Waits until /readyz answers `status`.
+inline bool wait_readyz(const Gateway& gateway, int status, std::chrono::milliseconds timeout) {
+  return wait_until([&] { return get_status(gateway, "/readyz") == status; }, timeout, 20ms);
+}
+
+// Makes sure every client in `clients` receives what is PUBLISHed on
+// `channel` from now on: publishes "sync-<round>-<n>" until each got one,
+// then reads each up to the last one sent, so none keeps a sync message
+// queued. Sync messages of earlier rounds still queued are skipped too. All
+// clients subscribed to `channel` must take part, or they keep sync
+// messages queued. REQUIREs success within `timeout`.
+inline void sync_subscriptions(RedisSync& redis, const std::vector<WsClient*>& clients,
+                               const std::string& channel,
+                               std::chrono::milliseconds timeout = 10s) {
+  static int round = 0;
+  const std::string tag = "sync-" + std::to_string(++round) + "-";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int sent = 0;
+  std::vector<bool> got(clients.size(), false);
+  std::vector<std::string> seen(clients.size());  // the last sync message each one read
+  auto all = [&] { return std::find(got.begin(), got.end(), false) == got.end(); };
+  while (!all() && std::chrono::steady_clock::now() < deadline) {
+    redis.publish(channel, tag + std::to_string(++sent));
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      if (got[i]) continue;
+      std::optional<Received> m = clients[i]->read(20ms);
+      if (!m) continue;
+      INFO("unexpected message while syncing on " << channel << ": " << m->data);
+      REQUIRE(m->data.rfind("sync-", 0) == 0);
+      got[i] = m->data.rfind(tag, 0) == 0;
+      seen[i] = m->data;
+    }
+  }
+  {
+    INFO("no sync message on " << channel << " for some client");
+    REQUIRE(all());
+  }
+  const std::string last = tag + std::to_string(sent);
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    while (seen[i] != last) {
+      std::optional<Received> m = clients[i]->read(5s);
+      INFO("syncing on " << channel << ": waiting for " << last << " after " << seen[i]);
+      REQUIRE(m);
+      INFO("unexpected message while syncing on " << channel << ": " << m->data);
+      REQUIRE(m->data.rfind("sync-", 0) == 0);
+      seen[i] = m->data;
+    }
+  }
+}
+
+inline void sync_subscription(RedisSync& redis, WsClient& client, const std::string& channel,
+                              std::chrono::milliseconds timeout = 10s) {
+  sync_subscriptions(redis, {&client}, channel, timeout);
+}
+
+// Waits until GET `key` is `value`: the gateway's SET follows its PUBLISH, so
+// having seen the PUBLISH does not mean the SET is done.
+inline bool wait_stored(RedisSync& redis, const std::string& key, const std::string& value,
+                        std::chrono::milliseconds timeout = 5s) {
+  return wait_until([&] { return redis.get(key) == value; }, timeout, 5ms);
+}
+
+inline std::string lowercase(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace wsrelay::test

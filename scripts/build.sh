@@ -12,6 +12,9 @@ if [ "${1:-}" = "--sanitize" ]; then
   args+=(-DWSRELAY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 fi
 jobs=$(nproc)
+# ccache: compile once across clones of this repository (CI builds a fresh
+# clone in another folder), not once per path.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake -S . -B "$build_dir" -G Ninja "${args[@]}" "$@" >&2
 cmake --build "$build_dir" -j "$jobs" >&2
 echo "$build_dir"

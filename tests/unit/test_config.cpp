@@ -701,7 +701,7 @@ TEST_CASE("to_toml round-trips through parse_config_toml", "[config]") {
 }
 
 TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
-  const auto path = std::filesystem::path(__FILE__).parent_path() / "../../config/wsrelay.toml";
+  const auto path = std::filesystem::path(WSRELAY_SOURCE_DIR) / "config/wsrelay.toml";
   REQUIRE(std::filesystem::exists(path));
   const std::string sample = read_file(path);
   CHECK(validated(parse_config_toml(sample, path.string())) == validated(Config{}));

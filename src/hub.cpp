@@ -83,22 +83,29 @@ void Hub::shard_unsubscribed(std::size_t shard, std::vector<std::string> channel
   });
 }
 
-void Hub::open(std::size_t shard, std::vector<std::string> channels, ReplayCallback done) {
-  auto request =
-      std::make_shared<OpenRequest>(OpenRequest{shard, std::move(channels), 0, std::move(done)});
+void Hub::open(std::size_t shard, std::vector<std::string> channels, std::weak_ptr<void> owner,
+               ReplayCallback done) {
+  auto request = std::make_shared<OpenRequest>(
+      OpenRequest{shard, std::move(channels), 0, std::move(owner), std::move(done)});
   net::post(control_, [this, request] {
     for (const auto& channel : request->channels) {
       auto it = channels_.find(channel);
       if (it == channels_.end() || it->second.confirmed) continue;
+      auto& waiting = it->second.waiting;
+      // While the link is down, sessions come and go on a channel others
+      // keep alive; drop the requests of the gone ones now and then, so the
+      // list is bounded by the live sessions, not by the churn.
+      if (waiting.size() >= 64 && (waiting.size() & (waiting.size() - 1)) == 0)
+        std::erase_if(waiting, [](const auto& r) { return r->owner.expired(); });
       ++request->unconfirmed;
-      it->second.waiting.push_back(request);
+      waiting.push_back(request);
     }
     if (request->unconfirmed == 0) proceed(request);
   });
 }
 
 void Hub::proceed(const std::shared_ptr<OpenRequest>& request) {
-  if (stopped_) return;
+  if (stopped_ || request->owner.expired()) return;
   if (request->channels.empty()) {
     net::post(shards_[request->shard]->context(), [done = std::move(request->done)] { done({}); });
     return;

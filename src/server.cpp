@@ -76,8 +76,16 @@ int Server::run() {
   do_accept();
 
   net::signal_set signals(control, SIGINT, SIGTERM);
-  signals.async_wait([this](error_code ec, int signal_number) {
-    if (!ec) begin_shutdown(signal_number);
+  // The first signal drains; a second one stops at once.
+  signals.async_wait([this, &signals](error_code ec, int signal_number) {
+    if (ec) return;
+    begin_shutdown(signal_number);
+    signals.async_wait([this](error_code second_ec, int) {
+      if (second_ec) return;
+      spdlog::warn("second signal: stopping without waiting for sessions");
+      hub_->stop();
+      for (auto& context : contexts_) context->stop();
+    });
   });
 
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;

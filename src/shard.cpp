@@ -80,7 +80,10 @@ void Shard::remove(WsSession* session) {
 void Shard::deliver(const MessagePtr& message) {
   auto it = index_.find(std::string_view(message->channel()));
   if (it == index_.end()) return;
-  for (WsSession* session : it->second) session->enqueue(message);
+  std::uint64_t delivered = 0;
+  for (WsSession* session : it->second) delivered += session->enqueue(message) ? 1 : 0;
+  // One shared-counter update per message and shard, not per recipient.
+  if (delivered > 0) metrics_.messages_delivered.fetch_add(delivered, std::memory_order_relaxed);
 }
 
 void Shard::schedule_flush(WsSession* session) {

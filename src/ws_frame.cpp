@@ -136,7 +136,11 @@ bool FrameParser::on_header_complete(FrameSink& sink) {
 
   payload_left_ = len;
   in_payload_ = true;
-  if (!is_control(opcode_)) message_.reserve(message_.size() + static_cast<std::size_t>(len));
+  // Reserve for what the header claims only up to a modest size: a client
+  // must send the bytes before it makes us hold them.
+  if (!is_control(opcode_))
+    message_.reserve(message_.size() +
+                     static_cast<std::size_t>(std::min<std::uint64_t>(len, 16384)));
   return true;
 }
 

@@ -34,17 +34,19 @@ class HttpRequestReader {
 
 namespace {
 
-constexpr std::size_t max_suppressions = 64;
-// How long a replayed value suppresses an identical live message: long enough
-// for a PUBLISH that followed the SET to arrive, short enough that a later
-// republication of the same value is delivered.
-constexpr std::chrono::seconds replay_suppression{2};
+// Own publishes waiting to come back from the backend, for echo suppression.
+// A client with more than this in flight sees the oldest come back.
+constexpr std::size_t max_suppressions = 1024;
+// An own publish that has not come back by then was lost (pending queue full,
+// link down): its entry must not swallow someone else's identical message.
+constexpr std::chrono::seconds own_publish_lifetime{30};
+// How long a replayed value guards against its own live copy: an application
+// that SETs before it PUBLISHes sends that copy right after the read.
+constexpr std::chrono::seconds replay_guard_lifetime{1};
+// Queue slots already written are reclaimed once they are this many and
+// half the vector, so a reader that stays a little behind does not grow it.
+constexpr std::size_t compact_after = 64;
 constexpr std::size_t max_write_buffers = 64;
-
-std::uint64_t message_hash(std::string_view channel, std::string_view payload) {
-  std::uint64_t h = std::hash<std::string_view>{}(channel);
-  return h ^ (std::hash<std::string_view>{}(payload)*0x9e3779b97f4a7c15ull);
-}
 
 std::string_view status_reason(int status) {
   switch (status) {
@@ -132,11 +134,15 @@ void WsSession::route() {
   std::string_view key = req[http::field::sec_websocket_key];
   if (key.size() != 24) return respond(400, "bad key", "missing or malformed Sec-WebSocket-Key\n");
   if (shard_.shutting_down()) return respond(503, "shutting down", "server shutting down\n");
-  if (static_cast<std::size_t>(metrics.connections_open.load(std::memory_order_relaxed)) >=
+  // The slot is taken here, before the asynchronous authorization, so that
+  // handshakes in flight on every shard cannot together pass the limit.
+  if (static_cast<std::size_t>(metrics.connections_open.fetch_add(1, std::memory_order_relaxed)) >=
       config.max_connections) {
+    metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
     metrics.connections_over_limit.fetch_add(1, std::memory_order_relaxed);
     return respond(503, "too many connections", "too many connections\n");
   }
+  holds_slot_ = true;
 
   AuthRequest auth;
   auth.facility = target_.facility;
@@ -158,6 +164,8 @@ void WsSession::route() {
 void WsSession::on_authorized(AuthDecision decision) {
   if (state_ != State::handshake) return;
   if (decision.status != 0) {
+    holds_slot_ = false;
+    shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
     int status = decision.status == 401 ? 401 : 403;
     std::string reason = decision.reason.empty() ? "not allowed" : decision.reason;
     return respond(status, reason, reason + "\n");
@@ -189,7 +197,6 @@ void WsSession::open_websocket(const std::string& subprotocol) {
   request_.reset();
 
   metrics.handshakes_rejected.fetch_sub(1, std::memory_order_relaxed);
-  metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
   state_ = subscribe_.empty() ? State::open : State::replaying;
   auto now = shard_.now();
   last_read_ = last_data_ = last_ping_ = now;
@@ -200,7 +207,7 @@ void WsSession::open_websocket(const std::string& subprotocol) {
 
   if (!subscribe_.empty()) {
     shard_.subscribe(this, subscribe_);
-    shard_.hub().open(shard_.index(), subscribe_,
+    shard_.hub().open(shard_.index(), subscribe_, weak_from_this(),
                       [weak = weak_from_this()](std::vector<std::optional<std::string>> values) {
                         if (auto self = weak.lock()) self->on_replay(std::move(values));
                       });
@@ -222,17 +229,21 @@ void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
     });
     if (live_copy) continue;
     metrics.last_messages_replayed.fetch_add(1, std::memory_order_relaxed);
-    queue_message(Message::make(channel, *values[i]));
-    suppress(channel, *values[i], shard_.now() + replay_suppression);
+    auto message = Message::make(channel, *values[i]);
+    if (!queue_message(message)) return;  // closing: nothing may follow the close frame
+    replay_guards_.push_back(
+        ReplayGuard{channel, message->hash(), shard_.now() + replay_guard_lifetime});
   }
   state_ = State::open;
   auto pending = std::move(pending_);
   pending_.clear();
   pending_bytes_ = 0;
+  std::uint64_t delivered = 0;
   for (auto& message : pending) {
-    if (state_ != State::open) break;
-    queue_message(message);
+    if (!queue_message(message)) break;
+    ++delivered;
   }
+  metrics.messages_delivered.fetch_add(delivered, std::memory_order_relaxed);
 }
 
 void WsSession::do_read() {
@@ -272,7 +283,8 @@ void WsSession::on_message(bool binary, std::string_view payload) {
   if (!config.heartbeat.empty() && !binary && payload == config.heartbeat) {
     metrics.heartbeats_answered.fetch_add(1, std::memory_order_relaxed);
     last_data_ = shard_.now();
-    push_own(make_frame(Opcode::text, config.heartbeat));
+    std::string frame = make_frame(Opcode::text, config.heartbeat);
+    if (admit(frame.size())) push_own(std::move(frame));
     return;
   }
   if (publish_.empty()) {
@@ -282,7 +294,7 @@ void WsSession::on_message(bool binary, std::string_view payload) {
   for (const auto& channel : publish_) {
     if (!(flags_ & echo) &&
         std::find(subscribe_.begin(), subscribe_.end(), channel) != subscribe_.end()) {
-      suppress(channel, payload, clock::time_point::max());
+      suppress(Message::hash_of(channel, payload));
     }
     shard_.hub().publish(channel, std::string(payload), config.expire_seconds);
   }
@@ -290,7 +302,12 @@ void WsSession::on_message(bool binary, std::string_view payload) {
 }
 
 void WsSession::on_ping(std::string_view payload) {
-  push_own(make_frame(Opcode::pong, payload));
+  // Nothing may follow our close frame; and a pong counts against the queue
+  // limit like anything else, or a ping flood from a client that never reads
+  // would grow without bound.
+  if (state_ != State::open && state_ != State::replaying) return;
+  std::string frame = make_frame(Opcode::pong, payload);
+  if (admit(frame.size())) push_own(std::move(frame));
 }
 
 void WsSession::on_pong(std::string_view) {}
@@ -314,54 +331,65 @@ void WsSession::on_protocol_error(std::uint16_t code, std::string_view reason) {
   close_after_write_ = true;
 }
 
-void WsSession::enqueue(const MessagePtr& message) {
+bool WsSession::enqueue(const MessagePtr& message) {
   if (state_ == State::replaying) {
-    if (suppressed(*message)) return;
+    if (suppressed(*message)) return false;
+    if (!admit(message->frame().size())) return false;
     pending_bytes_ += message->frame().size();
-    if (queued_bytes_ + pending_bytes_ > shard_.config().max_queue_bytes) {
-      shard_.metrics().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("session {}: closed, slow consumer ({} bytes waiting, max_queue_bytes {})", id_,
-                   queued_bytes_ + pending_bytes_, shard_.config().max_queue_bytes);
-      pending_.clear();
-      pending_bytes_ = 0;
-      return start_close(close_code::try_again_later, "slow consumer", true);
-    }
     pending_.push_back(message);
-    return;
+    return false;
   }
-  if (state_ != State::open) return;
-  if (suppressed(*message)) return;
-  queue_message(message);
+  if (state_ != State::open) return false;
+  if (suppressed(*message)) return false;
+  if (!replay_guards_.empty()) {
+    auto guard =
+        std::find_if(replay_guards_.begin(), replay_guards_.end(),
+                     [&](const ReplayGuard& g) { return g.channel == message->channel(); });
+    if (guard != replay_guards_.end()) {
+      // Only the next message on the channel can be the replayed value's own
+      // live copy; anything else ends the guard.
+      bool copy = guard->hash == message->hash() && shard_.now() < guard->until;
+      replay_guards_.erase(guard);
+      if (copy) return false;
+    }
+  }
+  return queue_message(message);
 }
 
-void WsSession::suppress(std::string_view channel, std::string_view payload,
-                         clock::time_point until) {
+void WsSession::suppress(std::uint64_t hash) {
   if (suppressions_.size() >= max_suppressions) suppressions_.erase(suppressions_.begin());
-  suppressions_.push_back(Suppression{message_hash(channel, payload), until});
+  suppressions_.push_back(Suppression{hash, shard_.now() + own_publish_lifetime});
 }
 
 bool WsSession::suppressed(const Message& message) {
   if (suppressions_.empty()) return false;
-  auto hash = message_hash(message.channel(), message.payload());
   auto now = shard_.now();
-  auto it = std::find_if(suppressions_.begin(), suppressions_.end(),
-                         [&](const Suppression& s) { return s.hash == hash && s.until > now; });
+  auto it = std::find_if(suppressions_.begin(), suppressions_.end(), [&](const Suppression& s) {
+    return s.hash == message.hash() && s.until > now;
+  });
   if (it == suppressions_.end()) return false;
   suppressions_.erase(it);
   return true;
 }
 
-void WsSession::queue_message(const MessagePtr& message) {
+bool WsSession::admit(std::size_t bytes) {
   const Config& config = shard_.config();
-  if (queued_bytes_ + message->frame().size() > config.max_queue_bytes) {
-    shard_.metrics().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("session {}: closed, slow consumer ({} bytes queued, max_queue_bytes {})", id_,
-                 queued_bytes_, config.max_queue_bytes);
-    return start_close(close_code::try_again_later, "slow consumer", true);
-  }
-  shard_.metrics().messages_delivered.fetch_add(1, std::memory_order_relaxed);
+  std::size_t waiting = queued_bytes_ + pending_bytes_;
+  // One frame is always accepted into an empty queue: a message bigger than
+  // the limit is the sender's choice, not this reader's slowness.
+  if (waiting == 0 || waiting + bytes <= config.max_queue_bytes) return true;
+  shard_.metrics().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("session {}: closed with 1013, slow consumer ({} bytes waiting, max_queue_bytes {})",
+               id_, waiting, config.max_queue_bytes);
+  start_close(close_code::try_again_later, "slow consumer", true);
+  return false;
+}
+
+bool WsSession::queue_message(const MessagePtr& message) {
+  if (!admit(message->frame().size())) return false;
   last_data_ = shard_.now();
   push(Outbound{message, {}});
+  return true;
 }
 
 void WsSession::push_own(std::string frame) {
@@ -416,6 +444,10 @@ void WsSession::flush() {
       ++queue_head_;
       head_offset_ = 0;
     }
+    if (queue_head_ >= compact_after && queue_head_ * 2 >= queue_.size()) {
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queue_head_));
+      queue_head_ = 0;
+    }
   }
   queue_.clear();
   queue_head_ = 0;
@@ -446,6 +478,8 @@ void WsSession::tick(clock::time_point now) {
   }
   if (!suppressions_.empty())
     std::erase_if(suppressions_, [&](const Suppression& s) { return s.until <= now; });
+  if (!replay_guards_.empty())
+    std::erase_if(replay_guards_, [&](const ReplayGuard& g) { return g.until <= now; });
   if (now - last_read_ >= std::chrono::seconds(config.idle_timeout_seconds)) {
     shard_.metrics().closed_idle.fetch_add(1, std::memory_order_relaxed);
     return start_close(close_code::going_away, "idle timeout");
@@ -456,8 +490,9 @@ void WsSession::tick(clock::time_point now) {
   }
   // "At least every heartbeat_interval_seconds": send one tick early rather
   // than one tick late.
-  if (!config.heartbeat.empty() && now - last_data_ + Shard::tick_period >=
-                                       std::chrono::seconds(config.heartbeat_interval_seconds)) {
+  if (state_ == State::open && !config.heartbeat.empty() &&
+      now - last_data_ + Shard::tick_period >=
+          std::chrono::seconds(config.heartbeat_interval_seconds)) {
     last_data_ = now;
     push_own(make_frame(Opcode::text, config.heartbeat));
   }
@@ -513,14 +548,13 @@ void WsSession::finish(std::string_view why) {
 
 void WsSession::do_finish() {
   if (state_ == State::finished) return;
-  bool was_open = parser_ != nullptr;
   state_ = State::finished;
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   queue_.clear();
   pending_.clear();
-  if (was_open) shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+  if (holds_slot_) shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
   shard_.remove(this);
 }
 

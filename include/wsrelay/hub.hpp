@@ -48,7 +48,9 @@ class Hub {
   // before that read, then posts `done(values)` to the shard. Messages the
   // shard receives before `done` runs are the ones the replay must be
   // ordered against (see WsSession::on_replay).
-  void open(std::size_t shard, std::vector<std::string> channels, ReplayCallback done);
+  // `owner` expired = the session is gone: the request is dropped.
+  void open(std::size_t shard, std::vector<std::string> channels, std::weak_ptr<void> owner,
+            ReplayCallback done);
 
   // Any thread. Client publish; false result is counted and logged by the hub.
   void publish(std::string channel, std::string payload, int expire_seconds);
@@ -61,6 +63,7 @@ class Hub {
     std::size_t shard;
     std::vector<std::string> channels;
     std::size_t unconfirmed;
+    std::weak_ptr<void> owner;
     ReplayCallback done;
   };
   struct ChannelState {

@@ -3,6 +3,7 @@
 // frame built once. Every recipient's queue holds a shared_ptr to the same
 // immutable object, so fan-out copies nothing per recipient.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,11 +20,15 @@ class Message {
   std::string_view frame() const { return frame_; }
   std::string_view payload() const { return std::string_view(frame_).substr(header_size_); }
   bool binary() const { return binary_; }
+  // Hash of (channel, payload), computed once, for echo suppression.
+  std::uint64_t hash() const { return hash_; }
+  static std::uint64_t hash_of(std::string_view channel, std::string_view payload);
 
  private:
   std::string channel_;
   std::string frame_;
   std::size_t header_size_ = 0;
+  std::uint64_t hash_ = 0;
   bool binary_ = false;
 };
 

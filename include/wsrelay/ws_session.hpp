@@ -43,7 +43,8 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   std::uint64_t id() const { return id_; }
 
   // Shard thread. A message for one of this session's channels.
-  void enqueue(const MessagePtr& message);
+  // Returns true when the message was queued for writing.
+  bool enqueue(const MessagePtr& message);
   // Shard thread. Writes what is queued (called once per loop turn).
   void flush();
   // Shard thread. Deadlines: handshake, idle, ping, heartbeat, close.
@@ -87,8 +88,11 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void push_own(std::string frame);
   void on_writable(error_code ec);
   bool suppressed(const Message& message);
-  void suppress(std::string_view channel, std::string_view payload, clock::time_point until);
-  void queue_message(const MessagePtr& message);
+  void suppress(std::uint64_t hash);
+  // False (and the session closing with 1013) when `bytes` more would pass
+  // max_queue_bytes.
+  bool admit(std::size_t bytes);
+  bool queue_message(const MessagePtr& message);
 
   void start_close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
   void finish(std::string_view why);
@@ -119,16 +123,23 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool close_after_write_ = false;  // plain HTTP answers and echoed close frames
   bool peer_closed_ = false;
   bool finish_posted_ = false;
+  bool holds_slot_ = false;  // counted in connections_open (max_connections)
 
-  // Messages to drop once when they come from the backend, by a hash of
-  // (channel, payload): what this session published without echo, and each
-  // value it just replayed (an application that SETs before it PUBLISHes
-  // sends it again right after). Bounded; the oldest entry goes first.
+  // What this session published without echo, by Message::hash, to drop
+  // once when the backend hands it back. Bounded; entries expire.
   struct Suppression {
     std::uint64_t hash;
     clock::time_point until;
   };
   std::vector<Suppression> suppressions_;
+  // Per replayed channel: drop the next live message if it is the replayed
+  // value again (an application that SETs before it PUBLISHes).
+  struct ReplayGuard {
+    std::string channel;
+    std::uint64_t hash;
+    clock::time_point until;
+  };
+  std::vector<ReplayGuard> replay_guards_;
 
   clock::time_point deadline_;  // handshake or close deadline
   clock::time_point last_read_;

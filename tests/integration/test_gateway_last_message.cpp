@@ -46,6 +46,21 @@ TEST_CASE("no stored message, no subscription: nothing is replayed", "[gateway]"
   auto empty_channel = open_ws(gateway, "/ws/empty?subscribe-broadcast");
   auto publish_only = open_ws(gateway, "/ws/stored?publish-broadcast");
   CHECK(empty_channel->expect_no_message());
+  // Positive controls: the first thing the subscriber gets is a live
+  // message, and a subscriber of the stored channel does get its value.
+  int n = 0;
+  std::optional<Received> first;
+  REQUIRE(wait_until(
+      [&] {
+        sync.publish("broadcast:empty", "live-" + std::to_string(++n));
+        return (first = empty_channel->read(20ms)).has_value();
+      },
+      10s));
+  CHECK(first->data.rfind("live-", 0) == 0);
+  auto subscriber = open_ws(gateway, "/ws/stored?subscribe-broadcast");
+  auto stored = subscriber->read();
+  REQUIRE(stored);
+  CHECK(stored->data == "x");
   CHECK(publish_only->expect_no_message(50ms));
 }
 

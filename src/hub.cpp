@@ -20,6 +20,7 @@ void Hub::start() {
   };
   handlers.on_subscribed = [this](const std::string& channel) { on_subscribed(channel); };
   handlers.on_link = [this](bool up) { on_link(up); };
+  handlers.on_ready = [this](bool ready) { ready_.store(ready, std::memory_order_relaxed); };
   engine_.start(std::move(handlers));
   // ready() is read from every shard; the engine's own state lives here, so
   // it is mirrored into an atomic, on every link change and every 250 ms.

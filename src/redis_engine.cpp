@@ -289,11 +289,13 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
       for (std::size_t i = 0; i < barriers_.size(); ++i) subscriber_->send({"PING"});
     }
     if (handlers_.on_link) handlers_.on_link(up);
+    if (handlers_.on_ready) handlers_.on_ready(ready());
   }
 
   void on_command_state(bool up) {
     if (stopped_) return;
     metrics_.redis_command_up = up ? 1 : 0;
+    if (handlers_.on_ready) handlers_.on_ready(ready());
     if (!up) return;
     if (command_ever_up_) ++metrics_.redis_reconnects;
     command_ever_up_ = true;

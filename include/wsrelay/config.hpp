@@ -53,7 +53,7 @@ struct Config {
   int expire_seconds = 3600;
   int redis_connect_timeout_ms = 2000;
   int redis_reconnect_min_ms = 100;
-  int redis_reconnect_max_ms = 5000;
+  int redis_reconnect_max_ms = 500;  // bounds how late delivery resumes after Redis returns
   std::size_t redis_pending_max_messages = 10000;  // client publishes held while Redis is down
   std::size_t redis_pending_max_bytes = 16 * 1024 * 1024;
 

@@ -32,6 +32,8 @@ struct EngineHandlers {
   // channel is confirmed; after it comes back every subscribed channel is
   // re-subscribed and confirmed again through on_subscribed.
   std::function<void(bool up)> on_link;
+  // ready() may have changed (either link went up or down).
+  std::function<void(bool ready)> on_ready;
 };
 
 class Engine {

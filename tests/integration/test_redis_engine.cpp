@@ -98,6 +98,7 @@ struct Harness {
   std::vector<std::pair<std::string, std::string>> messages;
   std::vector<std::string> subscribed;
   std::vector<bool> links;
+  std::vector<bool> readiness;
 
   explicit Harness(std::optional<RedisEndpoint> endpoint,
                    const std::function<void(Config&)>& tweak = {}) {
@@ -113,6 +114,7 @@ struct Harness {
         },
         [this](const std::string& channel) { subscribed.push_back(channel); },
         [this](bool up) { links.push_back(up); },
+        [this](bool is_ready) { readiness.push_back(is_ready); },
     });
   }
   ~Harness() { engine->stop(); }
@@ -331,6 +333,9 @@ TEST_CASE("redis engine: survives a Redis restart, queueing what it cannot send"
 
   server.stop();
   REQUIRE(h.run_until([&] { return !h.engine->ready() && h.links.back() == false; }));
+  // Readiness changes are reported as they happen, not left to be polled.
+  REQUIRE(!h.readiness.empty());
+  CHECK(h.readiness.back() == false);
   CHECK(h.metrics.redis_subscriber_up == 0);
   CHECK(h.metrics.redis_channels == 0);
 
@@ -354,6 +359,7 @@ TEST_CASE("redis engine: survives a Redis restart, queueing what it cannot send"
            confirmations_at_barrier.has_value();
   }));
   CHECK(h.links == std::vector<bool>{true, false, true});
+  CHECK(h.readiness.back() == true);
   CHECK(*got == Values{"q3"});
   // The barrier waited for the reconnect and the re-subscription.
   CHECK(*confirmations_at_barrier == 2);

@@ -3,6 +3,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace wsrelay::test {
@@ -82,6 +83,62 @@ int RawWsClient::connect(std::uint16_t port, const std::string& target, const He
   return status;
 }
 
+void RawWsClient::connect_tcp(std::uint16_t port, std::chrono::milliseconds timeout) {
+  bool done = false;
+  error_code result;
+  socket_.async_connect(tcp::endpoint(net::ip::make_address_v4("127.0.0.1"), port),
+                        [&](error_code ec) {
+                          result = ec;
+                          done = true;
+                        });
+  if (!run_until([&] { return done; }, timeout)) {
+    error_code ignored;
+    socket_.close(ignored);
+    throw std::runtime_error("raw connect to port " + std::to_string(port) + ": no answer in time");
+  }
+  if (result) throw std::runtime_error("raw connect: " + result.message());
+  raw_bytes_ = true;
+  start_read();
+}
+
+std::optional<HttpResult> RawWsClient::wait_http_response(std::chrono::milliseconds timeout) {
+  // Parses in_ as far as it goes; true once the response is complete.
+  HttpResult out;
+  auto parse = [&]() {
+    const auto head_end = in_.find("\r\n\r\n");
+    if (head_end == std::string::npos) return false;
+    out = HttpResult{};
+    const auto space = in_.find(' ');
+    out.status = space < head_end ? std::atoi(in_.c_str() + space + 1) : 0;
+    std::size_t line = in_.find("\r\n") + 2;
+    while (line < head_end) {
+      const auto end = in_.find("\r\n", line);
+      const auto colon = in_.find(':', line);
+      if (colon != std::string::npos && colon < end) {
+        std::string value = in_.substr(colon + 1, end - colon - 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+          value.erase(0, 1);
+        }
+        out.headers.emplace_back(in_.substr(line, colon - line), std::move(value));
+      }
+      line = end + 2;
+    }
+    // 1xx responses have no body: after a 101 come the WebSocket's frames.
+    if (out.status >= 100 && out.status < 200) return true;
+    const std::string body = in_.substr(head_end + 4);
+    if (auto length = out.header("Content-Length")) {
+      const auto want = static_cast<std::size_t>(std::atoll(length->c_str()));
+      out.body = body.substr(0, want);
+      return body.size() >= want;
+    }
+    out.body = body;
+    return eof_;
+  };
+  if (!run_until([&] { return parse() || eof_; }, timeout)) return std::nullopt;
+  if (!parse() && in_.find("\r\n\r\n") == std::string::npos) return std::nullopt;
+  return out;
+}
+
 void RawWsClient::start_read() {
   reading_ = true;
   socket_.async_read_some(net::buffer(chunk_), [this](error_code ec, std::size_t n) {
@@ -91,7 +148,7 @@ void RawWsClient::start_read() {
       return;
     }
     in_.append(chunk_.data(), n);
-    parse_frames();
+    if (!raw_bytes_) parse_frames();
     start_read();
   });
 }

@@ -41,6 +41,19 @@ class RawWsClient {
   int connect(std::uint16_t port, const std::string& target, const Headers& headers = {},
               std::chrono::milliseconds timeout = 5s);
 
+  // Opens the TCP connection only, for a request the test writes itself with
+  // send_raw() (byte by byte, malformed, oversized). What the server sends
+  // back is kept as bytes (received()), not parsed as frames. Throws
+  // std::runtime_error on a connection failure or timeout.
+  void connect_tcp(std::uint16_t port, std::chrono::milliseconds timeout = 5s);
+  // After connect_tcp(): waits for a complete HTTP response (the head, then
+  // Content-Length bytes of body, or the body up to EOF without one; only
+  // the head for a 1xx such as 101); nullopt when none arrives within
+  // `timeout`.
+  std::optional<HttpResult> wait_http_response(std::chrono::milliseconds timeout);
+  // After connect_tcp(): every byte the server sent so far.
+  const std::string& received() const { return in_; }
+
   // Writes bytes exactly as given (build frames with masked_frame()).
   bool send_raw(std::string_view bytes, std::chrono::milliseconds timeout = 2s);
 
@@ -72,6 +85,7 @@ class RawWsClient {
   std::vector<char> chunk_;
   std::vector<RawFrame> frames_;
   bool reading_ = false;
+  bool raw_bytes_ = false;  // connect_tcp(): keep what arrives, do not parse frames
   bool eof_ = false;
   std::optional<std::uint16_t> close_code_;
 };

@@ -462,7 +462,7 @@ TEST_CASE("validate checks every value and names the key", "[config]") {
   CHECK_THAT(error_with([](Config& c) { c.redis_connect_timeout_ms = 0; }),
              StartsWith("redis.connect_timeout_ms: "));
   CHECK(error_with([](Config& c) { c.redis_reconnect_min_ms = 6000; }) ==
-        "redis.reconnect_min_ms: must not exceed redis.reconnect_max_ms (5000), got 6000");
+        "redis.reconnect_min_ms: must not exceed redis.reconnect_max_ms (500), got 6000");
   CHECK_THAT(error_with([](Config& c) { c.heartbeat_interval_seconds = 0; }),
              StartsWith("websocket.heartbeat_interval_seconds: "));
   CHECK_THAT(error_with([](Config& c) { c.ping_interval_seconds = 0; }),

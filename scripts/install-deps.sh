@@ -12,6 +12,8 @@ packages=(
   libtomlplusplus-dev libcli11-dev
   redis-server redis-tools  # tests and the run command
   python3                   # test helpers
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizer runtimes
+  llvm-14                   # llvm-symbolizer: fuzz stacks with file:line
 )
 
 missing=()

@@ -4,6 +4,7 @@
 // by where it came from ("wsrelay.toml:12: websocket.max_message_bytes: ...",
 // "WSRELAY_THREADS: ...", "--set server.threads: ...").
 #include "wsrelay/config.hpp"
+#include "wsrelay/protocol.hpp"
 
 #include <arpa/inet.h>
 
@@ -426,7 +427,7 @@ void apply_environment(Config& config, const std::map<std::string, std::string>&
   for (const auto& [name, value] : env) {
     if (name.rfind("WSRELAY_", 0) != 0 || name == "WSRELAY_CONFIG") continue;
     const auto it = std::find_if(kFields.begin(), kFields.end(),
-                                 [&](const Field& f) { return env_name(f) == name; });
+                                 [&name = name](const Field& f) { return env_name(f) == name; });
     if (it == kFields.end())
       throw ConfigError(fmt::format(
           "{}: unknown variable (each key's variable is WSRELAY_ and its field name in capitals, "
@@ -459,6 +460,9 @@ void validate(Config& config) {
     throw ConfigError(fmt::format(
         "websocket.max_queue_bytes: must be at least websocket.max_message_bytes ({}), got {}",
         config.max_message_bytes, config.max_queue_bytes));
+  // The heartbeat is sent as a text frame: a browser closes on invalid UTF-8.
+  if (!valid_utf8(config.heartbeat))
+    throw ConfigError("websocket.heartbeat: must be valid UTF-8 (it is sent as a text frame)");
   if (config.redis_reconnect_min_ms > config.redis_reconnect_max_ms)
     throw ConfigError(
         fmt::format("redis.reconnect_min_ms: must not exceed redis.reconnect_max_ms ({}), got {}",

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 
@@ -12,8 +13,11 @@ namespace {
 // hiredis builds replies through this function table, so a reply is parsed
 // straight into our own value type: a payload is copied once, from the
 // reader's buffer into RespValue::str. Only the root object is ever handed
-// to free_object; children live inside their parent's `elements`, which is
-// sized once when the array header is read and never reallocated.
+// to free_object; children live inside their parent's `elements`, which
+// grows as they arrive, never from the header's count alone: ten bytes of
+// "*1048576" must not allocate 72 MiB. Growing is safe because hiredis only
+// holds pointers to the chain of arrays being filled, and each of those is
+// the last element of its parent, whose vector does not grow meanwhile.
 //
 // These are called from C: nothing may throw through them. A null return
 // makes hiredis put the reader in its error state.
@@ -24,7 +28,9 @@ struct ReaderContext {
 RespValue* slot(const redisReadTask* task) {
   if (task->parent == nullptr) return new RespValue();
   auto* parent = static_cast<RespValue*>(task->parent->obj);
-  return &parent->elements[static_cast<std::size_t>(task->idx)];
+  auto index = static_cast<std::size_t>(task->idx);
+  if (index >= parent->elements.size()) parent->elements.resize(index + 1);
+  return &parent->elements[index];
 }
 
 // Frees a freshly created root when filling it failed; children belong to
@@ -67,7 +73,7 @@ void* create_array(const redisReadTask* task, int elements) {
   try {
     value = slot(task);
     value->type = RespValue::Type::array;
-    value->elements.resize(static_cast<std::size_t>(elements));
+    value->elements.reserve(static_cast<std::size_t>(std::min(elements, 16)));
     return value;
   } catch (...) {
     if (value != nullptr) discard(task, value);

@@ -131,7 +131,9 @@ bool FrameParser::on_header_complete(FrameSink& sink) {
     message_binary_ = opcode_ == Opcode::binary;
     message_.clear();
   }
-  if (!is_control(opcode_) && len > max_message_bytes_ - message_.size())
+  // The limit may have been lowered (reload) below what the message holds.
+  if (!is_control(opcode_) &&
+      (message_.size() > max_message_bytes_ || len > max_message_bytes_ - message_.size()))
     return fail(close_code::too_big, "message too big");
 
   payload_left_ = len;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "helpers.hpp"
+#include "probe_helpers.hpp"
 
 using namespace wsrelay::test;
 
@@ -29,38 +30,6 @@ const std::vector<std::string> kRedisArgs{"--enable-debug-command", "yes"};
 std::chrono::milliseconds since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
 }
-
-// Polls /readyz from its own thread every few milliseconds, so an outage
-// shorter than the test thread's own steps is still seen.
-class ReadyzWatcher {
- public:
-  explicit ReadyzWatcher(std::uint16_t port) : thread_([this, port] { run(port); }) {}
-  ~ReadyzWatcher() {
-    stop_.store(true);
-    thread_.join();
-  }
-  ReadyzWatcher(const ReadyzWatcher&) = delete;
-  ReadyzWatcher& operator=(const ReadyzWatcher&) = delete;
-
-  bool saw_not_ready() const { return saw_503_.load(); }
-  void reset() { saw_503_.store(false); }
-
- private:
-  void run(std::uint16_t port) {
-    while (!stop_.load()) {
-      try {
-        if (http_get(port, "/readyz", {}, 1s).status == 503) saw_503_.store(true);
-      } catch (const std::exception&) {
-        // A refused or timed-out probe says nothing about the Redis link.
-      }
-      std::this_thread::sleep_for(2ms);  // the polling period, not a synchronisation
-    }
-  }
-
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> saw_503_{false};
-  std::thread thread_;  // last: starts once the flags exist
-};
 
 // Publishes "<tag>-<n>" on `channel` (connecting to Redis again as needed)
 // until `client` receives one of them, and returns the time from `start` to
@@ -187,12 +156,10 @@ TEST_CASE("redis faults: CLIENT KILL TYPE pubsub drops the subscriber connection
   REQUIRE(wait_readyz(gateway, 200, 10s));
   auto client = open_synced(gateway, redis, "/ws/kicked?subscribe-broadcast", "broadcast:kicked");
   RedisSync admin(redis.port());
-  ReadyzWatcher watcher(gateway.port());
 
   for (int round = 1; round <= 3; ++round) {
     INFO("round " << round);
     REQUIRE(wait_readyz(gateway, 200, 5s));
-    watcher.reset();
     // Redis keeps answering throughout: only the gateway's subscriber
     // connection (the one pub/sub client) is dropped.
     const RedisValue killed = admin.command({"CLIENT", "KILL", "TYPE", "pubsub"});
@@ -205,9 +172,10 @@ TEST_CASE("redis faults: CLIENT KILL TYPE pubsub drops the subscriber connection
     REQUIRE(took);
     INFO("delivery resumed " << took->count() << " ms after the kill");
     CHECK(*took <= kResumeBound);
-    // The link was down until the subscriber reconnected: /readyz must have
-    // said so at some point.
-    CHECK(wait_until([&] { return watcher.saw_not_ready(); }, 2s));
+    // The subscriber connection was re-established (the ~100 ms outage is
+    // too short to be sure a /readyz poller sees it; the counter is exact;
+    // the kill -9 tests check /readyz over a longer outage).
+    CHECK(metric_value(gateway, "wsrelay_redis_reconnects_total") == round);
     CHECK(wait_readyz(gateway, 200, 5s));
     CHECK(client->is_open());
   }
@@ -221,12 +189,10 @@ TEST_CASE("redis faults: CLIENT KILL TYPE normal drops the command connection",
   REQUIRE(wait_readyz(gateway, 200, 10s));
   auto client = open_synced(gateway, redis, "/ws/cmd?subscribe-broadcast", "broadcast:cmd");
   auto talker = open_ws(gateway, "/ws/cmdpub?publish-broadcast");
-  ReadyzWatcher watcher(gateway.port());
 
   for (int round = 1; round <= 3; ++round) {
     INFO("round " << round);
     REQUIRE(wait_readyz(gateway, 200, 5s));
-    watcher.reset();
     {
       // Every normal client but this one: the gateway's command connection
       // (publishes, SET, GET of last messages). Redis keeps answering.
@@ -249,9 +215,9 @@ TEST_CASE("redis faults: CLIENT KILL TYPE normal drops the command connection",
                                        "cmd" + std::to_string(round), answering);
     REQUIRE(took);
     CHECK(*took <= kResumeBound);
-    // The link was down until the command connection came back: /readyz
-    // must have said so at some point.
-    CHECK(wait_until([&] { return watcher.saw_not_ready(); }, 1s));
+    // The command connection was re-established (a ~100 ms outage is too
+    // short to be sure a /readyz poller sees it; the counter is exact).
+    CHECK(metric_value(gateway, "wsrelay_redis_reconnects_total") == round);
     CHECK(wait_readyz(gateway, 200, 5s));
     CHECK(talker->is_open());
   }

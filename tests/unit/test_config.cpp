@@ -481,6 +481,8 @@ TEST_CASE("validate checks every value and names the key", "[config]") {
         "websocket.max_queue_bytes: must be at least websocket.max_message_bytes (65536), got "
         "1000");
   CHECK_THAT(error_with([](Config& c) { c.log_level = "INFO"; }), StartsWith("log.level: "));
+  CHECK_THAT(error_with([](Config& c) { c.heartbeat = "\xff\xfe"; }),
+             StartsWith("websocket.heartbeat: must be valid UTF-8"));
   CHECK_THAT(error_with([](Config& c) { c.shutdown_timeout_seconds = 0; }),
              StartsWith("shutdown.timeout_seconds: "));
 

@@ -229,9 +229,20 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
       auto self = weak.lock();
       if (self && reply != nullptr && reply->is_error()) self->log_command_error(*reply);
     };
-    auto done = [weak, bytes, check](const RespValue* reply) {
+    // A publish whose connection dropped before Redis answered is sent
+    // again after the reconnect, ahead of anything queued since: Redis may
+    // have run it (a duplicate), but a client message is never lost silently.
+    auto done = [weak, bytes, check, channel = std::string(channel), payload = std::string(payload),
+                 expire_seconds](const RespValue* reply) {
       check(reply);
-      if (auto self = weak.lock(); self && !self->stopped_) self->release(bytes);
+      auto self = weak.lock();
+      if (!self || self->stopped_) return;
+      if (reply == nullptr) {
+        self->queued_.insert(self->queued_.begin() + static_cast<std::ptrdiff_t>(self->requeued_++),
+                             Op{channel, payload, expire_seconds, {}, {}, bytes});
+        return;
+      }
+      self->release(bytes);
     };
     if (expire_seconds > 0) {
       command_->send({"PUBLISH", channel, payload}, check);
@@ -299,6 +310,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     if (!up) return;
     if (command_ever_up_) ++metrics_.redis_reconnects;
     command_ever_up_ = true;
+    requeued_ = 0;
     while (!queued_.empty() && command_->up()) {
       Op op = std::move(queued_.front());
       queued_.pop_front();
@@ -383,6 +395,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   std::deque<std::function<void()>> barriers_;
 
   std::deque<Op> queued_;
+  std::size_t requeued_ = 0;  // unanswered publishes put back at the front of queued_
   std::size_t held_messages_ = 0;
   std::size_t held_bytes_ = 0;
   RateLimitedLog drop_log_;

@@ -247,7 +247,8 @@ void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
 }
 
 void WsSession::do_read() {
-  if (reading_ || state_ == State::finished || state_ == State::handshake) return;
+  if (reading_ || state_ == State::finished) return;
+  if (state_ == State::handshake && !lingering_) return;
   reading_ = true;
   socket_.async_wait(tcp::socket::wait_read,
                      [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
@@ -269,6 +270,7 @@ void WsSession::on_readable(error_code ec) {
     if (ec == net::error::would_block || ec == net::error::try_again) break;
     if (ec) return finish(ec == net::error::eof ? "peer closed the connection" : "read failed");
     last_read_ = shard_.now();
+    if (lingering_) continue;  // after our last write: read and discard
     if (!parser_->feed(std::string_view(shard_.read_buffer(), n), *this)) return;
     if (state_ == State::finished) return;
     if (n < Shard::read_buffer_size) break;
@@ -452,7 +454,20 @@ void WsSession::flush() {
   queue_.clear();
   queue_head_ = 0;
   if (queue_.capacity() > 64) std::vector<Outbound>().swap(queue_);
-  if (close_after_write_) finish("closed");
+  if (close_after_write_) linger();
+}
+
+void WsSession::linger() {
+  if (peer_closed_) return finish("closed");
+  // Closing a socket that still has unread input sends a reset, and the
+  // peer's stack may then drop our close frame or HTTP answer unread (a
+  // client still sending an oversized message hits exactly this). So: send
+  // FIN, read and discard until the peer closes too, or the close deadline.
+  if (lingering_) return;
+  lingering_ = true;
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  do_read();
 }
 
 void WsSession::on_writable(error_code ec) {

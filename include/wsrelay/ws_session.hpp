@@ -95,6 +95,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool queue_message(const MessagePtr& message);
 
   void start_close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
+  void linger();
   void finish(std::string_view why);
   void do_finish();
 
@@ -123,6 +124,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool close_after_write_ = false;  // plain HTTP answers and echoed close frames
   bool peer_closed_ = false;
   bool finish_posted_ = false;
+  bool lingering_ = false;   // everything written, FIN sent, discarding input
   bool holds_slot_ = false;  // counted in connections_open (max_connections)
 
   // What this session published without echo, by Message::hash, to drop

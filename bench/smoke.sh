@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The benchmark's smoke test (ctest: bench_smoke), the only benchmark CI runs:
+# a redis-server on a free loopback port, wsrelay on a free port, then
+# wsrelay-bench with 50 connections and 100 messages, closed loop and
+# rate-paced; any loss, duplicate, reordering or failed connection fails it.
+# Both servers are stopped by PID on every exit path. Well under 20 s.
+#   bench/smoke.sh [path/to/wsrelay] [path/to/wsrelay-bench]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+wsrelay=${1:-$here/../build/wsrelay}
+bench=${2:-$here/../build/bench/wsrelay-bench}
+
+work=$(mktemp -d /tmp/wsrelay-bench-smoke.XXXXXX)
+redis_pid=""
+wsrelay_pid=""
+stop() {  # stop PID: TERM, then KILL after 3 s
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  stop "$wsrelay_pid"
+  stop "$redis_pid"
+  if [ $rc -ne 0 ]; then
+    echo "smoke: FAILED (rc=$rc); wsrelay log:" >&2
+    tail -n 20 "$work/wsrelay.log" >&2 2>/dev/null || true
+  fi
+  rm -rf "$work"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# redis-server cannot bind port 0: pick a free port, retry if it was taken.
+for _ in 1 2 3; do
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$work" --logfile "$work/redis.log" &
+  redis_pid=$!
+  for _ in $(seq 1 100); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+    kill -0 "$redis_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+  stop "$redis_pid"
+  redis_pid=""
+done
+[ -n "$redis_pid" ] || { echo "smoke: redis-server did not start" >&2; exit 1; }
+
+"$wsrelay" --listen 127.0.0.1:0 --redis "redis://127.0.0.1:$redis_port" \
+  --set server.ready_file="$work/ready" --threads 1 >"$work/wsrelay.log" 2>&1 &
+wsrelay_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$work/ready" ] && break
+  kill -0 "$wsrelay_pid" 2>/dev/null || { echo "smoke: wsrelay exited" >&2; exit 1; }
+  sleep 0.05
+done
+[ -s "$work/ready" ] || { echo "smoke: wsrelay is not ready" >&2; exit 1; }
+addr=$(head -n 1 "$work/ready")
+
+common=(--url "ws://$addr/ws/bench?subscribe-broadcast" --redis "127.0.0.1:$redis_port"
+  --channel broadcast:bench --connections 50 --messages 100 --server-pid "$wsrelay_pid"
+  --connect-timeout 5 --subscribe-timeout 5 --timeout 5)
+echo "smoke: closed loop"
+timeout 20 "$bench" "${common[@]}" --rate 0 --label "smoke closed loop"
+echo "smoke: 1000 msg/s"
+timeout 20 "$bench" "${common[@]}" --rate 1000 --label "smoke rate 1000"
+echo "smoke: ok"

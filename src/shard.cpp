@@ -52,23 +52,39 @@ void Shard::shutdown() {
 
 void Shard::subscribe(WsSession* session, const std::vector<std::string>& channels) {
   std::vector<std::string> added;
-  for (const auto& channel : channels) {
-    auto& list = index_[channel];
-    if (list.empty()) added.push_back(channel);
+  auto& slots = session->index_slots();
+  slots.resize(channels.size());
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    auto& list = index_[channels[i]];
+    if (list.empty()) added.push_back(channels[i]);
+    slots[i] = static_cast<std::uint32_t>(list.size());
     list.push_back(session);
   }
   if (!added.empty()) hub_.shard_subscribed(shard_index_, std::move(added));
 }
 
 void Shard::remove(WsSession* session) {
+  // O(1) per channel: the last session of the list takes the leaving one's
+  // slot (order within a channel does not matter for fan-out). A linear
+  // erase made a mass disconnect of N sessions on one channel O(N^2).
   std::vector<std::string> removed;
-  for (const auto& channel : session->subscribed()) {
-    auto it = index_.find(channel);
+  const auto& channels = session->subscribed();
+  const auto& slots = session->index_slots();
+  for (std::size_t i = 0; i < channels.size() && i < slots.size(); ++i) {
+    auto it = index_.find(channels[i]);
     if (it == index_.end()) continue;
     auto& list = it->second;
-    list.erase(std::remove(list.begin(), list.end(), session), list.end());
+    std::uint32_t slot = slots[i];
+    WsSession* last = list.back();
+    if (last != session) {
+      list[slot] = last;
+      const auto& last_channels = last->subscribed();
+      for (std::size_t k = 0; k < last_channels.size(); ++k)
+        if (last_channels[k] == channels[i]) last->index_slots()[k] = slot;
+    }
+    list.pop_back();
     if (list.empty()) {
-      removed.push_back(channel);
+      removed.push_back(channels[i]);
       index_.erase(it);
     }
   }

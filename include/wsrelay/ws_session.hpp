@@ -53,6 +53,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void go_away();
 
   const std::vector<std::string>& subscribed() const { return subscribe_; }
+  // Shard's bookkeeping: where this session sits in the shard's list for
+  // subscribed()[i], so removal is O(1) (swap with the last, pop).
+  std::vector<std::uint32_t>& index_slots() { return index_slots_; }
 
  private:
   enum class State { handshake, replaying, open, closing, finished };
@@ -110,6 +113,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   Flags flags_ = 0;
   std::vector<std::string> subscribe_;
   std::vector<std::string> publish_;
+  std::vector<std::uint32_t> index_slots_;
   std::unique_ptr<FrameParser> parser_;
 
   std::vector<Outbound> queue_;

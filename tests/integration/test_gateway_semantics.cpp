@@ -12,7 +12,8 @@
 
 using namespace wsrelay::test;
 
-TEST_CASE("echo off: none of a 200-message burst comes back to its sender", "[gateway][regression]") {
+TEST_CASE("echo off: none of a 200-message burst comes back to its sender",
+          "[gateway][regression]") {
   RedisServer redis;
   TestGateway gateway(with_redis(redis));
   RedisSync sync(redis.port());
@@ -122,7 +123,8 @@ TEST_CASE("the stored message comes before live ones published while connecting"
   CHECK_FALSE(failed.load());
 }
 
-TEST_CASE("the last session leaving a channel unsubscribes it, not before", "[gateway][regression]") {
+TEST_CASE("the last session leaving a channel unsubscribes it, not before",
+          "[gateway][regression]") {
   RedisServer redis;
   // One shard: sessions' subscription changes reach the hub, and Redis, in
   // the order they happen.
@@ -276,4 +278,53 @@ TEST_CASE("no heartbeat before the stored message, however long the replay takes
   auto second = client->read(3s);
   REQUIRE(second);
   CHECK(second->data == "--heartbeat--");
+}
+
+TEST_CASE("sessions leaving from the middle of a channel's list leave the others subscribed",
+          "[gateway][regression]") {
+  RedisServer redis;
+  // One shard, so every session shares the shard's per-channel lists.
+  TestGateway gateway(with_redis(redis, {"--threads", "1"}));
+  RedisSync sync(redis.port());
+  constexpr int count = 24;
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < count; ++i) {
+    // Two channels each: the broadcast one, shared by all, and one of three
+    // session channels, so removals reorder several lists at once.
+    clients.push_back(open_ws(gateway, "/ws/swap?subscribe-broadcast&subscribe-session",
+                              {{"Cookie", "sessionid=k" + std::to_string(i % 3)}}));
+  }
+  std::vector<WsClient*> all;
+  for (auto& c : clients) all.push_back(c.get());
+  sync_subscriptions(sync, all, "broadcast:swap");
+
+  // First, last, and from the middle, in an order that moves many slots.
+  const std::vector<int> leaving{0, 23, 11, 12, 5, 1, 22, 7, 18, 3};
+  for (int i : leaving) {
+    REQUIRE(clients[static_cast<std::size_t>(i)]->close());
+    clients[static_cast<std::size_t>(i)].reset();
+  }
+  const auto remaining = static_cast<long long>(count - leaving.size());
+  REQUIRE(wait_until([&] { return metric_value(gateway, "wsrelay_connections_open") == remaining; },
+                     5s));
+
+  CHECK(sync.publish("broadcast:swap", "to-all") == 1);
+  for (int k = 0; k < 3; ++k)
+    sync.publish("session:k" + std::to_string(k) + ":swap", "to-k" + std::to_string(k));
+  for (int i = 0; i < count; ++i) {
+    if (!clients[static_cast<std::size_t>(i)]) continue;
+    INFO("client " << i);
+    auto first = clients[static_cast<std::size_t>(i)]->read(5s);
+    auto second = clients[static_cast<std::size_t>(i)]->read(5s);
+    REQUIRE(first);
+    REQUIRE(second);
+    CHECK(first->data == "to-all");
+    CHECK(second->data == "to-k" + std::to_string(i % 3));
+  }
+  clients.clear();
+  CHECK(wait_until(
+      [&] {
+        return sync.command({"PUBSUB", "NUMSUB", "broadcast:swap"}).elements.at(1).integer == 0;
+      },
+      5s));
 }

@@ -23,22 +23,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-bench-deps: all packages present"
-  exit 0
-fi
-
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The same idempotent installer as the build's, with these packages added.
 # The nginx package may start a system nginx on port 80 where services run;
 # the benchmark starts its own nginx with its own config on a free loopback
 # port and never uses the system one.
-echo "install-bench-deps: installed ${missing[*]}"
+exec "$(dirname "$0")/../scripts/install-deps.sh" "${packages[@]}"

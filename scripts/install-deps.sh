@@ -2,6 +2,7 @@
 # Installs everything wsrelay needs to build, run and test, from Debian 12
 # packages only. Idempotent: packages already present are not reinstalled.
 #   scripts/install-deps.sh            build + run + test dependencies
+#   scripts/install-deps.sh PKG...     those, plus PKG... (bench/install-bench-deps.sh)
 set -euo pipefail
 
 packages=(
@@ -15,6 +16,7 @@ packages=(
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizer runtimes
   llvm-14                   # llvm-symbolizer: fuzz stacks with file:line
 )
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,4 +1,5 @@
 #include <wsrelay/redis_engine.hpp>
+#include <wsrelay/string_hash.hpp>
 
 #include <chrono>
 #include <deque>
@@ -28,10 +29,6 @@ constexpr std::size_t kMaxChannelsPerCommand = 1000;
 // life), short enough that a vanished host is noticed within half a minute.
 constexpr std::chrono::milliseconds kHealthCheckInterval{10000};
 
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
 using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
 template <typename T>
 using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;

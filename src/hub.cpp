@@ -124,12 +124,13 @@ void Hub::proceed(const std::shared_ptr<OpenRequest>& request) {
   });
 }
 
-void Hub::publish(std::string channel, std::string payload, int expire_seconds) {
-  net::post(control_,
-            [this, channel = std::move(channel), payload = std::move(payload), expire_seconds] {
-              if (stopped_) return;
-              engine_.publish(channel, payload, expire_seconds);
-            });
+void Hub::publish(std::string channel, std::string payload, int expire_seconds,
+                  std::function<void()> refused) {
+  net::post(control_, [this, channel = std::move(channel), payload = std::move(payload),
+                       expire_seconds, refused = std::move(refused)] {
+    if (stopped_) return;
+    if (!engine_.publish(channel, payload, expire_seconds) && refused) refused();
+  });
 }
 
 void Hub::on_message(std::string_view channel, std::string_view payload) {

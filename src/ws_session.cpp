@@ -298,9 +298,21 @@ void WsSession::on_message(bool binary, std::string_view payload) {
         std::find(subscribe_.begin(), subscribe_.end(), channel) != subscribe_.end()) {
       suppress(Message::hash_of(channel, payload));
     }
-    shard_.hub().publish(channel, std::string(payload), config.expire_seconds);
+    shard_.hub().publish(channel, std::string(payload), config.expire_seconds,
+                         [weak = weak_from_this(), &shard = shard_] {
+                           net::post(shard.context(), [weak] {
+                             if (auto self = weak.lock()) self->on_publish_refused();
+                           });
+                         });
   }
   metrics.messages_published.fetch_add(1, std::memory_order_relaxed);
+}
+
+void WsSession::on_publish_refused() {
+  // The backend's pending queue is full (Redis down or behind): this
+  // client's message was dropped (counted and logged by the engine). Closing
+  // with "try again later" tells the client so, instead of losing more.
+  start_close(close_code::try_again_later, "backend unavailable, publish dropped");
 }
 
 void WsSession::on_ping(std::string_view payload) {

@@ -52,8 +52,11 @@ class Hub {
   void open(std::size_t shard, std::vector<std::string> channels, std::weak_ptr<void> owner,
             ReplayCallback done);
 
-  // Any thread. Client publish; false result is counted and logged by the hub.
-  void publish(std::string channel, std::string payload, int expire_seconds);
+  // Any thread. Client publish. When the engine refuses it (its pending
+  // queue is full: Redis down or behind), the engine counts and logs the
+  // drop and `refused` runs on the control executor.
+  void publish(std::string channel, std::string payload, int expire_seconds,
+               std::function<void()> refused);
 
   // Any thread: the backend can take publishes and deliver messages.
   bool ready() const { return ready_.load(std::memory_order_relaxed); }

@@ -74,6 +74,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
                std::string_view extra_headers = {});
   void open_websocket(const std::string& subprotocol);
   void on_replay(std::vector<std::optional<std::string>> values);
+  void on_publish_refused();
 
   // reading
   void do_read();

@@ -257,3 +257,23 @@ TEST_CASE("max_connections holds for concurrent handshakes; a freed slot is reus
     CHECK(extra.connect(gateway.port(), "/ws/a?subscribe-broadcast").status == 503);
   }
 }
+
+TEST_CASE("a publish the backend cannot hold closes the publisher with 1013",
+          "[gateway][regression]") {
+  RedisServer redis;
+  TestGateway gateway(with_redis(redis, {"--set", "redis.pending_max_messages=2"}));
+  REQUIRE(wait_readyz(gateway, 200, 10s));
+  auto publisher = open_ws(gateway, "/ws/full?publish-broadcast");
+  redis.stop();
+  REQUIRE(wait_readyz(gateway, 503, 10s));
+
+  // Two fit in the pending queue; the third is refused.
+  for (int i = 0; i < 5; ++i) publisher->send_text("m" + std::to_string(i));  // fails once closed
+  CHECK(publisher->wait_close(5s) == 1013);
+  CHECK(metric_value(gateway, "wsrelay_messages_publish_dropped_total") >= 1);
+
+  // What was held is published, in order, once Redis is back.
+  redis.start();
+  RedisSync sync(redis.port());
+  CHECK(wait_stored(sync, "broadcast:full", "m1", 10s));
+}

@@ -22,24 +22,13 @@ void Hub::start() {
   handlers.on_link = [this](bool up) { on_link(up); };
   handlers.on_ready = [this](bool ready) { ready_.store(ready, std::memory_order_relaxed); };
   engine_.start(std::move(handlers));
-  // ready() is read from every shard; the engine's own state lives here, so
-  // it is mirrored into an atomic, on every link change and every 250 ms.
-  ready_timer_ = std::make_unique<net::steady_timer>(control_);
-  refresh_ready();
-}
-
-void Hub::refresh_ready() {
-  if (stopped_) return;
+  // ready() is read from every shard; the engine's state lives here, so it
+  // is mirrored into an atomic: now, then on every change (on_ready).
   ready_.store(engine_.ready(), std::memory_order_relaxed);
-  ready_timer_->expires_after(std::chrono::milliseconds(250));
-  ready_timer_->async_wait([this](error_code ec) {
-    if (!ec) refresh_ready();
-  });
 }
 
 void Hub::stop() {
   stopped_ = true;
-  if (ready_timer_) ready_timer_->cancel();
   ready_.store(false);
   engine_.stop();
 }
@@ -161,7 +150,6 @@ void Hub::on_subscribed(const std::string& channel) {
 }
 
 void Hub::on_link(bool up) {
-  ready_.store(engine_.ready(), std::memory_order_relaxed);
   if (up) return;
   // Until the backend confirms each channel again, a message published now
   // may not reach us, so a session opening now must wait before its replay.

@@ -81,7 +81,6 @@ class Hub {
   void proceed(const std::shared_ptr<OpenRequest>& request);
   void schedule_flush();
   void flush();
-  void refresh_ready();
 
   net::io_context& control_;
   Engine& engine_;
@@ -93,7 +92,6 @@ class Hub {
   bool flush_posted_ = false;
   bool stopped_ = false;
   std::atomic<bool> ready_{false};
-  std::unique_ptr<net::steady_timer> ready_timer_;
 };
 
 }  // namespace wsrelay

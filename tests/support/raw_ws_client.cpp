@@ -1,4 +1,5 @@
 #include "support/raw_ws_client.hpp"
+#include "support/silent_ws_socket.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read_until.hpp>
@@ -34,12 +35,7 @@ void RawWsClient::set_receive_buffer_size(int bytes) {
 
 int RawWsClient::connect(std::uint16_t port, const std::string& target, const Headers& headers,
                          std::chrono::milliseconds timeout) {
-  std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                        "Sec-WebSocket-Version: 13\r\n";
-  for (const auto& [key, value] : headers) request += key + ": " + value + "\r\n";
-  request += "\r\n";
+  const std::string request = SilentWsSocket::upgrade_request(port, target, headers);
 
   bool done = false;
   error_code result;

@@ -28,8 +28,19 @@ struct AuthRequest {
   std::string remote_address;  // peer address
 };
 
+// Backends are chained in the order `auth.backends` names them. Each one
+// answers with one of three outcomes:
+//   - allow: status 0, an identity and the flags it may use;
+//   - deny: status 401, 403 or 503 (a backend that cannot reach its source
+//     of truth fails closed with 503); the chain stops there;
+//   - abstain: the request carries no credential of this backend's kind (no
+//     token, no trusted proxy header): the next backend decides. A credential
+//     that is present but invalid (expired, forged) is a deny, never an
+//     abstain, so a bad token cannot fall through to a weaker backend.
+// When every backend abstains the handshake is refused with 401.
 struct AuthDecision {
-  int status = 0;  // 0: allowed; 401 or 403: the handshake is refused with it
+  int status = 0;  // 0: allowed; 401, 403 or 503: the handshake is refused with it
+  bool abstain = false;  // no credential of this backend's kind: ask the next one
   std::string reason;
   Identity identity;
   Flags allowed = 0;  // requested flags outside this set are dropped

@@ -15,7 +15,10 @@ packages=(
   python3                   # test helpers
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizer runtimes
   llvm-14                   # llvm-symbolizer: fuzz stacks with file:line
+  nodejs                    # the JavaScript client's tests (node --test)
 )
+# npm comes with some builds of nodejs and is its own Debian package otherwise.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 packages+=("$@")
 
 missing=()
@@ -25,14 +28,22 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
-  exit 0
+else
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The Debian package starts a system redis-server on 6379; wsrelay's tests and
+  # run command start their own, so the system one is left as the package set it.
+  echo "install-deps: installed ${missing[*]}"
 fi
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The Debian package starts a system redis-server on 6379; wsrelay's tests and
-# run command start their own, so the system one is left as the package set it.
-echo "install-deps: installed ${missing[*]}"
+# The client's test tools (ws, playwright-core), exactly as package-lock.json
+# pins them; again only when the lock file changed since the last install.
+js_dir="$(dirname "$0")/../clients/js"
+if [ ! -f "$js_dir/node_modules/.package-lock.json" ] ||
+  [ "$js_dir/package-lock.json" -nt "$js_dir/node_modules/.package-lock.json" ]; then
+  (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "install-deps: installed clients/js/node_modules"
+fi

@@ -1,0 +1,257 @@
+// wsrelay.js against a real wsrelay daemon and a real redis-server.
+// Run: WSRELAY_BINARY=build/wsrelay node --test clients/js/test/
+'use strict';
+
+const { after, before, describe, test } = require('node:test');
+const assert = require('node:assert/strict');
+const { WS4Redis, WsRelay } = require('../wsrelay.js');
+const { Gateway, Redis, recordingWebSocket, tool, waitFor } = require('./support.js');
+
+const WebSocket = tool('ws');
+
+const HEARTBEAT = '--heartbeat--';
+
+// Small backoff so reconnects happen within a test's deadline; random = 1
+// makes the jitter its ceiling, so the delays are exact.
+const FAST = { WebSocket, backoff_base: 40, backoff_max: 400, random: () => 0.999999 };
+
+// A WS4Redis client whose callbacks append to arrays the tests look at. It
+// knows the gateway's heartbeat, as a page does: otherwise the gateway's
+// idle heartbeats would be ordinary messages to it.
+function ws4redis(options) {
+  const seen = { messages: [], connected: 0, connecting: 0, disconnected: [] };
+  const client = WS4Redis({
+    ...FAST,
+    heartbeat_msg: HEARTBEAT,
+    connecting: () => seen.connecting++,
+    connected: () => seen.connected++,
+    receive_message: (m) => seen.messages.push(m),
+    disconnected: (e) => seen.disconnected.push(e),
+    ...options,
+  });
+  return { client, seen };
+}
+
+// A WsRelay client with its events recorded.
+function relay(options) {
+  const seen = { messages: [], open: 0, connecting: 0, close: [], reconnecting: [] };
+  const client = new WsRelay({ ...FAST, heartbeat: HEARTBEAT, ...options });
+  client.on('connecting', () => seen.connecting++);
+  client.on('open', () => seen.open++);
+  client.on('message', (e) => seen.messages.push(e.data));
+  client.on('close', (e) => seen.close.push(e));
+  client.on('reconnecting', (e) => seen.reconnecting.push(e));
+  return { client, seen };
+}
+
+describe('wsrelay.js with a real gateway', () => {
+  let redis;
+  let gateway;
+  const clients = [];
+  const track = (c) => { clients.push(c.client); return c; };
+
+  before(async () => {
+    redis = await Redis.start();
+    gateway = await Gateway.start(redis, {
+      'websocket.heartbeat': HEARTBEAT,
+      'websocket.heartbeat_interval_seconds': 1,
+    });
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    if (gateway) await gateway.stop();
+    if (redis) await redis.stop();
+  });
+
+  test('receives what an application publishes with redis PUBLISH', async () => {
+    const { client, seen } = track(ws4redis({ uri: gateway.url('/ws/news?subscribe-broadcast') }));
+    assert.equal(client.get_state(), WS4Redis.CONNECTING);
+    await waitFor(() => seen.connected === 1, { what: 'connected' });
+    assert.equal(client.get_state(), WS4Redis.OPEN);
+    assert.equal(seen.connecting, 1);
+    await waitFor(async () => (await gateway.subscribers('broadcast:news')) === 1);
+    assert.equal(await redis.publish('broadcast:news', 'hello from redis'), 1);
+    await waitFor(() => seen.messages.length === 1, { what: 'the message' });
+    assert.deepEqual(seen.messages, ['hello from redis']);
+  });
+
+  test('send_message reaches another client on the same facility', async () => {
+    const url = gateway.url('/ws/chat?subscribe-broadcast&publish-broadcast');
+    const a = track(ws4redis({ uri: url }));
+    const b = track(ws4redis({ uri: url }));
+    await waitFor(() => a.seen.connected && b.seen.connected, { what: 'both connected' });
+    await waitFor(async () => (await gateway.subscribers('broadcast:chat')) === 1);
+    a.client.send_message('hi from a');
+    await waitFor(() => b.seen.messages.length === 1, { what: 'b to receive' });
+    assert.deepEqual(b.seen.messages, ['hi from a']);
+    assert.deepEqual(a.seen.messages, [], 'no echo without the echo flag');
+  });
+
+  test('heartbeats are answered but never reach receive_message', async () => {
+    const frames = [];
+    const { seen } = track(ws4redis({
+      uri: gateway.url('/ws/beats?subscribe-broadcast'),
+      heartbeat_interval: 100,
+      WebSocket: recordingWebSocket(WebSocket, frames),
+    }));
+    await waitFor(() => seen.connected === 1);
+    await waitFor(async () => (await gateway.subscribers('broadcast:beats')) === 1);
+    await redis.publish('broadcast:beats', 'before');
+    // The gateway answers each heartbeat: several must have arrived.
+    await waitFor(() => frames.filter((f) => f === HEARTBEAT).length >= 3,
+      { what: 'three heartbeat answers' });
+    await redis.publish('broadcast:beats', 'after');
+    await waitFor(() => frames.includes('after'));
+    assert.deepEqual(seen.messages, ['before', 'after']);
+    assert.equal(seen.disconnected.length, 0, 'answered heartbeats keep the connection');
+  });
+
+  test('close() stops for good; a server close of another kind reconnects', async () => {
+    // Both start together; the control is closed by the gateway (1009: too
+    // big) and must come back, while the one closed by close() must not.
+    const url = gateway.url('/ws/closing?subscribe-broadcast&publish-broadcast');
+    const closed = track(ws4redis({ uri: url }));
+    const control = track(relay({ url }));
+    await waitFor(() => closed.seen.connected === 1 && control.seen.open === 1);
+    closed.client.close();
+    control.client.send('x'.repeat(70000));
+    await waitFor(() => control.seen.open === 2, { what: 'the control to reconnect' });
+    assert.equal(control.seen.close[0].code, 1009);
+    assert.equal(closed.seen.connecting, 1, 'no new attempt after close()');
+    assert.equal(closed.client.get_state(), WS4Redis.CLOSED);
+    assert.equal(closed.seen.disconnected.length, 1);
+  });
+
+  test('a policy close (1008) is not retried', async () => {
+    // Sending without a publish flag is a policy violation; the control is
+    // closed by the gateway with 1009 at the same moment and comes back.
+    const refused = track(relay({ url: gateway.url('/ws/policy?subscribe-broadcast') }));
+    const control = track(relay({ url: gateway.url('/ws/policy?publish-broadcast') }));
+    await waitFor(() => refused.seen.open === 1 && control.seen.open === 1);
+    refused.client.send('not allowed');
+    control.client.send('x'.repeat(70000));
+    await waitFor(() => control.seen.open === 2, { what: 'the control to reconnect' });
+    await waitFor(() => refused.seen.close.length === 1);
+    assert.equal(refused.seen.close[0].code, 1008);
+    assert.equal(refused.seen.close[0].willReconnect, false);
+    assert.equal(refused.seen.connecting, 1);
+    assert.equal(refused.seen.reconnecting.length, 0);
+    assert.equal(refused.client.readyState, WsRelay.CLOSED);
+  });
+});
+
+describe('wsrelay.js across gateway restarts and stalls', () => {
+  let redis;
+  let gateway;
+  const clients = [];
+
+  before(async () => {
+    redis = await Redis.start();
+    gateway = await Gateway.start(redis, { 'websocket.heartbeat': HEARTBEAT });
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    if (gateway) await gateway.stop();
+    if (redis) await redis.stop();
+  });
+
+  test('reconnects with growing backoff while the gateway is down, and resets after open', async () => {
+    const c = relay({ url: gateway.url('/ws/restart?subscribe-broadcast') });
+    clients.push(c.client);
+    const closedAt = [];
+    const connectingAt = [];
+    c.client.on('close', () => closedAt.push(Date.now()));
+    c.client.on('connecting', () => connectingAt.push(Date.now()));
+    await waitFor(() => c.seen.open === 1);
+
+    await gateway.child.stop();
+    // Attempts 1..4 fail against a closed port: delays 40, 120, 280, 400 (cap).
+    await waitFor(() => c.seen.reconnecting.length >= 4, { what: 'four attempts' });
+    const delays = c.seen.reconnecting.slice(0, 4).map((e) => e.delay);
+    assert.deepEqual(c.seen.reconnecting.slice(0, 4).map((e) => e.attempt), [1, 2, 3, 4]);
+    assert.deepEqual(delays, [39, 119, 279, 399]);
+    // Each new attempt waited at least its announced delay after the close.
+    for (let i = 0; i < 3; ++i) {
+      assert.ok(connectingAt[i + 1] - closedAt[i] >= delays[i] - 2,
+        `attempt ${i + 1} waited ${connectingAt[i + 1] - closedAt[i]} ms, want >= ${delays[i]}`);
+    }
+    assert.equal(c.client.readyState === WsRelay.CLOSED ||
+                 c.client.readyState === WsRelay.CONNECTING, true);
+
+    await gateway.launch(`127.0.0.1:${gateway.port}`);
+    await waitFor(() => c.seen.open === 2, { what: 'reconnected' });
+    await waitFor(async () => (await gateway.subscribers('broadcast:restart')) === 1);
+    await redis.publish('broadcast:restart', 'after the restart');
+    await waitFor(() => c.seen.messages.includes('after the restart'));
+
+    // A successful open resets the backoff: the next drop starts at attempt 1.
+    const before = c.seen.reconnecting.length;
+    await gateway.restart();
+    await waitFor(() => c.seen.open === 3, { what: 'reconnected again' });
+    assert.equal(c.seen.reconnecting[before].attempt, 1);
+    assert.equal(c.seen.reconnecting[before].delay, 39);
+  });
+
+  test('three unanswered heartbeats drop a stalled connection and reconnect', async () => {
+    const c = relay({
+      url: gateway.url('/ws/stall?subscribe-broadcast'),
+      heartbeat_interval: 100,
+    });
+    clients.push(c.client);
+    await waitFor(() => c.seen.open === 1);
+    // A stopped gateway keeps the TCP connection up but answers nothing:
+    // what a dead NAT mapping looks like from the browser.
+    gateway.child.signal('SIGSTOP');
+    try {
+      await waitFor(() => c.seen.close.length === 1, { what: 'the heartbeat timeout' });
+    } finally {
+      gateway.child.signal('SIGCONT');
+    }
+    assert.equal(c.seen.close[0].code, 1006);
+    assert.equal(c.seen.close[0].reason, 'heartbeat timeout');
+    assert.equal(c.seen.close[0].willReconnect, true);
+    await waitFor(() => c.seen.open === 2, { what: 'reconnected after the stall' });
+    // The old session may still hold the Redis subscription while the new
+    // one is being added, so publish until the new one gets it.
+    await waitFor(async () => {
+      await redis.publish('broadcast:stall', 'alive');
+      return c.seen.messages.includes('alive');
+    }, { interval: 50, what: 'a message after the stall' });
+  });
+});
+
+describe('backoff rule', () => {
+  test('full jitter under (2^k - 1) * base, capped at 30 s by default', () => {
+    const at = (k, r) => WsRelay.backoff_delay(k, 1000, 30000, () => r);
+    assert.equal(at(1, 0.999999), 999);
+    assert.equal(at(2, 0.999999), 2999);
+    assert.equal(at(4, 0.999999), 14999);
+    assert.equal(at(5, 0.999999), 29999);
+    assert.equal(at(50, 0.999999), 29999);
+    assert.equal(at(3, 0), 0);
+    assert.equal(at(3, 0.5), 3500);
+  });
+});
+
+describe('module forms', () => {
+  test('the ES module exports the same constructors', async () => {
+    const esm = await import('../wsrelay.mjs');
+    assert.equal(esm.WsRelay, WsRelay);
+    assert.equal(esm.WS4Redis, WS4Redis);
+    assert.equal(esm.default, WsRelay);
+  });
+
+  test('a plain script defines the globals', () => {
+    const fs = require('node:fs');
+    const vm = require('node:vm');
+    const sandbox = {};
+    sandbox.globalThis = sandbox;
+    vm.runInNewContext(fs.readFileSync(require.resolve('../wsrelay.js'), 'utf8'), sandbox);
+    assert.equal(typeof sandbox.WS4Redis, 'function');
+    assert.equal(typeof sandbox.WsRelay, 'function');
+  });
+
+  test('a uri is required, as in ws4redis.js', () => {
+    assert.throws(() => WS4Redis({}), /No Websocket URI/);
+  });
+});

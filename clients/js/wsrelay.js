@@ -1,0 +1,283 @@
+/*
+ * wsrelay.js: the browser client of the wsrelay gateway (WebSocket <-> Redis
+ * pub/sub). No dependencies. Load it with a plain <script> (globals WS4Redis
+ * and WsRelay), require() it, or import wsrelay.mjs. API: README.md here.
+ *
+ * What it guarantees:
+ * - ws4redis.js's calling convention: WS4Redis({uri, connecting, connected,
+ *   receive_message, disconnected, heartbeat_msg}) -> {send_message,
+ *   get_state, close}.
+ * - Reconnects after any close except an explicit close() and a policy close
+ *   (1008), waiting a random time in [0, min(30 s, (2^k - 1) s)) before
+ *   attempt k (ws4redis's rule: "full jitter", so a restarted gateway is not
+ *   hit by every browser at once). k starts again at 1 after a successful open.
+ * - With heartbeat_msg: sends it every 5 s; after 3 sent without an answer the
+ *   connection is dropped and reconnected. Heartbeats are never delivered as
+ *   messages.
+ */
+(function (root, factory) {
+  'use strict';
+  var api = factory();
+  if (typeof module === 'object' && module && module.exports) {
+    module.exports = api;
+  } else {
+    root.WS4Redis = api.WS4Redis;
+    root.WsRelay = api.WsRelay;
+  }
+})(typeof globalThis !== 'undefined' ? globalThis : typeof self !== 'undefined' ? self : this,
+   function () {
+  'use strict';
+
+  // WebSocket.readyState values, which get_state() returns.
+  var CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
+  var POLICY_VIOLATION = 1008;
+
+  var DEFAULTS = {
+    heartbeat: null,            // the gateway's websocket.heartbeat; null = off
+    heartbeat_interval: 5000,   // ms between heartbeats
+    max_missed_heartbeats: 3,   // sent without an answer before reconnecting
+    backoff_base: 1000,         // ms: attempt k waits up to (2^k - 1) * backoff_base
+    backoff_max: 30000,         // ms: cap of that wait
+    protocols: undefined,       // Sec-WebSocket-Protocol offer
+    binary_type: 'arraybuffer',
+    WebSocket: undefined,       // constructor; default: the global WebSocket
+    random: Math.random,        // jitter source, in [0, 1)
+  };
+
+  // The wait before reconnect attempt k (1, 2, ...).
+  function backoff_delay(attempt, base, max, random) {
+    var ceiling = Math.min(max, (Math.pow(2, Math.min(attempt, 30)) - 1) * base);
+    return Math.floor(random() * ceiling);
+  }
+
+  // A path ("/ws/chat?subscribe-broadcast") is resolved against the page, with
+  // ws: for http: pages and wss: for https: pages.
+  function resolve_url(url) {
+    if (/^wss?:\/\//i.test(url)) return url;
+    var loc = typeof location !== 'undefined' ? location : null;
+    if (!loc) throw new Error('wsrelay: a relative url needs a page location: ' + url);
+    var absolute = new URL(url, loc.href);
+    absolute.protocol = absolute.protocol === 'https:' ? 'wss:' : 'ws:';
+    return absolute.href;
+  }
+
+  // The connection and its policy. Events: open, message, close, reconnecting.
+  function WsRelay(options) {
+    if (!(this instanceof WsRelay)) return new WsRelay(options);
+    options = options || {};
+    var url = options.url || options.uri;
+    if (!url) throw new Error('wsrelay: no url in options');
+    this.options = {};
+    for (var key in DEFAULTS) {
+      this.options[key] = options[key] !== undefined ? options[key] : DEFAULTS[key];
+    }
+    this.url = resolve_url(url);
+    this.attempt = 0;            // reconnect attempts since the last open
+    this.listeners_ = {};
+    this.ws_ = null;
+    this.timer_ = null;          // pending reconnect
+    this.heartbeat_timer_ = null;
+    this.missed_heartbeats_ = 0;
+    this.closed_ = false;        // close() called, or a policy close: no reconnect
+    var self = this;
+    // Listeners added right after construction see the first events.
+    this.start_ = setTimeout(function () {
+      self.start_ = null;
+      self.connect_();
+    }, 0);
+  }
+
+  WsRelay.CONNECTING = CONNECTING;
+  WsRelay.OPEN = OPEN;
+  WsRelay.CLOSING = CLOSING;
+  WsRelay.CLOSED = CLOSED;
+  WsRelay.backoff_delay = backoff_delay;
+
+  WsRelay.prototype.addEventListener = function (type, listener) {
+    (this.listeners_[type] = this.listeners_[type] || []).push(listener);
+    return this;
+  };
+  WsRelay.prototype.removeEventListener = function (type, listener) {
+    var list = this.listeners_[type] || [];
+    var i = list.indexOf(listener);
+    if (i >= 0) list.splice(i, 1);
+    return this;
+  };
+  WsRelay.prototype.on = WsRelay.prototype.addEventListener;
+  WsRelay.prototype.off = WsRelay.prototype.removeEventListener;
+
+  WsRelay.prototype.emit_ = function (type, event) {
+    event.type = type;
+    event.target = this;
+    var list = (this.listeners_[type] || []).slice();
+    for (var i = 0; i < list.length; ++i) {
+      // One failing listener must not stop the others or the reconnect logic.
+      try {
+        list[i].call(this, event);
+      } catch (err) {
+        setTimeout(function () { throw err; }, 0);
+      }
+    }
+  };
+
+  // WebSocket.readyState of the current socket; CLOSED while waiting to
+  // reconnect (as ws4redis.js) and after close().
+  Object.defineProperty(WsRelay.prototype, 'readyState', {
+    get: function () {
+      if (this.ws_) return this.ws_.readyState;
+      return this.start_ !== null ? CONNECTING : CLOSED;
+    },
+  });
+
+  WsRelay.prototype.send = function (data) {
+    if (!this.ws_ || this.ws_.readyState !== OPEN) {
+      throw new Error('wsrelay: not connected (readyState ' + this.readyState + ')');
+    }
+    this.ws_.send(data);
+  };
+
+  // Closes for good: no reconnect after this.
+  WsRelay.prototype.close = function (code, reason) {
+    this.closed_ = true;
+    if (this.start_ !== null) clearTimeout(this.start_);
+    this.start_ = null;
+    if (this.timer_ !== null) clearTimeout(this.timer_);
+    this.timer_ = null;
+    this.stop_heartbeat_();
+    if (this.ws_ && this.ws_.readyState < CLOSING) this.ws_.close(code || 1000, reason);
+  };
+
+  WsRelay.prototype.connect_ = function () {
+    if (this.closed_) return;
+    var Ctor = this.options.WebSocket || (typeof WebSocket !== 'undefined' ? WebSocket : null);
+    if (!Ctor) throw new Error('wsrelay: no WebSocket implementation (pass options.WebSocket)');
+    this.emit_('connecting', { attempt: this.attempt });
+    var ws;
+    try {
+      ws = this.options.protocols !== undefined ? new Ctor(this.url, this.options.protocols)
+                                                : new Ctor(this.url);
+    } catch (err) {
+      // A malformed URL or a blocked port: treated as a failed attempt.
+      this.ws_ = null;
+      this.emit_('close', { code: 1006, reason: String(err && err.message || err),
+                            wasClean: false, willReconnect: true });
+      this.schedule_reconnect_();
+      return;
+    }
+    this.ws_ = ws;
+    ws.binaryType = this.options.binary_type;
+    var self = this;
+    ws.onopen = function () { if (self.ws_ === ws) self.on_open_(); };
+    ws.onmessage = function (e) { if (self.ws_ === ws) self.on_message_(e.data); };
+    ws.onclose = function (e) {
+      if (self.ws_ === ws) self.on_close_(e.code, e.reason, e.wasClean);
+    };
+    ws.onerror = function () {};  // a close event always follows
+  };
+
+  WsRelay.prototype.on_open_ = function () {
+    this.attempt = 0;
+    this.missed_heartbeats_ = 0;
+    this.start_heartbeat_();
+    this.emit_('open', {});
+  };
+
+  WsRelay.prototype.on_message_ = function (data) {
+    var heartbeat = this.options.heartbeat;
+    if (heartbeat && data === heartbeat) {
+      this.missed_heartbeats_ = 0;
+      return;
+    }
+    this.emit_('message', { data: data });
+  };
+
+  WsRelay.prototype.on_close_ = function (code, reason, was_clean) {
+    this.ws_ = null;
+    this.stop_heartbeat_();
+    if (code === POLICY_VIOLATION) this.closed_ = true;
+    this.emit_('close', { code: code, reason: reason || '', wasClean: !!was_clean,
+                          willReconnect: !this.closed_ });
+    this.schedule_reconnect_();
+  };
+
+  WsRelay.prototype.schedule_reconnect_ = function () {
+    if (this.closed_ || this.timer_ !== null) return;
+    this.attempt += 1;
+    var o = this.options;
+    var delay = backoff_delay(this.attempt, o.backoff_base, o.backoff_max, o.random);
+    var self = this;
+    this.timer_ = setTimeout(function () {
+      self.timer_ = null;
+      self.connect_();
+    }, delay);
+    this.emit_('reconnecting', { attempt: this.attempt, delay: delay });
+  };
+
+  WsRelay.prototype.start_heartbeat_ = function () {
+    if (!this.options.heartbeat) return;
+    var self = this;
+    this.heartbeat_timer_ = setInterval(function () { self.beat_(); },
+                                        this.options.heartbeat_interval);
+  };
+
+  WsRelay.prototype.stop_heartbeat_ = function () {
+    if (this.heartbeat_timer_ !== null) clearInterval(this.heartbeat_timer_);
+    this.heartbeat_timer_ = null;
+  };
+
+  // A connection whose heartbeats go unanswered is dead even if the socket
+  // says open (a NAT or proxy dropped it without a FIN). Waiting for the
+  // browser's close handshake could take minutes, so the socket is abandoned
+  // at once and the close reported as abnormal (1006).
+  WsRelay.prototype.beat_ = function () {
+    var ws = this.ws_;
+    if (!ws || ws.readyState !== OPEN) return;
+    if (this.missed_heartbeats_ >= this.options.max_missed_heartbeats) {
+      this.ws_ = null;
+      try {
+        ws.close();
+      } catch (ignored) { /* already closing */ }
+      this.on_close_(1006, 'heartbeat timeout', false);
+      return;
+    }
+    this.missed_heartbeats_ += 1;
+    ws.send(this.options.heartbeat);
+  };
+
+  // ws4redis.js's interface over the same connection. `this` may be an
+  // instance (new WS4Redis(...)) or not (WS4Redis(...)), as there.
+  function WS4Redis(options) {
+    if (!(this instanceof WS4Redis)) return new WS4Redis(options);
+    options = options || {};
+    if (options.uri === undefined && options.url === undefined) {
+      throw new Error('No Websocket URI in options');
+    }
+    var relay_options = {};
+    for (var key in options) relay_options[key] = options[key];
+    if (options.heartbeat_msg) relay_options.heartbeat = options.heartbeat_msg;
+    var relay = new WsRelay(relay_options);
+    relay.on('connecting', function () {
+      if (typeof options.connecting === 'function') options.connecting();
+    });
+    relay.on('open', function () {
+      if (typeof options.connected === 'function') options.connected();
+    });
+    relay.on('message', function (e) {
+      if (typeof options.receive_message === 'function') options.receive_message(e.data);
+    });
+    relay.on('close', function (e) {
+      if (typeof options.disconnected === 'function') options.disconnected(e);
+    });
+    this.relay = relay;
+    this.send_message = function (message) { relay.send(message); };
+    this.get_state = function () { return relay.readyState; };
+    this.close = function () { relay.close(); };
+  }
+
+  WS4Redis.CONNECTING = CONNECTING;
+  WS4Redis.OPEN = OPEN;
+  WS4Redis.CLOSING = CLOSING;
+  WS4Redis.CLOSED = CLOSED;
+
+  return { WS4Redis: WS4Redis, WsRelay: WsRelay };
+});

@@ -28,7 +28,7 @@ constexpr std::int64_t kMiB = 1024 * 1024;
 constexpr std::string_view kRedisUrlPrefix = "redis_url: ";
 
 using Member = std::variant<std::string Config::*, int Config::*, std::size_t Config::*,
-                            std::vector<std::string> Config::*>;
+                            std::vector<std::string> Config::*, bool Config::*>;
 
 // A rule on a key's current value; returns "" when the value is fine. Rules
 // return the reason rather than throw so each origin can prefix its own name.
@@ -148,6 +148,19 @@ std::string check_session_cookie(const Config& c) {
   return {};
 }
 
+// The client is served on this exact path, so it must be one: a clash with
+// the WebSocket URLs would make either unreachable.
+std::string check_client_path(const Config& c) {
+  const std::string& p = c.client_path;
+  if (p.empty()) return {};
+  if (p.front() != '/' || p.back() == '/')
+    return fmt::format("must start with '/' and name a file (or be empty), got \"{}\"", p);
+  for (char ch : p)
+    if (is_space(ch) || ch == '?' || ch == '#' || static_cast<unsigned char>(ch) < 0x20)
+      return fmt::format("must not contain whitespace, '?' or '#', got \"{}\"", p);
+  return {};
+}
+
 // parse_redis_url() speaks for itself ("redis_url: ..."); here the origin
 // (file line, variable, flag) names the key instead, so drop its prefix.
 std::string parse_redis(std::string_view url, RedisEndpoint& out) {
@@ -188,7 +201,7 @@ std::string check_log_level(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 26> kFields{{
+const std::array<Field, 28> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -200,6 +213,8 @@ const std::array<Field, 26> kFields{{
     {"server", "session_cookie", "session_cookie", &Config::session_cookie, 0, 0,
      check_session_cookie},
     {"server", "ready_file", "ready_file", &Config::ready_file},
+    {"server", "client_path", "client_path", &Config::client_path, 0, 0, check_client_path},
+    {"server", "demo", "demo", &Config::demo},
     {"redis", "url", "redis_url", &Config::redis_url, 0, 0, check_redis_url},
     {"redis", "prefix", "prefix", &Config::prefix, 0, 0, check_prefix},
     {"redis", "expire_seconds", "expire_seconds", &Config::expire_seconds, 0, kIntMax},
@@ -303,6 +318,15 @@ void assign_text(Config& c, const Field& f, std::string_view text, const std::st
                                     digits ? "integer out of range" : "expected an integer", t));
     }
     store_integer(c, f, v, origin);
+  } else if (auto p = std::get_if<bool Config::*>(&f.member)) {
+    const std::string_view t = trim(text);
+    if (t == "true" || t == "1") {
+      c.*(*p) = true;
+    } else if (t == "false" || t == "0") {
+      c.*(*p) = false;
+    } else {
+      throw ConfigError(fmt::format("{}: expected true or false, got \"{}\"", origin, t));
+    }
   } else if (auto p = std::get_if<std::string Config::*>(&f.member)) {
     c.*(*p) = std::string(text);
   } else if (auto p = std::get_if<std::vector<std::string> Config::*>(&f.member)) {
@@ -333,6 +357,11 @@ void assign_toml(Config& c, const Field& f, const toml::node& n, const std::stri
     const auto* v = n.as_integer();
     if (!v) throw ConfigError(fmt::format("{}: expected an integer, got {}", origin, node_kind(n)));
     store_integer(c, f, v->get(), origin);
+  } else if (auto p = std::get_if<bool Config::*>(&f.member)) {
+    const auto* v = n.as_boolean();
+    if (!v)
+      throw ConfigError(fmt::format("{}: expected true or false, got {}", origin, node_kind(n)));
+    c.*(*p) = v->get();
   } else if (auto p = std::get_if<std::string Config::*>(&f.member)) {
     const auto* v = n.as_string();
     if (!v) throw ConfigError(fmt::format("{}: expected a string, got {}", origin, node_kind(n)));
@@ -468,6 +497,15 @@ void validate(Config& config) {
         fmt::format("redis.reconnect_min_ms: must not exceed redis.reconnect_max_ms ({}), got {}",
                     config.redis_reconnect_max_ms, config.redis_reconnect_min_ms));
 
+  // The demo page loads the served client.
+  if (config.demo && config.client_path.empty())
+    throw ConfigError(
+        "server.demo: needs server.client_path (the demo page loads the client from it)");
+  if (!config.client_path.empty() && config.client_path.rfind(config.websocket_url, 0) == 0)
+    throw ConfigError(fmt::format(
+        "server.client_path: must not be under server.websocket_url (\"{}\"), got \"{}\"",
+        config.websocket_url, config.client_path));
+
   if (auto error = parse_listen(config.listen, config.listen_host, config.listen_port);
       !error.empty())
     throw ConfigError("server.listen: " + error);
@@ -493,6 +531,8 @@ std::string to_toml(const Config& config) {
       out += std::to_string(config.*(*p));
     } else if (auto p = std::get_if<std::size_t Config::*>(&f.member)) {
       out += std::to_string(config.*(*p));
+    } else if (auto p = std::get_if<bool Config::*>(&f.member)) {
+      out += config.*(*p) ? "true" : "false";
     } else if (auto p = std::get_if<std::string Config::*>(&f.member)) {
       append_toml_string(out, config.*(*p));
     } else if (auto p = std::get_if<std::vector<std::string> Config::*>(&f.member)) {

@@ -18,6 +18,7 @@
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/shard.hpp>
+#include <wsrelay/static_pages.hpp>
 
 namespace wsrelay {
 
@@ -52,6 +53,10 @@ std::string_view status_reason(int status) {
   switch (status) {
     case 200:
       return "OK";
+    case 301:
+      return "Moved Permanently";
+    case 304:
+      return "Not Modified";
     case 400:
       return "Bad Request";
     case 401:
@@ -119,6 +124,19 @@ void WsSession::route() {
     return respond(200, "metrics", metrics.render_prometheus(),
                    "Content-Type: text/plain; version=0.0.4\r\n");
 
+  if (req.method() == http::verb::get && !config.client_path.empty() &&
+      path == config.client_path) {
+    auto answer = client_script_answer(req[http::field::if_none_match]);
+    return respond(answer.status, answer.reason, answer.body, answer.headers);
+  }
+  if (req.method() == http::verb::get) {
+    if (auto demo = demo_route(config, path)) {
+      if (*demo == DemoRoute::redirect)
+        return respond(301, "demo redirect", "", "Location: /demo/\r\n");
+      return serve_demo_page();
+    }
+  }
+
   auto parsed = parse_target(target, config.websocket_url);
   if (!parsed) return respond(404, "not found", "not found\n");
   metrics.handshakes_rejected.fetch_add(1, std::memory_order_relaxed);  // undone on success
@@ -144,21 +162,45 @@ void WsSession::route() {
   }
   holds_slot_ = true;
 
+  shard_.authorizer().authorize(auth_request(target_.facility, target_.flags),
+                                [self = shared_from_this()](AuthDecision decision) {
+                                  net::post(self->shard_.context(),
+                                            [self, decision = std::move(decision)]() mutable {
+                                              self->on_authorized(std::move(decision));
+                                            });
+                                });
+}
+
+AuthRequest WsSession::auth_request(std::string_view facility, Flags flags) {
+  auto& req = request_->parser.get();
   AuthRequest auth;
-  auth.facility = target_.facility;
-  auth.requested = target_.flags;
-  auth.target = std::string(target);
+  auth.facility = std::string(facility);
+  auth.requested = flags;
+  auth.target = std::string(req.target());
   auth.cookie = std::string(req[http::field::cookie]);
   auth.authorization = std::string(req[http::field::authorization]);
   auth.origin = std::string(req[http::field::origin]);
   error_code ignored;
   auto peer = socket_.remote_endpoint(ignored);
   auth.remote_address = ignored ? std::string() : peer.address().to_string();
-  shard_.authorizer().authorize(auth, [self = shared_from_this()](AuthDecision decision) {
-    net::post(self->shard_.context(), [self, decision = std::move(decision)]() mutable {
-      self->on_authorized(std::move(decision));
-    });
-  });
+  return auth;
+}
+
+// The demo page shows the visitor's personal channel, so the page request is
+// authorized as the personal connection's handshake will be. A refusal only
+// leaves that panel out: the page itself is public.
+void WsSession::serve_demo_page() {
+  shard_.authorizer().authorize(
+      auth_request(demo_facility, demo_personal_flags),
+      [self = shared_from_this()](AuthDecision decision) {
+        net::post(self->shard_.context(), [self, decision = std::move(decision)] {
+          if (self->state_ != State::handshake) return;
+          Identity identity;
+          if (decision.status == 0 && !decision.abstain) identity = decision.identity;
+          auto answer = demo_page_answer(self->shard_.config(), identity);
+          self->respond(answer.status, answer.reason, answer.body, answer.headers);
+        });
+      });
 }
 
 void WsSession::on_authorized(AuthDecision decision) {

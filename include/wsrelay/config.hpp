@@ -46,6 +46,8 @@ struct Config {
   std::vector<std::string> subprotocols;  // empty = select the first offered
   std::string session_cookie = "sessionid";
   std::string ready_file;  // when set, "host:port\n" is written here once listening
+  std::string client_path = "/static/wsrelay.js";  // the embedded JS client; empty = not served
+  bool demo = false;                               // serve the demo chat page at /demo/
 
   // [redis]
   std::string redis_url;  // empty = in-process memory engine

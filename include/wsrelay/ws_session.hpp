@@ -30,6 +30,7 @@ namespace wsrelay {
 
 class Shard;
 struct AuthDecision;
+struct AuthRequest;
 class HttpRequestReader;
 
 class WsSession : public std::enable_shared_from_this<WsSession>, private FrameSink {
@@ -70,6 +71,8 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void on_request(error_code ec);
   void route();
   void on_authorized(AuthDecision decision);
+  AuthRequest auth_request(std::string_view facility, Flags flags);
+  void serve_demo_page();
   void respond(int status, std::string_view reason, std::string_view body,
                std::string_view extra_headers = {});
   void open_websocket(const std::string& subprotocol);

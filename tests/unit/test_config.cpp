@@ -665,6 +665,8 @@ TEST_CASE("to_toml round-trips through parse_config_toml", "[config]") {
     c.subprotocols = {"v1.chat", "json"};
     c.session_cookie = "__Host-sid";
     c.ready_file = "/tmp/dir with space/\"ready\"";
+    c.client_path = "/assets/relay.js";
+    c.demo = true;
     c.redis_url = "redis://u%40x:p%22w@cache:1/15";
     c.prefix = "tenant:1";
     c.expire_seconds = 0;
@@ -719,5 +721,5 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
     INFO(line);
     CHECK(sample.find("\n" + line + "\n") != std::string::npos);
   }
-  CHECK(keys == 26);
+  CHECK(keys == 28);
 }

@@ -15,7 +15,7 @@ packages=(
   python3                   # test helpers
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizer runtimes
   llvm-14                   # llvm-symbolizer: fuzz stacks with file:line
-  nodejs                    # the JavaScript client's tests (node --test)
+  nodejs chromium           # the JavaScript client's tests (node --test, the demo in a browser)
 )
 # npm comes with some builds of nodejs and is its own Debian package otherwise.
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -272,6 +272,7 @@ std::optional<JwtGrant> JwtVerifier::verify(std::string_view token, std::string_
   const bool any_kid = std::any_of(keys_.begin(), keys_.end(),
                                    [](const auto& key) { return !key->spec.kid.empty(); });
   const std::string_view input = token.substr(0, dot2);
+  bool kid_found = false;
   bool candidate = false;
   bool verified = false;
   for (const auto& key : keys_) {
@@ -279,6 +280,7 @@ std::optional<JwtGrant> JwtVerifier::verify(std::string_view token, std::string_
     // every key of the token's algorithm is tried, which is what rotation
     // without kids needs.
     if (!kid.empty() && any_kid && key->spec.kid != kid) continue;
+    kid_found = true;
     if (key->spec.alg != algorithm) continue;
     candidate = true;
     if (algorithm == "HS256") {
@@ -292,7 +294,7 @@ std::optional<JwtGrant> JwtVerifier::verify(std::string_view token, std::string_
     if (verified) break;
   }
   if (!candidate) {
-    if (!kid.empty() && any_kid) return fail(fmt::format("unknown key id \"{}\"", kid));
+    if (!kid_found) return fail(fmt::format("unknown key id \"{}\"", kid));
     return fail(fmt::format("algorithm \"{}\" not accepted", algorithm));
   }
   if (!verified) return fail("bad signature");

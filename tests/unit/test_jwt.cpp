@@ -160,6 +160,10 @@ TEST_CASE("jwt: several keys for rotation, selected by kid or tried in turn", "[
     CHECK(check(v, make_jwt(k.rs, claims, {{"kid", "old"}})) == "bad signature");
     CHECK(check(v, make_jwt(k.rs, claims, {{"kid", "gone"}})) == "unknown key id \"gone\"");
     CHECK(check(v, make_jwt(k.rs, claims, {{"kid", 7}})) == "kid is not a string");
+    // The kid exists but is an RS256 key: an HS256 token naming it is refused.
+    CHECK(check(v, make_hs256_jwt_with_header({{"alg", "HS256"}, {"kid", "new"}}, claims,
+                                              k.rs.verification_key())) ==
+          "algorithm \"HS256\" not accepted");
     CHECK(check(v, make_jwt(k.rs, claims)) == "");  // no kid: tried in turn
   }
 }

@@ -11,6 +11,7 @@ packages=(
   libhiredis-dev            # redisReader + redisFormatCommandArgv only
   nlohmann-json3-dev libspdlog-dev libfmt-dev catch2
   libtomlplusplus-dev libcli11-dev
+  libssl-dev                # libcrypto: JWT signature checks (HS256, RS256, ES256)
   redis-server redis-tools  # tests and the run command
   python3                   # test helpers
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizer runtimes

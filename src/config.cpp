@@ -4,6 +4,7 @@
 // by where it came from ("wsrelay.toml:12: websocket.max_message_bytes: ...",
 // "WSRELAY_THREADS: ...", "--set server.threads: ...").
 #include "wsrelay/config.hpp"
+#include "wsrelay/config_auth.hpp"
 #include "wsrelay/protocol.hpp"
 
 #include <arpa/inet.h>
@@ -200,8 +201,13 @@ std::string check_log_level(const Config& c) {
                      c.log_level);
 }
 
+template <std::string Config::*member>
+std::string check_header(const Config& c) {
+  return check_header_name(c.*member);
+}
+
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 28> kFields{{
+const std::array<Field, 46> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -240,13 +246,38 @@ const std::array<Field, 28> kFields{{
     {"websocket", "max_message_bytes", "max_message_bytes", &Config::max_message_bytes, 1,
      64 * kMiB},
     {"websocket", "max_queue_bytes", "max_queue_bytes", &Config::max_queue_bytes, 1, kInt64Max},
+    {"auth", "backends", "auth_backends", &Config::auth_backends, 0, 0, check_auth_backends},
+    {"auth", "allowed_origins", "allowed_origins", &Config::allowed_origins, 0, 0,
+     check_allowed_origins},
+    {"auth", "trusted_proxies", "trusted_proxies", &Config::trusted_proxies, 0, 0,
+     check_trusted_proxies},
+    {"auth", "rules", "auth_rules", &Config::auth_rules, 0, 0, check_auth_rules},
+    {"auth", "jwt_keys", "jwt_keys", &Config::jwt_keys, 0, 0, check_jwt_keys},
+    {"auth", "jwt_cookie", "jwt_cookie", &Config::jwt_cookie, 0, 0, check_jwt_cookie},
+    {"auth", "jwt_query_param", "jwt_query_param", &Config::jwt_query_param, 0, 0,
+     check_jwt_query_param},
+    {"auth", "jwt_audience", "jwt_audience", &Config::jwt_audience},
+    {"auth", "jwt_issuer", "jwt_issuer", &Config::jwt_issuer},
+    {"auth", "jwt_leeway_seconds", "jwt_leeway_seconds", &Config::jwt_leeway_seconds, 0, 3600},
+    {"auth", "jwt_user_claim", "jwt_user_claim", &Config::jwt_user_claim},
+    {"auth", "jwt_groups_claim", "jwt_groups_claim", &Config::jwt_groups_claim},
+    {"auth", "jwt_session_claim", "jwt_session_claim", &Config::jwt_session_claim},
+    {"auth", "jwt_allow_claim", "jwt_allow_claim", &Config::jwt_allow_claim},
+    {"auth", "proxy_user_header", "proxy_user_header", &Config::proxy_user_header, 0, 0,
+     check_header<&Config::proxy_user_header>},
+    {"auth", "proxy_groups_header", "proxy_groups_header", &Config::proxy_groups_header, 0, 0,
+     check_header<&Config::proxy_groups_header>},
+    {"auth", "proxy_session_header", "proxy_session_header", &Config::proxy_session_header, 0, 0,
+     check_header<&Config::proxy_session_header>},
+    {"auth", "proxy_allow_header", "proxy_allow_header", &Config::proxy_allow_header, 0, 0,
+     check_header<&Config::proxy_allow_header>},
     {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level},
     {"shutdown", "timeout_seconds", "shutdown_timeout_seconds", &Config::shutdown_timeout_seconds,
      1, 3600},
 }};
 
-constexpr std::array<std::string_view, 5> kTables = {"server", "redis", "websocket", "log",
-                                                     "shutdown"};
+constexpr std::array<std::string_view, 6> kTables = {"server", "redis", "websocket",
+                                                     "auth",   "log",   "shutdown"};
 
 std::string dotted(const Field& f) {
   return fmt::format("{}.{}", f.table, f.key);
@@ -418,8 +449,8 @@ Config parse_config_toml(std::string_view text, std::string_view source_name, Co
     const std::string_view table = table_key.str();
     if (std::find(kTables.begin(), kTables.end(), table) == kTables.end()) {
       throw ConfigError(fmt::format(
-          "{}:{}: {}: unknown table{} (tables are server, redis, websocket, log, shutdown)", source,
-          line, table, did_you_mean(table)));
+          "{}:{}: {}: unknown table{} (tables are server, redis, websocket, auth, log, shutdown)",
+          source, line, table, did_you_mean(table)));
     }
     const toml::table* entries = table_node.as_table();
     if (!entries)
@@ -516,6 +547,7 @@ void validate(Config& config) {
       throw ConfigError("redis.url: " + error);
     config.redis = std::move(endpoint);
   }
+  validate_auth(config);
 }
 
 std::string to_toml(const Config& config) {

@@ -22,6 +22,8 @@ std::string Metrics::render_prometheus() const {
        "Requests on the WebSocket path answered without an upgrade.", handshakes_rejected);
   line(out, "connections_over_limit_total", "counter",
        "Handshakes refused with 503 because max_connections was reached.", connections_over_limit);
+  line(out, "handshakes_origin_refused_total", "counter",
+       "Handshakes refused with 403 because the Origin is not allowed.", handshakes_origin_refused);
   line(out, "connections_open", "gauge",
        "Open WebSocket sessions, and handshakes being authorized.", connections_open);
   line(out, "closed_slow_consumer_total", "counter",

@@ -119,6 +119,30 @@ std::optional<std::variant<Target, TargetError>> parse_target(std::string_view t
   return result;
 }
 
+std::string take_query_param(std::string& target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string::npos || name.empty()) return {};
+  std::string_view query = std::string_view(target).substr(q + 1);
+  std::string kept;
+  std::optional<std::string> value;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = item.find('=');
+    if (item.substr(0, eq) == name) {
+      if (!value) value = percent_decode(eq == std::string_view::npos ? "" : item.substr(eq + 1));
+      if (!value) value = std::string();
+      continue;
+    }
+    if (!kept.empty()) kept += '&';
+    kept += item;
+  }
+  target.resize(kept.empty() ? q : q + 1);
+  target += kept;
+  return value.value_or(std::string());
+}
+
 std::string channel_name(std::string_view prefix, Audience audience, std::string_view key,
                          std::string_view facility) {
   std::string out;

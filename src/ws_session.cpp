@@ -14,9 +14,11 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <wsrelay/auth.hpp>
+#include <wsrelay/cidr.hpp>
 #include <wsrelay/config.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/origin.hpp>
 #include <wsrelay/shard.hpp>
 #include <wsrelay/static_pages.hpp>
 
@@ -140,6 +142,15 @@ void WsSession::route() {
   auto parsed = parse_target(target, config.websocket_url);
   if (!parsed) return respond(404, "not found", "not found\n");
   metrics.handshakes_rejected.fetch_add(1, std::memory_order_relaxed);  // undone on success
+  // First of all: a page from another site must not learn whether anything
+  // here would have accepted it, nor spend an authorization on it.
+  if (!origin_allowed(req[http::field::origin], req[http::field::host], config.allowed_origins)) {
+    metrics.handshakes_origin_refused.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("session {}: origin \"{}\" refused (host \"{}\")", id_,
+                  std::string_view(req[http::field::origin]),
+                  std::string_view(req[http::field::host]));
+    return respond(403, "origin not allowed", "origin not allowed\n");
+  }
   if (auto* error = std::get_if<TargetError>(&*parsed))
     return respond(error->status, error->reason, error->reason + "\n");
   target_ = std::get<Target>(std::move(*parsed));
@@ -177,12 +188,27 @@ AuthRequest WsSession::auth_request(std::string_view facility, Flags flags) {
   auth.facility = std::string(facility);
   auth.requested = flags;
   auth.target = std::string(req.target());
+  auth.query_token = take_query_param(auth.target, shard_.config().jwt_query_param);
   auth.cookie = std::string(req[http::field::cookie]);
   auth.authorization = std::string(req[http::field::authorization]);
   auth.origin = std::string(req[http::field::origin]);
   error_code ignored;
   auto peer = socket_.remote_endpoint(ignored);
-  auth.remote_address = ignored ? std::string() : peer.address().to_string();
+  const Config& config = shard_.config();
+  auth.peer_address = ignored ? std::string() : peer.address().to_string();
+  auth.from_trusted_proxy = address_in(auth.peer_address, config.trusted_proxy_blocks);
+  std::string forwarded_for;
+  for (const auto& field : req) {
+    auth.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    for (char& c : auth.headers.back().first)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (auth.headers.back().first == "x-forwarded-for")
+      forwarded_for += (forwarded_for.empty() ? "" : ",") + std::string(field.value());
+  }
+  auth.remote_address =
+      client_address(auth.peer_address, forwarded_for, config.trusted_proxy_blocks);
+  client_ = auth.remote_address;
+  spdlog::debug("session {}: /{} from {} (peer {})", id_, facility, client_, auth.peer_address);
   return auth;
 }
 
@@ -208,8 +234,10 @@ void WsSession::on_authorized(AuthDecision decision) {
   if (decision.status != 0) {
     holds_slot_ = false;
     shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
-    int status = decision.status == 401 ? 401 : 403;
+    int status = decision.status == 401 || decision.status == 503 ? decision.status : 403;
     std::string reason = decision.reason.empty() ? "not allowed" : decision.reason;
+    spdlog::debug("session {}: /{} from {} refused with {}: {}", id_, target_.facility, client_,
+                  status, reason);
     return respond(status, reason, reason + "\n");
   }
   const Config& config = shard_.config();
@@ -244,8 +272,9 @@ void WsSession::open_websocket(const std::string& subprotocol) {
   last_read_ = last_data_ = last_ping_ = now;
   parser_ = std::make_unique<FrameParser>(config.max_message_bytes);
   push_own(std::move(response));
-  spdlog::debug("session {}: open /{} flags={} subscribe={} publish={}", id_, target_.facility,
-                flags_to_string(flags_), subscribe_.size(), publish_.size());
+  spdlog::debug("session {}: open /{} from {} flags={} subscribe={} publish={}", id_,
+                target_.facility, client_, flags_to_string(flags_), subscribe_.size(),
+                publish_.size());
 
   if (!subscribe_.empty()) {
     shard_.subscribe(this, subscribe_);

@@ -11,7 +11,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
+#include <wsrelay/auth_rules.hpp>
 #include <wsrelay/protocol.hpp>
 
 namespace wsrelay {
@@ -21,11 +25,18 @@ struct Config;
 struct AuthRequest {
   std::string facility;
   Flags requested = 0;
-  std::string target;          // the request target as received
+  std::string target;          // the request target, without the auth.jwt_query_param parameter
   std::string cookie;          // Cookie header
   std::string authorization;   // Authorization header
   std::string origin;          // Origin header
-  std::string remote_address;  // peer address
+  std::string remote_address;  // the client: X-Forwarded-For's hop behind trusted proxies
+  std::string peer_address;    // the TCP peer
+  bool from_trusted_proxy = false;  // the TCP peer is in auth.trusted_proxies
+  std::string query_token;          // the auth.jwt_query_param value, taken out of target
+  std::vector<std::pair<std::string, std::string>> headers;  // every header, names lower-case
+
+  // The first header called `name` (any case); "" when there is none.
+  std::string_view header(std::string_view name) const;
 };
 
 // Backends are chained in the order `auth.backends` names them. Each one
@@ -39,7 +50,7 @@ struct AuthRequest {
 //     abstain, so a bad token cannot fall through to a weaker backend.
 // When every backend abstains the handshake is refused with 401.
 struct AuthDecision {
-  int status = 0;  // 0: allowed; 401, 403 or 503: the handshake is refused with it
+  int status = 0;        // 0: allowed; 401, 403 or 503: the handshake is refused with it
   bool abstain = false;  // no credential of this backend's kind: ask the next one
   std::string reason;
   Identity identity;
@@ -64,6 +75,36 @@ class AnonymousAuthorizer final : public Authorizer {
   std::string session_cookie_;
 };
 
+// The chain of `auth.backends`, then the static rules (`auth.rules`), then
+// the ws4redis allowed-channels rule:
+//   - when every backend abstains: 401;
+//   - the first rule matching the facility narrows the allowed flags, and
+//     with require-user refuses a connection without a user (401);
+//   - `echo` is not a permission and is always allowed;
+//   - requested flags outside the allowed set are dropped; when the client
+//     asked for some and none is left: 403.
+// Backends may answer from any thread; the chain holds its own copy of the
+// request while a backend works.
+class ChainAuthorizer final : public Authorizer {
+ public:
+  ChainAuthorizer(std::vector<std::unique_ptr<Authorizer>> backends, std::vector<StaticRule> rules);
+  ~ChainAuthorizer() override;
+  void authorize(const AuthRequest& request, std::function<void(AuthDecision)> done) override;
+
+ private:
+  struct Run;
+  void ask(std::shared_ptr<Run> run, std::size_t index);
+  AuthDecision conclude(const AuthRequest& request, AuthDecision decision) const;
+
+  std::vector<std::unique_ptr<Authorizer>> backends_;
+  std::vector<StaticRule> rules_;
+};
+
+// Backend names `auth.backends` accepts, in the order of the registry.
+std::vector<std::string_view> authorizer_names();
+
+// The chain for `config` (validated). Throws ConfigError when a backend
+// cannot be built (a key file gone since validation).
 std::unique_ptr<Authorizer> make_authorizer(const Config& config);
 
 }  // namespace wsrelay

@@ -12,6 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include <wsrelay/auth_rules.hpp>
+#include <wsrelay/cidr.hpp>
+
 namespace wsrelay {
 
 struct ConfigError : std::runtime_error {
@@ -68,6 +71,26 @@ struct Config {
   std::size_t max_message_bytes = 65536;
   std::size_t max_queue_bytes = 1024 * 1024;  // per-session outbound queue; over it: 1013
 
+  // [auth] (README "Authentication and authorization")
+  std::vector<std::string> auth_backends = {"anonymous"};  // the chain, in order
+  std::vector<std::string> allowed_origins;                // empty = the Origin must match the Host
+  std::vector<std::string> trusted_proxies;                // CIDR blocks whose headers are believed
+  std::vector<std::string> auth_rules;                     // "PATTERN: FLAG ... [require-user]"
+  std::vector<std::string> jwt_keys;                       // "ALG PATH [KID]"
+  std::string jwt_cookie;       // empty = tokens are not read from cookies
+  std::string jwt_query_param;  // empty = tokens are not read from the URL
+  std::string jwt_audience;
+  std::string jwt_issuer;
+  int jwt_leeway_seconds = 30;
+  std::string jwt_user_claim = "sub";
+  std::string jwt_groups_claim = "groups";
+  std::string jwt_session_claim = "session";
+  std::string jwt_allow_claim = "allow";
+  std::string proxy_user_header = "X-WsRelay-User";
+  std::string proxy_groups_header = "X-WsRelay-Groups";
+  std::string proxy_session_header = "X-WsRelay-Session";
+  std::string proxy_allow_header = "X-WsRelay-Allow";
+
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
 
@@ -78,6 +101,8 @@ struct Config {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   std::optional<RedisEndpoint> redis;  // none = memory engine
+  std::vector<CidrBlock> trusted_proxy_blocks;
+  std::vector<StaticRule> static_rules;
 
   // Lets a SIGHUP reload tell what changed, and tests compare whole configs.
   bool operator==(const Config&) const = default;

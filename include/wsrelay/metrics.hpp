@@ -15,8 +15,9 @@ class Metrics {
 
   // connections
   counter connections_accepted{0};
-  counter handshakes_rejected{0};     // any non-101 answer on a WebSocket path
-  counter connections_over_limit{0};  // 503 at the handshake (max_connections)
+  counter handshakes_rejected{0};        // any non-101 answer on a WebSocket path
+  counter connections_over_limit{0};     // 503 at the handshake (max_connections)
+  counter handshakes_origin_refused{0};  // 403: Origin not in auth.allowed_origins
   gauge connections_open{0};
   counter closed_slow_consumer{0};  // 1013, queue over max_queue_bytes
   counter closed_idle{0};

@@ -47,6 +47,11 @@ struct TargetError {
 std::optional<std::variant<Target, TargetError>> parse_target(std::string_view target,
                                                               std::string_view base);
 
+// Removes every `name` parameter from the query of `target` and returns the
+// first one's value (percent-decoded; "" when absent or malformed), so a
+// credential carried in the URL is used once and never logged or passed on.
+std::string take_query_param(std::string& target, std::string_view name);
+
 // True when `facility` is 1-128 characters of [A-Za-z0-9_.-] and not made of
 // dots only. A facility is part of a Redis channel name, so this is what keeps
 // a client from reaching another audience's channel or sending a glob.

@@ -114,6 +114,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   std::unique_ptr<HttpRequestReader> request_;  // handshake only
 
   Target target_;
+  std::string client_;  // the client address for logs (X-Forwarded-For behind trusted proxies)
   Flags flags_ = 0;
   std::vector<std::string> subscribe_;
   std::vector<std::string> publish_;

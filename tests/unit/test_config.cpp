@@ -721,5 +721,5 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
     INFO(line);
     CHECK(sample.find("\n" + line + "\n") != std::string::npos);
   }
-  CHECK(keys == 28);
+  CHECK(keys == 46);
 }

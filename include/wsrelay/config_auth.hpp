@@ -1,0 +1,29 @@
+#pragma once
+// The [auth] table's per-key rules and cross-key validation, kept beside the
+// code they protect. Each check returns the reason a value is wrong, "" when
+// it is fine (config.cpp prefixes the key and the origin).
+#include <string>
+
+namespace wsrelay {
+
+struct Config;
+struct JwtSettings;
+
+std::string check_auth_backends(const Config& c);
+std::string check_allowed_origins(const Config& c);
+std::string check_trusted_proxies(const Config& c);
+std::string check_auth_rules(const Config& c);
+std::string check_jwt_keys(const Config& c);
+std::string check_jwt_cookie(const Config& c);
+std::string check_jwt_query_param(const Config& c);
+std::string check_header_name(const std::string& name);
+
+// Rules between keys, and the parsed forms (trusted_proxy_blocks,
+// static_rules). Loads the JWT keys when the jwt backend is on, so a missing
+// or wrong key file stops the start with exit code 2. Throws ConfigError.
+void validate_auth(Config& config);
+
+// The JWT verifier's settings from the [auth] keys.
+JwtSettings jwt_settings(const Config& config);
+
+}  // namespace wsrelay

@@ -188,7 +188,7 @@ std::string check_log_level(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 26> kFields{{
+const std::array<Field, 27> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -228,6 +228,8 @@ const std::array<Field, 26> kFields{{
     {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level},
     {"shutdown", "timeout_seconds", "shutdown_timeout_seconds", &Config::shutdown_timeout_seconds,
      1, 3600},
+    {"shutdown", "drain_seconds", "shutdown_drain_seconds", &Config::shutdown_drain_seconds, 0,
+     3599},
 }};
 
 constexpr std::array<std::string_view, 5> kTables = {"server", "redis", "websocket", "log",
@@ -467,6 +469,11 @@ void validate(Config& config) {
     throw ConfigError(
         fmt::format("redis.reconnect_min_ms: must not exceed redis.reconnect_max_ms ({}), got {}",
                     config.redis_reconnect_max_ms, config.redis_reconnect_min_ms));
+  // The drain must end before the hard deadline, or every drain is cut short.
+  if (config.shutdown_drain_seconds >= config.shutdown_timeout_seconds)
+    throw ConfigError(fmt::format(
+        "shutdown.drain_seconds: must be less than shutdown.timeout_seconds ({}), got {}",
+        config.shutdown_timeout_seconds, config.shutdown_drain_seconds));
 
   if (auto error = parse_listen(config.listen, config.listen_host, config.listen_port);
       !error.empty())

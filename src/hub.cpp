@@ -122,6 +122,10 @@ void Hub::publish(std::string channel, std::string payload, int expire_seconds,
   });
 }
 
+void Hub::when_published(std::function<void()> done) {
+  if (!stopped_) engine_.when_published(std::move(done));
+}
+
 void Hub::on_message(std::string_view channel, std::string_view payload) {
   auto it = channels_.find(channel);
   // A message on a channel whose latest SUBSCRIBE is not confirmed yet was

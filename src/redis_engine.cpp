@@ -113,6 +113,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     command_->stop();
     queued_.clear();
     barriers_.clear();
+    published_waiters_.clear();
     outstanding_.clear();
     held_messages_ = 0;
     held_bytes_ = 0;
@@ -147,6 +148,12 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     if (stopped_) return;
     barriers_.push_back(std::move(callback));
     if (subscriber_->up()) subscriber_->send({"PING"});
+  }
+
+  void when_published(std::function<void()> callback) {
+    if (stopped_) return;
+    published_waiters_.push_back(std::move(callback));
+    if (held_messages_ == 0) notify_published();
   }
 
   bool publish(const std::string& channel, std::string_view payload, int expire_seconds) {
@@ -217,6 +224,16 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     if (held_messages_ > 0) --held_messages_;
     held_bytes_ -= std::min(held_bytes_, bytes);
     metrics_.redis_pending_messages = static_cast<std::int64_t>(held_messages_);
+    if (held_messages_ == 0 && !published_waiters_.empty()) notify_published();
+  }
+
+  void notify_published() {
+    net::post(executor_,
+              [weak = weak_from_this(), waiters = std::exchange(published_waiters_, {})] {
+                auto self = weak.lock();
+                if (!self || self->stopped_) return;
+                for (const auto& waiter : waiters) waiter();
+              });
   }
 
   void send_publish(std::string_view channel, std::string_view payload, int expire_seconds,
@@ -390,6 +407,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   // SUBSCRIBEs sent on the current connection and not yet acknowledged.
   StringMap<int> outstanding_;
   std::deque<std::function<void()>> barriers_;
+  std::vector<std::function<void()>> published_waiters_;
 
   std::deque<Op> queued_;
   std::size_t requeued_ = 0;  // unanswered publishes put back at the front of queued_
@@ -433,6 +451,9 @@ void RedisEngine::get(const std::vector<std::string>& keys, GetCallback callback
 }
 void RedisEngine::barrier(std::function<void()> callback) {
   state_->barrier(std::move(callback));
+}
+void RedisEngine::when_published(std::function<void()> callback) {
+  state_->when_published(std::move(callback));
 }
 
 }  // namespace wsrelay

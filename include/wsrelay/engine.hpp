@@ -69,6 +69,11 @@ class Engine {
   // (redis: a PING on the subscriber connection and its pong). Used to order
   // the last-message replay against live messages.
   virtual void barrier(std::function<void()> callback) = 0;
+
+  // Calls `callback` once every publish accepted so far has been answered by
+  // the backend (redis: its pending queue and in-flight writes are empty).
+  // Used by the shutdown drain; never called while the backend is down.
+  virtual void when_published(std::function<void()> callback) = 0;
 };
 
 // `config.redis` set: the redis engine; otherwise the memory engine.

@@ -58,6 +58,11 @@ class Hub {
   void publish(std::string channel, std::string payload, int expire_seconds,
                std::function<void()> refused);
 
+  // Control thread. `done` runs (on the control thread) once every client
+  // publish accepted so far has been answered by the backend: the flush of
+  // the shutdown drain.
+  void when_published(std::function<void()> done);
+
   // Any thread: the backend can take publishes and deliver messages.
   bool ready() const { return ready_.load(std::memory_order_relaxed); }
 

@@ -20,6 +20,9 @@ void Hub::start() {
   };
   handlers.on_subscribed = [this](const std::string& channel) { on_subscribed(channel); };
   handlers.on_link = [this](bool up) { on_link(up); };
+  handlers.on_refused = [this](const std::string& channel, std::string_view why) {
+    on_refused(channel, why);
+  };
   handlers.on_ready = [this](bool ready) { ready_.store(ready, std::memory_order_relaxed); };
   engine_.start(std::move(handlers));
   // ready() is read from every shard; the engine's state lives here, so it
@@ -158,6 +161,26 @@ void Hub::on_link(bool up) {
   // Until the backend confirms each channel again, a message published now
   // may not reach us, so a session opening now must wait before its replay.
   for (auto& [name, state] : channels_) state.confirmed = false;
+}
+
+// The channel is forgotten here and in every shard that had it, and its
+// sessions are closed: a session opening on it later starts from scratch (a
+// new SUBSCRIBE, which Redis may now accept) instead of waiting forever
+// behind a subscription that will never be confirmed.
+void Hub::on_refused(const std::string& channel, std::string_view why) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return;
+  auto shards = std::move(it->second.shards);
+  channels_.erase(it);
+  to_subscribe_.erase(channel);
+  to_unsubscribe_.insert(channel);
+  schedule_flush();
+  std::string reason = "subscription refused by Redis";
+  if (why.starts_with("NOPERM")) reason += " (NOPERM)";
+  for (auto shard : shards) {
+    Shard* target = shards_[shard];
+    net::post(target->context(), [target, channel, reason] { target->refuse(channel, reason); });
+  }
 }
 
 void Hub::schedule_flush() {

@@ -49,6 +49,9 @@ std::string Metrics::render_prometheus() const {
   line(out, "redis_command_up", "gauge", "1 when the command connection is up.", redis_command_up);
   line(out, "redis_reconnects_total", "counter", "Redis connections re-established.",
        redis_reconnects);
+  line(out, "redis_subscribe_refused_total", "counter",
+       "SUBSCRIBEs refused by Redis (ACL); their sessions were closed with 1008.",
+       redis_subscribe_refused);
   line(out, "redis_channels", "gauge", "Channels the subscriber is subscribed to.", redis_channels);
   line(out, "redis_pending_messages", "gauge", "Client publishes waiting for Redis.",
        redis_pending_messages);

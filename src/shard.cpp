@@ -109,6 +109,7 @@ void Shard::remove(WsSession* session) {
   const auto& channels = session->subscribed();
   const auto& slots = session->index_slots();
   for (std::size_t i = 0; i < channels.size() && i < slots.size(); ++i) {
+    if (slots[i] == kNoSlot) continue;
     auto it = index_.find(channels[i]);
     if (it == index_.end()) continue;
     auto& list = it->second;
@@ -129,6 +130,21 @@ void Shard::remove(WsSession* session) {
   if (!removed.empty()) hub_.shard_unsubscribed(shard_index_, std::move(removed));
   sessions_.erase(session);
   session_count_.store(sessions_.size(), std::memory_order_relaxed);
+}
+
+void Shard::refuse(const std::string& channel, const std::string& reason) {
+  auto it = index_.find(channel);
+  if (it == index_.end()) return;
+  auto sessions = std::move(it->second);
+  index_.erase(it);
+  for (WsSession* session : sessions) {
+    // Its slot for this channel no longer points into any list (remove()
+    // skips it): a later session on the channel starts a new list.
+    const auto& channels = session->subscribed();
+    for (std::size_t k = 0; k < channels.size(); ++k)
+      if (channels[k] == channel) session->index_slots()[k] = kNoSlot;
+    session->close_refused(reason);
+  }
 }
 
 void Shard::deliver(const MessagePtr& message) {

@@ -538,6 +538,12 @@ void WsSession::go_away() {
     start_close(close_code::going_away, "server shutting down");
 }
 
+void WsSession::close_refused(std::string_view reason) {
+  if (state_ != State::replaying && state_ != State::open) return;
+  spdlog::info("session {}: closed with 1008: {}", id_, reason);
+  start_close(close_code::policy, reason);
+}
+
 void WsSession::respond(int status, std::string_view reason, std::string_view body,
                         std::string_view extra_headers) {
   spdlog::debug("session {}: HTTP {} ({})", id_, status, reason);

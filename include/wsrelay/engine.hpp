@@ -34,6 +34,9 @@ struct EngineHandlers {
   std::function<void(bool up)> on_link;
   // ready() may have changed (either link went up or down).
   std::function<void(bool ready)> on_ready;
+  // The backend refused to subscribe `channel` (Redis ACL: -NOPERM); `why`
+  // is its error text. The channel stays unconfirmed until subscribed again.
+  std::function<void(const std::string& channel, std::string_view why)> on_refused;
 };
 
 class Engine {

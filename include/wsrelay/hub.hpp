@@ -83,6 +83,7 @@ class Hub {
   void on_message(std::string_view channel, std::string_view payload);
   void on_subscribed(const std::string& channel);
   void on_link(bool up);
+  void on_refused(const std::string& channel, std::string_view why);
   void proceed(const std::shared_ptr<OpenRequest>& request);
   void schedule_flush();
   void flush();

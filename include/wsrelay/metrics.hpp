@@ -34,7 +34,8 @@ class Metrics {
   gauge redis_subscriber_up{0};
   gauge redis_command_up{0};
   counter redis_reconnects{0};
-  gauge redis_channels{0};  // channels the subscriber is subscribed to
+  counter redis_subscribe_refused{0};  // SUBSCRIBE refused (ACL); its sessions closed with 1008
+  gauge redis_channels{0};             // channels the subscriber is subscribed to
   gauge redis_pending_messages{0};
 
   std::string render_prometheus() const;

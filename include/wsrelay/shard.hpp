@@ -61,6 +61,10 @@ class Shard {
   void subscribe(WsSession* session, const std::vector<std::string>& channels);
   void remove(WsSession* session);  // unsubscribes its channels, drops ownership
 
+  // The backend refused `channel`: it leaves the index and each of its
+  // sessions is closed with 1008 and `reason`.
+  void refuse(const std::string& channel, const std::string& reason);
+
   // Fan-out of one message to the sessions on its channel.
   void deliver(const MessagePtr& message);
 
@@ -72,6 +76,8 @@ class Shard {
   // synchronous once a socket is readable, so one buffer serves all).
   char* read_buffer() { return read_buffer_.get(); }
   static constexpr std::size_t read_buffer_size = 64 * 1024;
+  // An index slot that points into no list (the channel was refused).
+  static constexpr std::uint32_t kNoSlot = 0xffffffff;
 
   clock::time_point now() const { return now_; }
   static constexpr std::chrono::milliseconds tick_period{250};

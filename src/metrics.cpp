@@ -42,6 +42,9 @@ std::string Metrics::render_prometheus() const {
        "Client messages refused because the pending queue was full.", messages_publish_dropped);
   line(out, "last_messages_replayed_total", "counter",
        "Stored last messages sent to sessions when they opened.", last_messages_replayed);
+  line(out, "last_messages_resent_total", "counter",
+       "Stored last messages re-sent after a Redis outage because they changed.",
+       last_messages_resent);
   line(out, "heartbeats_answered_total", "counter", "Application heartbeats answered.",
        heartbeats_answered);
   line(out, "redis_subscriber_up", "gauge", "1 when the subscriber connection is up.",

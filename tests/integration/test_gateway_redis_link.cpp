@@ -64,3 +64,56 @@ TEST_CASE("redis link: a channel the ACL refuses closes its sessions with 1008, 
   ok->pump();
   CHECK(ok->is_open());
 }
+
+namespace {
+
+// PUBLISH then SET, as an application (or ws4redis's publisher) does.
+void publish_and_store(RedisSync& redis, const std::string& channel, const std::string& value) {
+  redis.publish(channel, value);
+  redis.set(channel, value, 3600);
+}
+
+// Publishes `marker` on `channel` and REQUIREs it to be the next message
+// `client` gets: nothing else was queued for it.
+void expect_next_is(RedisSync& redis, WsClient& client, const std::string& channel,
+                    const std::string& marker) {
+  redis.publish(channel, marker);
+  const auto m = client.read(5s);
+  REQUIRE(m);
+  CHECK(m->data == marker);
+}
+
+}  // namespace
+
+TEST_CASE("redis link: after an outage only stored values that changed are re-sent, once",
+          "[gateway][redis_link]") {
+  AclSetup acl("&*");
+  TestGateway gateway({"--redis", acl.url()});
+  REQUIRE(wait_readyz(gateway, 200, 10s));
+  auto a = open_ws(gateway, "/ws/a?subscribe-broadcast");
+  auto b = open_ws(gateway, "/ws/b?subscribe-broadcast");
+  sync_subscription(acl.admin, *a, "broadcast:a");
+  sync_subscription(acl.admin, *b, "broadcast:b");
+  publish_and_store(acl.admin, "broadcast:a", "a-before");
+  publish_and_store(acl.admin, "broadcast:b", "b-before");
+  REQUIRE(a->read(5s)->data == "a-before");
+  REQUIRE(b->read(5s)->data == "b-before");
+
+  // The link goes down and stays down: the user is disabled, its
+  // connections killed, and every reconnect fails AUTH.
+  REQUIRE(acl.admin.command({"ACL", "SETUSER", "gw", "off"}).str == "OK");
+  REQUIRE(acl.admin.command({"CLIENT", "KILL", "USER", "gw"}).integer == 2);
+  CHECK(wait_readyz(gateway, 503, 5s));
+  publish_and_store(acl.admin, "broadcast:a", "a-while-down");  // reaches nobody live
+
+  REQUIRE(acl.admin.command({"ACL", "SETUSER", "gw", "on"}).str == "OK");
+  CHECK(wait_readyz(gateway, 200, 5s));
+  const auto resent = a->read(5s);
+  REQUIRE(resent);
+  CHECK(resent->data == "a-while-down");
+  REQUIRE(wait_until([&] { return metric(gateway, "wsrelay_redis_channels") == 2; }, 5s));
+  // Exactly once on A; nothing re-sent on B, whose value did not change.
+  expect_next_is(acl.admin, *a, "broadcast:a", "a-marker");
+  expect_next_is(acl.admin, *b, "broadcast:b", "b-marker");
+  CHECK(metric(gateway, "wsrelay_last_messages_resent_total") == 1);
+}

@@ -19,10 +19,16 @@ Server::Server(Config config) : config_(std::move(config)) {
   std::size_t count = config_.threads > 0 ? static_cast<std::size_t>(config_.threads)
                                           : std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < count; ++i) contexts_.push_back(std::make_unique<net::io_context>(1));
-  // Shard 0's io_context is also the control executor (engine and hub), so a
-  // one-thread gateway really is one thread.
-  engine_ = make_engine(config_, contexts_[0]->get_executor(), metrics_);
-  hub_ = std::make_unique<Hub>(*contexts_[0], *engine_, metrics_);
+  // Why a control thread of its own (engine, hub, listener): Redis drops a
+  // pub/sub client whose output buffer passes client-output-buffer-limit, so
+  // the subscriber's read loop must never queue behind session work. When
+  // it shared shard 0's loop, a burst to slow clients delayed its reads
+  // enough for Redis to disconnect it (test "the subscriber outlives a tight
+  // pubsub output-buffer limit"). Its own work per message is a parse and
+  // one post per interested shard.
+  control_ = std::make_unique<net::io_context>(1);
+  engine_ = make_engine(config_, control_->get_executor(), metrics_);
+  hub_ = std::make_unique<Hub>(*control_, *engine_, metrics_);
   authorizer_ = make_authorizer(config_);
   std::vector<Shard*> shards;
   for (std::size_t i = 0; i < count; ++i) {
@@ -34,6 +40,7 @@ Server::Server(Config config) : config_(std::move(config)) {
 }
 
 Server::~Server() {
+  control_->stop();
   for (auto& context : contexts_) context->stop();
   for (auto& thread : threads_)
     if (thread.joinable()) thread.join();
@@ -55,7 +62,7 @@ void Server::write_ready_file(const tcp::endpoint& endpoint) {
 }
 
 int Server::run() {
-  net::io_context& control = *contexts_[0];
+  net::io_context& control = *control_;
   std::string host = config_.listen_host == "localhost" ? "127.0.0.1" : config_.listen_host;
   tcp::endpoint endpoint(net::ip::make_address(host), config_.listen_port);
   acceptor_ = std::make_unique<tcp::acceptor>(control);
@@ -87,9 +94,10 @@ int Server::run() {
   });
 
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  guards.push_back(net::make_work_guard(control));
   for (auto& context : contexts_) guards.push_back(net::make_work_guard(*context));
-  for (std::size_t i = 1; i < contexts_.size(); ++i)
-    threads_.emplace_back([context = contexts_[i].get()] { context->run(); });
+  for (auto& context : contexts_)
+    threads_.emplace_back([context = context.get()] { context->run(); });
   write_ready_file(bound);
   control.run();
   for (auto& context : contexts_) context->stop();
@@ -158,7 +166,7 @@ void Server::wait_drained() {
   auto remaining = std::make_shared<std::size_t>(shards_.size());
   for (auto& shard : shards_) {
     net::post(shard->context(), [this, remaining] {
-      net::post(*contexts_[0], [this, remaining] {
+      net::post(*control_, [this, remaining] {
         if (--*remaining == 0) wait_published();
       });
     });
@@ -190,6 +198,7 @@ void Server::stop_all(int exit_code) {
   drain_timer_->cancel();
   deadline_timer_->cancel();
   hub_->stop();
+  control_->stop();
   for (auto& context : contexts_) context->stop();
 }
 

@@ -4,8 +4,8 @@
 // shard, each shard counts its own sessions) and batches changes into one
 // engine call per loop turn.
 //
-// Threading: the hub's state lives on the control executor (shard 0's
-// io_context). The public methods marked "any thread" post to it. Messages
+// Threading: the hub's state lives on the control executor (its own thread,
+// never a shard's). The public methods marked "any thread" post to it. Messages
 // go to a shard as one post per shard, never per session.
 #include <atomic>
 #include <cstddef>

@@ -1,7 +1,8 @@
 #pragma once
 // Server: the whole daemon once its configuration is loaded. Owns the
-// shards (one io_context and thread each), the engine and hub (on shard 0,
-// the control executor), the listener and the signal handling.
+// shards (one io_context and thread each), the engine and hub (on the
+// control executor, run by the thread that calls run()), the listener and
+// the signal handling.
 //
 // run() blocks until SIGTERM/SIGINT, then drains: the listener closes at
 // once, sessions get a 1001 close spread over shutdown_drain_seconds, client
@@ -46,7 +47,8 @@ class Server {
 
   Config config_;
   Metrics metrics_;
-  std::vector<std::unique_ptr<net::io_context>> contexts_;  // [0] is the control executor
+  std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per shard
+  std::unique_ptr<net::io_context> control_;  // engine, hub, listener: the main thread
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Hub> hub_;

@@ -207,7 +207,7 @@ std::string check_header(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 46> kFields{{
+const std::array<Field, 47> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -274,6 +274,8 @@ const std::array<Field, 46> kFields{{
     {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level},
     {"shutdown", "timeout_seconds", "shutdown_timeout_seconds", &Config::shutdown_timeout_seconds,
      1, 3600},
+    {"shutdown", "drain_seconds", "shutdown_drain_seconds", &Config::shutdown_drain_seconds, 0,
+     3599},
 }};
 
 constexpr std::array<std::string_view, 6> kTables = {"server", "redis", "websocket",
@@ -527,6 +529,11 @@ void validate(Config& config) {
     throw ConfigError(
         fmt::format("redis.reconnect_min_ms: must not exceed redis.reconnect_max_ms ({}), got {}",
                     config.redis_reconnect_max_ms, config.redis_reconnect_min_ms));
+  // The drain must end before the hard deadline, or every drain is cut short.
+  if (config.shutdown_drain_seconds >= config.shutdown_timeout_seconds)
+    throw ConfigError(fmt::format(
+        "shutdown.drain_seconds: must be less than shutdown.timeout_seconds ({}), got {}",
+        config.shutdown_timeout_seconds, config.shutdown_drain_seconds));
 
   // The demo page loads the served client.
   if (config.demo && config.client_path.empty())

@@ -1,6 +1,7 @@
 #include <wsrelay/hub.hpp>
 
 #include <algorithm>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -20,6 +21,9 @@ void Hub::start() {
   };
   handlers.on_subscribed = [this](const std::string& channel) { on_subscribed(channel); };
   handlers.on_link = [this](bool up) { on_link(up); };
+  handlers.on_refused = [this](const std::string& channel, std::string_view why) {
+    on_refused(channel, why);
+  };
   handlers.on_ready = [this](bool ready) { ready_.store(ready, std::memory_order_relaxed); };
   engine_.start(std::move(handlers));
   // ready() is read from every shard; the engine's state lives here, so it
@@ -105,6 +109,11 @@ void Hub::proceed(const std::shared_ptr<OpenRequest>& request) {
     // subscriber received before that read may still be in flight to us. The
     // barrier makes sure they reached the shards before the replay does.
     engine_.barrier([this, request, values = std::move(values)]() mutable {
+      for (std::size_t i = 0; i < values.size() && i < request->channels.size(); ++i) {
+        auto it = channels_.find(request->channels[i]);
+        if (values[i] && it != channels_.end() && !it->second.last)
+          it->second.last = Message::hash_of(request->channels[i], *values[i]);
+      }
       net::post(shards_[request->shard]->context(),
                 [done = std::move(request->done), values = std::move(values)]() mutable {
                   done(std::move(values));
@@ -122,6 +131,10 @@ void Hub::publish(std::string channel, std::string payload, int expire_seconds,
   });
 }
 
+void Hub::when_published(std::function<void()> done) {
+  if (!stopped_) engine_.when_published(std::move(done));
+}
+
 void Hub::on_message(std::string_view channel, std::string_view payload) {
   auto it = channels_.find(channel);
   // A message on a channel whose latest SUBSCRIBE is not confirmed yet was
@@ -133,7 +146,13 @@ void Hub::on_message(std::string_view channel, std::string_view payload) {
   if (it == channels_.end() || !it->second.confirmed || it->second.shards.empty()) return;
   // Encode once: every shard, and every session in it, shares this object.
   MessagePtr message = Message::make(channel, payload);
-  for (auto shard : it->second.shards) {
+  it->second.last = message->hash();
+  it->second.live_since_confirm = true;
+  fan_out(it->second, message);
+}
+
+void Hub::fan_out(const ChannelState& state, const MessagePtr& message) {
+  for (auto shard : state.shards) {
     Shard* target = shards_[shard];
     net::post(target->context(), [target, message] { target->deliver(message); });
   }
@@ -143,6 +162,11 @@ void Hub::on_subscribed(const std::string& channel) {
   auto it = channels_.find(channel);
   if (it == channels_.end()) return;
   it->second.confirmed = true;
+  it->second.live_since_confirm = false;
+  if (std::exchange(it->second.resync, false)) {
+    if (to_resync_.empty()) net::post(control_, [this] { resync(); });
+    to_resync_.push_back(channel);
+  }
   auto waiting = std::move(it->second.waiting);
   it->second.waiting.clear();
   for (auto& request : waiting)
@@ -153,7 +177,57 @@ void Hub::on_link(bool up) {
   if (up) return;
   // Until the backend confirms each channel again, a message published now
   // may not reach us, so a session opening now must wait before its replay.
-  for (auto& [name, state] : channels_) state.confirmed = false;
+  for (auto& [name, state] : channels_) {
+    state.resync = state.resync || state.confirmed;
+    state.confirmed = false;
+  }
+}
+
+// Why: messages published while the link was down never reached the
+// sessions. The stored value of each channel that was live before the drop
+// is read again once its SUBSCRIBE is confirmed, and delivered as a live
+// message only when it differs from the last one the sessions got: an
+// unchanged value is not sent twice. The barrier first lets every message
+// sent before the read reach us; a live message since the confirmation is
+// at least as new as the stored value, so the channel is then up to date.
+void Hub::resync() {
+  if (stopped_ || to_resync_.empty()) return;
+  auto channels = std::exchange(to_resync_, {});
+  engine_.get(channels, [this, channels](std::vector<std::optional<std::string>> values) {
+    engine_.barrier([this, channels, values = std::move(values)] {
+      for (std::size_t i = 0; i < values.size() && i < channels.size(); ++i) {
+        auto it = channels_.find(channels[i]);
+        if (!values[i] || it == channels_.end()) continue;
+        ChannelState& state = it->second;
+        if (!state.confirmed || state.live_since_confirm) continue;
+        MessagePtr message = Message::make(channels[i], *values[i]);
+        if (state.last == message->hash()) continue;
+        state.last = message->hash();
+        metrics_.last_messages_resent.fetch_add(1, std::memory_order_relaxed);
+        fan_out(state, message);
+      }
+    });
+  });
+}
+
+// The channel is forgotten here and in every shard that had it, and its
+// sessions are closed: a session opening on it later starts from scratch (a
+// new SUBSCRIBE, which Redis may now accept) instead of waiting forever
+// behind a subscription that will never be confirmed.
+void Hub::on_refused(const std::string& channel, std::string_view why) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return;
+  auto shards = std::move(it->second.shards);
+  channels_.erase(it);
+  to_subscribe_.erase(channel);
+  to_unsubscribe_.insert(channel);
+  schedule_flush();
+  std::string reason = "subscription refused by Redis";
+  if (why.starts_with("NOPERM")) reason += " (NOPERM)";
+  for (auto shard : shards) {
+    Shard* target = shards_[shard];
+    net::post(target->context(), [target, channel, reason] { target->refuse(channel, reason); });
+  }
 }
 
 void Hub::schedule_flush() {

@@ -44,6 +44,9 @@ std::string Metrics::render_prometheus() const {
        "Client messages refused because the pending queue was full.", messages_publish_dropped);
   line(out, "last_messages_replayed_total", "counter",
        "Stored last messages sent to sessions when they opened.", last_messages_replayed);
+  line(out, "last_messages_resent_total", "counter",
+       "Stored last messages re-sent after a Redis outage because they changed.",
+       last_messages_resent);
   line(out, "heartbeats_answered_total", "counter", "Application heartbeats answered.",
        heartbeats_answered);
   line(out, "redis_subscriber_up", "gauge", "1 when the subscriber connection is up.",
@@ -51,6 +54,9 @@ std::string Metrics::render_prometheus() const {
   line(out, "redis_command_up", "gauge", "1 when the command connection is up.", redis_command_up);
   line(out, "redis_reconnects_total", "counter", "Redis connections re-established.",
        redis_reconnects);
+  line(out, "redis_subscribe_refused_total", "counter",
+       "SUBSCRIBEs refused by Redis (ACL); their sessions were closed with 1008.",
+       redis_subscribe_refused);
   line(out, "redis_channels", "gauge", "Channels the subscriber is subscribed to.", redis_channels);
   line(out, "redis_pending_messages", "gauge", "Client publishes waiting for Redis.",
        redis_pending_messages);

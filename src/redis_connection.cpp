@@ -137,6 +137,16 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
       socket_.set_option(tcp::no_delay(true), ignored);
       socket_.set_option(net::socket_base::keep_alive(true), ignored);
     }
+    if (options_.subscriber) {
+      // Why: Redis disconnects a pub/sub client whose output buffer passes
+      // client-output-buffer-limit (pubsub default: 32 MB, or 8 MB for 60 s),
+      // and that buffer only grows once our receive
+      // window is full. A large window from the start (the kernel caps it
+      // at net.core.rmem_max) absorbs a burst while this thread is not
+      // scheduled, instead of leaving it to autotuning to grow the window.
+      error_code ignored;
+      socket_.set_option(net::socket_base::receive_buffer_size(kSubscriberReceiveBuffer), ignored);
+    }
     do_read();
     do_handshake();
   }
@@ -356,6 +366,7 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   static constexpr std::size_t kKeepBufferBytes = 1 << 20;
+  static constexpr int kSubscriberReceiveBuffer = 8 << 20;
 
   net::any_io_executor executor_;
   RedisConnectionOptions options_;
@@ -365,7 +376,9 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
   net::steady_timer retry_timer_;
   net::steady_timer health_timer_;
   RespReader reader_;
-  std::array<char, 64 * 1024> read_buffer_{};
+  // One read takes up to this much: after a pause, a backlog is drained in
+  // few wake-ups.
+  std::array<char, 256 * 1024> read_buffer_{};
   std::string out_;
   std::string writing_;
   bool write_in_flight_ = false;

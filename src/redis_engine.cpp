@@ -113,7 +113,9 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     command_->stop();
     queued_.clear();
     barriers_.clear();
+    published_waiters_.clear();
     outstanding_.clear();
+    subscribe_commands_.clear();
     held_messages_ = 0;
     held_bytes_ = 0;
     metrics_.redis_subscriber_up = 0;
@@ -147,6 +149,12 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     if (stopped_) return;
     barriers_.push_back(std::move(callback));
     if (subscriber_->up()) subscriber_->send({"PING"});
+  }
+
+  void when_published(std::function<void()> callback) {
+    if (stopped_) return;
+    published_waiters_.push_back(std::move(callback));
+    if (held_messages_ == 0) notify_published();
   }
 
   bool publish(const std::string& channel, std::string_view payload, int expire_seconds) {
@@ -217,6 +225,16 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     if (held_messages_ > 0) --held_messages_;
     held_bytes_ -= std::min(held_bytes_, bytes);
     metrics_.redis_pending_messages = static_cast<std::int64_t>(held_messages_);
+    if (held_messages_ == 0 && !published_waiters_.empty()) notify_published();
+  }
+
+  void notify_published() {
+    net::post(executor_,
+              [weak = weak_from_this(), waiters = std::exchange(published_waiters_, {})] {
+                auto self = weak.lock();
+                if (!self || self->stopped_) return;
+                for (const auto& waiter : waiters) waiter();
+              });
   }
 
   void send_publish(std::string_view channel, std::string_view payload, int expire_seconds,
@@ -275,12 +293,44 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   void send_subscribe(It first, It last) {
     while (first != last) {
       std::vector<std::string_view> args{"SUBSCRIBE"};
+      SubscribeCommand command;
       for (; first != last && args.size() <= kMaxChannelsPerCommand; ++first) {
         args.emplace_back(*first);
+        command.channels.emplace_back(*first);
         ++outstanding_[*first];
       }
       subscriber_->send(args);
+      subscribe_commands_.push_back(std::move(command));
     }
+  }
+
+  // An error reply on the subscriber answers the oldest SUBSCRIBE not fully
+  // acknowledged (replies come in command order, and a SUBSCRIBE's acks come
+  // in one run). Redis refuses a whole SUBSCRIBE when one of its channels is
+  // not allowed to the user (ACL), so a refused batch is retried one channel
+  // at a time: only the channels really refused are reported, the others
+  // are subscribed as usual.
+  bool on_subscribe_error(std::string_view error) {
+    if (subscribe_commands_.empty() || !error.starts_with("NOPERM")) return false;
+    SubscribeCommand command = std::move(subscribe_commands_.front());
+    subscribe_commands_.pop_front();
+    std::vector<std::string> retry;
+    for (std::size_t i = command.acked; i < command.channels.size(); ++i) {
+      const std::string& channel = command.channels[i];
+      auto it = outstanding_.find(channel);
+      if (it != outstanding_.end() && --it->second == 0) outstanding_.erase(it);
+      if (!wanted_.contains(channel) || outstanding_.contains(channel)) continue;
+      if (command.channels.size() - command.acked > 1) {
+        retry.push_back(channel);
+        continue;
+      }
+      ++metrics_.redis_subscribe_refused;
+      spdlog::warn("redis subscriber: SUBSCRIBE {} refused: {}; closing its sessions", channel,
+                   error);
+      if (handlers_.on_refused) handlers_.on_refused(channel, error);
+    }
+    for (const auto& channel : retry) send_subscribe(&channel, &channel + 1);
+    return true;
   }
 
   void on_subscriber_state(bool up) {
@@ -289,6 +339,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     metrics_.redis_channels = 0;
     // Acks of the old connection will never come; a new SUBSCRIBE replaces them.
     outstanding_.clear();
+    subscribe_commands_.clear();
     if (up) {
       if (subscriber_ever_up_) ++metrics_.redis_reconnects;
       subscriber_ever_up_ = true;
@@ -333,6 +384,9 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
         return;
       case Push::Kind::subscribed: {
         metrics_.redis_channels = push.count;
+        if (!subscribe_commands_.empty() &&
+            ++subscribe_commands_.front().acked == subscribe_commands_.front().channels.size())
+          subscribe_commands_.pop_front();
         auto it = outstanding_.find(push.channel);
         if (it == outstanding_.end()) return;
         if (--it->second > 0) return;  // a later SUBSCRIBE of it is still unanswered
@@ -353,6 +407,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
         return;
       }
       case Push::Kind::error: {
+        if (on_subscribe_error(push.payload)) return;
         std::uint64_t suppressed = 0;
         if (subscriber_error_log_.should_log(suppressed)) {
           spdlog::warn("redis subscriber: error reply: {} ({} other(s) since the previous line)",
@@ -387,9 +442,16 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   bool command_ever_up_ = false;
 
   StringSet wanted_;
-  // SUBSCRIBEs sent on the current connection and not yet acknowledged.
+  // SUBSCRIBEs sent on the current connection and not yet acknowledged:
+  // per channel, and per command in sending order.
   StringMap<int> outstanding_;
+  struct SubscribeCommand {
+    std::vector<std::string> channels;
+    std::size_t acked = 0;
+  };
+  std::deque<SubscribeCommand> subscribe_commands_;
   std::deque<std::function<void()>> barriers_;
+  std::vector<std::function<void()>> published_waiters_;
 
   std::deque<Op> queued_;
   std::size_t requeued_ = 0;  // unanswered publishes put back at the front of queued_
@@ -433,6 +495,9 @@ void RedisEngine::get(const std::vector<std::string>& keys, GetCallback callback
 }
 void RedisEngine::barrier(std::function<void()> callback) {
   state_->barrier(std::move(callback));
+}
+void RedisEngine::when_published(std::function<void()> callback) {
+  state_->when_published(std::move(callback));
 }
 
 }  // namespace wsrelay

@@ -19,10 +19,16 @@ Server::Server(Config config) : config_(std::move(config)) {
   std::size_t count = config_.threads > 0 ? static_cast<std::size_t>(config_.threads)
                                           : std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < count; ++i) contexts_.push_back(std::make_unique<net::io_context>(1));
-  // Shard 0's io_context is also the control executor (engine and hub), so a
-  // one-thread gateway really is one thread.
-  engine_ = make_engine(config_, contexts_[0]->get_executor(), metrics_);
-  hub_ = std::make_unique<Hub>(*contexts_[0], *engine_, metrics_);
+  // Why a control thread of its own (engine, hub, listener): Redis drops a
+  // pub/sub client whose output buffer passes client-output-buffer-limit, so
+  // the subscriber's read loop must never queue behind session work. When
+  // it shared shard 0's loop, a burst to slow clients delayed its reads
+  // enough for Redis to disconnect it (test "the subscriber outlives a tight
+  // pubsub output-buffer limit"). Its own work per message is a parse and
+  // one post per interested shard.
+  control_ = std::make_unique<net::io_context>(1);
+  engine_ = make_engine(config_, control_->get_executor(), metrics_);
+  hub_ = std::make_unique<Hub>(*control_, *engine_, metrics_);
   authorizer_ = make_authorizer(config_);
   std::vector<Shard*> shards;
   for (std::size_t i = 0; i < count; ++i) {
@@ -34,6 +40,7 @@ Server::Server(Config config) : config_(std::move(config)) {
 }
 
 Server::~Server() {
+  control_->stop();
   for (auto& context : contexts_) context->stop();
   for (auto& thread : threads_)
     if (thread.joinable()) thread.join();
@@ -55,7 +62,7 @@ void Server::write_ready_file(const tcp::endpoint& endpoint) {
 }
 
 int Server::run() {
-  net::io_context& control = *contexts_[0];
+  net::io_context& control = *control_;
   std::string host = config_.listen_host == "localhost" ? "127.0.0.1" : config_.listen_host;
   tcp::endpoint endpoint(net::ip::make_address(host), config_.listen_port);
   acceptor_ = std::make_unique<tcp::acceptor>(control);
@@ -66,6 +73,7 @@ int Server::run() {
   auto bound = acceptor_->local_endpoint();
   accept_retry_timer_ = std::make_unique<net::steady_timer>(control);
   drain_timer_ = std::make_unique<net::steady_timer>(control);
+  deadline_timer_ = std::make_unique<net::steady_timer>(control);
 
   spdlog::info("wsrelay {} listening on {}:{} ({} shard{}, websocket_url {})", WSRELAY_VERSION,
                bound.address().to_string(), bound.port(), shards_.size(),
@@ -81,24 +89,22 @@ int Server::run() {
     if (ec) return;
     begin_shutdown(signal_number);
     signals.async_wait([this](error_code second_ec, int) {
-      if (second_ec) return;
-      spdlog::warn("second signal: stopping without waiting for sessions");
-      hub_->stop();
-      for (auto& context : contexts_) context->stop();
+      if (!second_ec) force_stop("second signal");
     });
   });
 
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  guards.push_back(net::make_work_guard(control));
   for (auto& context : contexts_) guards.push_back(net::make_work_guard(*context));
-  for (std::size_t i = 1; i < contexts_.size(); ++i)
-    threads_.emplace_back([context = contexts_[i].get()] { context->run(); });
+  for (auto& context : contexts_)
+    threads_.emplace_back([context = context.get()] { context->run(); });
   write_ready_file(bound);
   control.run();
   for (auto& context : contexts_) context->stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
-  spdlog::info("wsrelay stopped");
-  return 0;
+  spdlog::info("wsrelay stopped (exit code {})", exit_code_);
+  return exit_code_;
 }
 
 void Server::do_accept() {
@@ -126,29 +132,73 @@ void Server::do_accept() {
 void Server::begin_shutdown(int signal_number) {
   if (shutting_down_) return;
   shutting_down_ = true;
-  spdlog::info("signal {}: shutting down, closing {} sessions with 1001", signal_number,
-               metrics_.connections_open.load());
+  spdlog::info(
+      "signal {}: draining: listener closed, {} session(s) closed with 1001 over {} s, "
+      "hard deadline {} s",
+      signal_number, metrics_.connections_open.load(), config_.shutdown_drain_seconds,
+      config_.shutdown_timeout_seconds);
   error_code ignored;
   acceptor_->close(ignored);
   accept_retry_timer_->cancel();
-  for (auto& shard : shards_) net::post(shard->context(), [s = shard.get()] { s->shutdown(); });
-  drain_deadline_ =
-      std::chrono::steady_clock::now() + std::chrono::seconds(config_.shutdown_timeout_seconds);
+  const std::chrono::milliseconds drain = std::chrono::seconds(config_.shutdown_drain_seconds);
+  for (auto& shard : shards_)
+    net::post(shard->context(), [s = shard.get(), drain] { s->shutdown(drain); });
+  deadline_timer_->expires_after(std::chrono::seconds(config_.shutdown_timeout_seconds));
+  deadline_timer_->async_wait([this](error_code ec) {
+    if (!ec) force_stop("shutdown.timeout_seconds passed");
+  });
   wait_drained();
 }
 
 void Server::wait_drained() {
   std::size_t alive = 0;
   for (auto& shard : shards_) alive += shard->session_count();
-  if (alive > 0 && std::chrono::steady_clock::now() < drain_deadline_) {
+  if (alive > 0) {
     drain_timer_->expires_after(std::chrono::milliseconds(20));
     drain_timer_->async_wait([this](error_code ec) {
       if (!ec) wait_drained();
     });
     return;
   }
-  if (alive > 0) spdlog::warn("shutdown timeout: {} sessions still open, closing them", alive);
+  // A publish read from one of the last sessions may still be on its way
+  // from that session's shard to the control executor. One round trip
+  // through every shard queues this step behind all of them.
+  auto remaining = std::make_shared<std::size_t>(shards_.size());
+  for (auto& shard : shards_) {
+    net::post(shard->context(), [this, remaining] {
+      net::post(*control_, [this, remaining] {
+        if (--*remaining == 0) wait_published();
+      });
+    });
+  }
+}
+
+void Server::wait_published() {
+  if (stopped_) return;
+  spdlog::info("drain: every session closed; waiting for Redis to answer {} publish(es)",
+               metrics_.redis_pending_messages.load());
+  hub_->when_published([this] { stop_all(0); });
+}
+
+void Server::force_stop(const char* why) {
+  if (stopped_) return;
+  std::size_t alive = 0;
+  for (auto& shard : shards_) alive += shard->session_count();
+  spdlog::warn(
+      "{}: stopping now; abandoned: {} session(s) still open, {} client publish(es) not "
+      "confirmed by Redis",
+      why, alive, metrics_.redis_pending_messages.load());
+  stop_all(1);
+}
+
+void Server::stop_all(int exit_code) {
+  if (stopped_) return;
+  stopped_ = true;
+  exit_code_ = exit_code;
+  drain_timer_->cancel();
+  deadline_timer_->cancel();
   hub_->stop();
+  control_->stop();
   for (auto& context : contexts_) context->stop();
 }
 

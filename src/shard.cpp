@@ -1,6 +1,7 @@
 #include <wsrelay/shard.hpp>
 
 #include <algorithm>
+#include <random>
 
 #include <spdlog/spdlog.h>
 
@@ -30,6 +31,7 @@ void Shard::start() {
 
 void Shard::stop_tick() {
   tick_timer_.cancel();
+  drain_timer_.cancel();
 }
 
 void Shard::accept(tcp::socket socket) {
@@ -45,9 +47,45 @@ void Shard::accept(tcp::socket socket) {
   session->start();
 }
 
-void Shard::shutdown() {
+// Why spread: every client closed with 1001 reconnects, and a deploy that
+// closes them all in one instant sends them all to the next instance in one
+// wave. The sessions are shuffled and the k-th of n closes at a random point
+// of the k-th of n equal slots of the window: the closes are as even as a
+// clock, and no client can tell in advance when its turn comes.
+void Shard::shutdown(std::chrono::milliseconds drain) {
   shutting_down_ = true;
-  for (auto& [raw, session] : sessions_) session->go_away();
+  if (drain.count() <= 0 || sessions_.empty()) {
+    for (auto& [raw, session] : sessions_) session->go_away();
+    return;
+  }
+  std::vector<std::weak_ptr<WsSession>> order;
+  order.reserve(sessions_.size());
+  for (auto& [raw, session] : sessions_) order.push_back(session);
+  std::minstd_rand rng(std::random_device{}());
+  std::shuffle(order.begin(), order.end(), rng);
+  std::uniform_real_distribution<double> within_slot(0.0, 1.0);
+  const auto start = clock::now();
+  const double slot = std::chrono::duration<double>(drain).count() / order.size();
+  drain_schedule_.reserve(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const auto offset = std::chrono::duration<double>(slot * (k + within_slot(rng)));
+    drain_schedule_.emplace_back(start + std::chrono::duration_cast<clock::duration>(offset),
+                                 std::move(order[k]));
+  }
+  drain_due();
+}
+
+void Shard::drain_due() {
+  const auto now = clock::now();
+  for (; drain_next_ < drain_schedule_.size() && drain_schedule_[drain_next_].first <= now;
+       ++drain_next_) {
+    if (auto session = drain_schedule_[drain_next_].second.lock()) session->go_away();
+  }
+  if (drain_next_ == drain_schedule_.size()) return;
+  drain_timer_.expires_at(drain_schedule_[drain_next_].first);
+  drain_timer_.async_wait([this](error_code ec) {
+    if (!ec) drain_due();
+  });
 }
 
 void Shard::subscribe(WsSession* session, const std::vector<std::string>& channels) {
@@ -71,6 +109,7 @@ void Shard::remove(WsSession* session) {
   const auto& channels = session->subscribed();
   const auto& slots = session->index_slots();
   for (std::size_t i = 0; i < channels.size() && i < slots.size(); ++i) {
+    if (slots[i] == kNoSlot) continue;
     auto it = index_.find(channels[i]);
     if (it == index_.end()) continue;
     auto& list = it->second;
@@ -91,6 +130,21 @@ void Shard::remove(WsSession* session) {
   if (!removed.empty()) hub_.shard_unsubscribed(shard_index_, std::move(removed));
   sessions_.erase(session);
   session_count_.store(sessions_.size(), std::memory_order_relaxed);
+}
+
+void Shard::refuse(const std::string& channel, const std::string& reason) {
+  auto it = index_.find(channel);
+  if (it == index_.end()) return;
+  auto sessions = std::move(it->second);
+  index_.erase(it);
+  for (WsSession* session : sessions) {
+    // Its slot for this channel no longer points into any list (remove()
+    // skips it): a later session on the channel starts a new list.
+    const auto& channels = session->subscribed();
+    for (std::size_t k = 0; k < channels.size(); ++k)
+      if (channels[k] == channel) session->index_slots()[k] = kNoSlot;
+    session->close_refused(reason);
+  }
 }
 
 void Shard::deliver(const MessagePtr& message) {

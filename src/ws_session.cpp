@@ -119,6 +119,7 @@ void WsSession::route() {
 
   if (req.method() == http::verb::get && path == "/healthz") return respond(200, "ok", "ok\n");
   if (req.method() == http::verb::get && path == "/readyz") {
+    if (shard_.shutting_down()) return respond(503, "draining", "draining\n");
     if (shard_.hub().ready()) return respond(200, "ready", "ready\n");
     return respond(503, "not ready", "not ready: the backend link is down\n");
   }
@@ -597,9 +598,21 @@ void WsSession::tick(clock::time_point now) {
 }
 
 void WsSession::go_away() {
-  if (state_ == State::handshake) return finish("server shutting down");
+  // A request still on its way gets close_timeout_seconds more, then is
+  // answered 503 (route() checks the shard's shutdown) or dropped.
+  if (state_ == State::handshake) {
+    deadline_ = std::min(
+        deadline_, shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds));
+    return;
+  }
   if (state_ == State::replaying || state_ == State::open)
     start_close(close_code::going_away, "server shutting down");
+}
+
+void WsSession::close_refused(std::string_view reason) {
+  if (state_ != State::replaying && state_ != State::open) return;
+  spdlog::info("session {}: closed with 1008: {}", id_, reason);
+  start_close(close_code::policy, reason);
 }
 
 void WsSession::respond(int status, std::string_view reason, std::string_view body,

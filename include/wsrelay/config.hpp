@@ -96,6 +96,7 @@ struct Config {
 
   // [shutdown]
   int shutdown_timeout_seconds = 10;
+  int shutdown_drain_seconds = 5;
 
   // Derived by validate(): parsed forms of the strings above.
   std::string listen_host = "127.0.0.1";

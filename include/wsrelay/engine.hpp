@@ -34,6 +34,9 @@ struct EngineHandlers {
   std::function<void(bool up)> on_link;
   // ready() may have changed (either link went up or down).
   std::function<void(bool ready)> on_ready;
+  // The backend refused to subscribe `channel` (Redis ACL: -NOPERM); `why`
+  // is its error text. The channel stays unconfirmed until subscribed again.
+  std::function<void(const std::string& channel, std::string_view why)> on_refused;
 };
 
 class Engine {
@@ -69,6 +72,11 @@ class Engine {
   // (redis: a PING on the subscriber connection and its pong). Used to order
   // the last-message replay against live messages.
   virtual void barrier(std::function<void()> callback) = 0;
+
+  // Calls `callback` once every publish accepted so far has been answered by
+  // the backend (redis: its pending queue and in-flight writes are empty).
+  // Used by the shutdown drain; never called while the backend is down.
+  virtual void when_published(std::function<void()> callback) = 0;
 };
 
 // `config.redis` set: the redis engine; otherwise the memory engine.

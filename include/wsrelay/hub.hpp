@@ -4,8 +4,8 @@
 // shard, each shard counts its own sessions) and batches changes into one
 // engine call per loop turn.
 //
-// Threading: the hub's state lives on the control executor (shard 0's
-// io_context). The public methods marked "any thread" post to it. Messages
+// Threading: the hub's state lives on the control executor (its own thread,
+// never a shard's). The public methods marked "any thread" post to it. Messages
 // go to a shard as one post per shard, never per session.
 #include <atomic>
 #include <cstddef>
@@ -58,6 +58,11 @@ class Hub {
   void publish(std::string channel, std::string payload, int expire_seconds,
                std::function<void()> refused);
 
+  // Control thread. `done` runs (on the control thread) once every client
+  // publish accepted so far has been answered by the backend: the flush of
+  // the shutdown drain.
+  void when_published(std::function<void()> done);
+
   // Any thread: the backend can take publishes and deliver messages.
   bool ready() const { return ready_.load(std::memory_order_relaxed); }
 
@@ -73,12 +78,20 @@ class Hub {
     std::vector<std::uint16_t> shards;  // shards with at least one session on it
     bool confirmed = false;
     std::vector<std::shared_ptr<OpenRequest>> waiting;
+    // Hash of the last message its sessions got (live, or replayed when
+    // none came live), to tell after an outage whether the stored one changed.
+    std::optional<std::uint64_t> last;
+    bool resync = false;  // confirmed when the link dropped
+    bool live_since_confirm = false;
   };
 
   void on_message(std::string_view channel, std::string_view payload);
   void on_subscribed(const std::string& channel);
   void on_link(bool up);
+  void on_refused(const std::string& channel, std::string_view why);
+  void resync();
   void proceed(const std::shared_ptr<OpenRequest>& request);
+  void fan_out(const ChannelState& state, const MessagePtr& message);
   void schedule_flush();
   void flush();
 
@@ -89,6 +102,7 @@ class Hub {
   std::unordered_map<std::string, ChannelState, StringHash, std::equal_to<>> channels_;
   std::unordered_set<std::string> to_subscribe_;
   std::unordered_set<std::string> to_unsubscribe_;
+  std::vector<std::string> to_resync_;
   bool flush_posted_ = false;
   bool stopped_ = false;
   std::atomic<bool> ready_{false};

@@ -35,6 +35,7 @@ class MemoryEngine final : public Engine {
   bool publish(const std::string& channel, std::string_view payload, int expire_seconds) override;
   void get(const std::vector<std::string>& keys, GetCallback callback) override;
   void barrier(std::function<void()> callback) override;
+  void when_published(std::function<void()> callback) override { barrier(std::move(callback)); }
 
  private:
   class State;

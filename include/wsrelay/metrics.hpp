@@ -29,13 +29,15 @@ class Metrics {
   counter messages_published{0};        // client messages accepted for PUBLISH
   counter messages_publish_dropped{0};  // not accepted: pending queue full
   counter last_messages_replayed{0};
+  counter last_messages_resent{0};  // stored values that changed during a Redis outage
   counter heartbeats_answered{0};
 
   // redis
   gauge redis_subscriber_up{0};
   gauge redis_command_up{0};
   counter redis_reconnects{0};
-  gauge redis_channels{0};  // channels the subscriber is subscribed to
+  counter redis_subscribe_refused{0};  // SUBSCRIBE refused (ACL); its sessions closed with 1008
+  gauge redis_channels{0};             // channels the subscriber is subscribed to
   gauge redis_pending_messages{0};
 
   std::string render_prometheus() const;

@@ -41,6 +41,7 @@ class RedisEngine final : public Engine {
   bool publish(const std::string& channel, std::string_view payload, int expire_seconds) override;
   void get(const std::vector<std::string>& keys, GetCallback callback) override;
   void barrier(std::function<void()> callback) override;
+  void when_published(std::function<void()> callback) override;
 
  private:
   class State;

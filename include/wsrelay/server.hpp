@@ -1,11 +1,14 @@
 #pragma once
 // Server: the whole daemon once its configuration is loaded. Owns the
-// shards (one io_context and thread each), the engine and hub (on shard 0,
-// the control executor), the listener and the signal handling.
+// shards (one io_context and thread each), the engine and hub (on the
+// control executor, run by the thread that calls run()), the listener and
+// the signal handling.
 //
-// run() blocks until SIGTERM/SIGINT: the listener closes, every session gets
-// a 1001 close, and run() returns once they are gone or
-// shutdown_timeout_seconds passed.
+// run() blocks until SIGTERM/SIGINT, then drains: the listener closes at
+// once, sessions get a 1001 close spread over shutdown_drain_seconds, client
+// publishes already accepted are answered by Redis, and run() returns 0. At
+// shutdown_timeout_seconds (or on a second signal) it stops anyway, logs
+// what it abandoned and returns 1.
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -37,11 +40,15 @@ class Server {
   void do_accept();
   void begin_shutdown(int signal_number);
   void wait_drained();
+  void wait_published();
+  void force_stop(const char* why);
+  void stop_all(int exit_code);
   void write_ready_file(const tcp::endpoint& endpoint);
 
   Config config_;
   Metrics metrics_;
-  std::vector<std::unique_ptr<net::io_context>> contexts_;  // [0] is the control executor
+  std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per shard
+  std::unique_ptr<net::io_context> control_;  // engine, hub, listener: the main thread
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Hub> hub_;
@@ -49,9 +56,11 @@ class Server {
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> drain_timer_;
   std::unique_ptr<net::steady_timer> accept_retry_timer_;
-  std::chrono::steady_clock::time_point drain_deadline_;
+  std::unique_ptr<net::steady_timer> deadline_timer_;
   std::size_t next_shard_ = 0;
   bool shutting_down_ = false;
+  bool stopped_ = false;
+  int exit_code_ = 0;
   std::vector<std::thread> threads_;
 };
 

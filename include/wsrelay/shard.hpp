@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <wsrelay/message.hpp>
@@ -52,12 +53,17 @@ class Shard {
   void start();  // shard thread: starts the tick
   // Takes a freshly accepted socket (already on this shard's context).
   void accept(tcp::socket socket);
-  // Server going away: every session is closed with 1001; no new sessions.
-  void shutdown();
+  // Server going away: no new sessions; every session is closed with 1001,
+  // spread evenly with jitter over `drain` (all at once when zero).
+  void shutdown(std::chrono::milliseconds drain);
   void stop_tick();
 
   void subscribe(WsSession* session, const std::vector<std::string>& channels);
   void remove(WsSession* session);  // unsubscribes its channels, drops ownership
+
+  // The backend refused `channel`: it leaves the index and each of its
+  // sessions is closed with 1008 and `reason`.
+  void refuse(const std::string& channel, const std::string& reason);
 
   // Fan-out of one message to the sessions on its channel.
   void deliver(const MessagePtr& message);
@@ -70,6 +76,8 @@ class Shard {
   // synchronous once a socket is readable, so one buffer serves all).
   char* read_buffer() { return read_buffer_.get(); }
   static constexpr std::size_t read_buffer_size = 64 * 1024;
+  // An index slot that points into no list (the channel was refused).
+  static constexpr std::uint32_t kNoSlot = 0xffffffff;
 
   clock::time_point now() const { return now_; }
   static constexpr std::chrono::milliseconds tick_period{250};
@@ -78,6 +86,7 @@ class Shard {
  private:
   void tick();
   void flush_all();
+  void drain_due();
 
   std::size_t shard_index_;
   const Config& config_;
@@ -94,6 +103,10 @@ class Shard {
   std::vector<std::shared_ptr<WsSession>> flushing_;
   bool flush_posted_ = false;
   bool shutting_down_ = false;
+  // Sessions in the order of their drain close time (ascending).
+  std::vector<std::pair<clock::time_point, std::weak_ptr<WsSession>>> drain_schedule_;
+  std::size_t drain_next_ = 0;
+  net::steady_timer drain_timer_{context_};
   std::atomic<std::size_t> session_count_{0};
   std::uint64_t next_session_id_ = 1;
 };

@@ -52,6 +52,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void tick(clock::time_point now);
   // Shard thread. The server is going away.
   void go_away();
+  // Shard thread. The backend refused one of this session's channels: close
+  // with 1008 and `reason`, counted and logged.
+  void close_refused(std::string_view reason);
 
   const std::vector<std::string>& subscribed() const { return subscribe_; }
   // Shard's bookkeeping: where this session sits in the shard's list for

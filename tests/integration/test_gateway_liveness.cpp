@@ -83,7 +83,8 @@ namespace {
 // process exits 0.
 void check_orderly_shutdown(int sig) {
   RedisServer redis;
-  TestGateway gateway(with_redis(redis, {"--set", "shutdown.timeout_seconds=5"}));
+  TestGateway gateway(with_redis(
+      redis, {"--set", "shutdown.timeout_seconds=5", "--set", "shutdown.drain_seconds=1"}));
   RedisSync sync(redis.port());
   std::vector<std::unique_ptr<WsClient>> clients;
   clients.push_back(open_ws(gateway, "/ws/a?subscribe-broadcast"));

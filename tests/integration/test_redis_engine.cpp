@@ -99,6 +99,7 @@ struct Harness {
   std::vector<std::string> subscribed;
   std::vector<bool> links;
   std::vector<bool> readiness;
+  std::vector<std::string> refused;
 
   explicit Harness(std::optional<RedisEndpoint> endpoint,
                    const std::function<void(Config&)>& tweak = {}) {
@@ -115,6 +116,7 @@ struct Harness {
         [this](const std::string& channel) { subscribed.push_back(channel); },
         [this](bool up) { links.push_back(up); },
         [this](bool is_ready) { readiness.push_back(is_ready); },
+        [this](const std::string& channel, std::string_view) { refused.push_back(channel); },
     });
   }
   ~Harness() { engine->stop(); }
@@ -425,6 +427,30 @@ TEST_CASE("redis engine: AUTH and SELECT", "[redis]") {
     CHECK_FALSE(ever_ready);
     CHECK(h.links.empty());
   }
+}
+
+TEST_CASE("redis engine: a SUBSCRIBE batch with one channel the ACL refuses", "[redis]") {
+  RedisServer server;
+  RedisSync admin(server.port());
+  REQUIRE(
+      admin.command({"ACL", "SETUSER", "gw", "on", ">pw", "~*", "resetchannels", "&ok*", "+@all"})
+          .str == "OK");
+  RedisEndpoint endpoint = tcp_endpoint(server.port());
+  endpoint.user = "gw";
+  endpoint.password = "pw";
+  Harness h(endpoint);
+  REQUIRE(h.wait_ready());
+  // One call, one SUBSCRIBE command, which Redis refuses as a whole.
+  h.engine->subscribe({"ok1", "denied", "ok2"});
+  REQUIRE(h.run_until([&] {
+    return h.confirmations("ok1") == 1 && h.confirmations("ok2") == 1 && !h.refused.empty();
+  }));
+  CHECK(h.refused == std::vector<std::string>{"denied"});
+  CHECK(h.confirmations("denied") == 0);
+  CHECK(h.metrics.redis_subscribe_refused == 1);
+  admin.publish("ok2", "delivered");
+  REQUIRE(h.run_until([&] { return !h.messages.empty(); }));
+  CHECK(h.messages.front() == std::pair<std::string, std::string>{"ok2", "delivered"});
 }
 
 TEST_CASE("redis engine: unix socket", "[redis]") {

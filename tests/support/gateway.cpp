@@ -1,5 +1,6 @@
 #include "support/gateway.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -35,8 +36,11 @@ Gateway::Gateway(std::string binary, std::vector<std::string> extra_args,
                  std::vector<std::string> extra_env)
     : dir_("wsrelay-gateway") {
   const std::string ready_file = dir_.file("ready");
-  std::vector<std::string> argv{std::move(binary), "--listen", "127.0.0.1:0", "--set",
-                                "server.ready_file=" + ready_file};
+  std::vector<std::string> argv{std::move(binary), "--set", "server.ready_file=" + ready_file};
+  if (std::find(extra_args.begin(), extra_args.end(), "--listen") == extra_args.end()) {
+    argv.emplace_back("--listen");
+    argv.emplace_back("127.0.0.1:0");
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<Process>(argv, dir_.file("wsrelay.log"), std::move(extra_env),
                                        std::vector<std::string>{"WSRELAY_"});

@@ -25,9 +25,10 @@ class Gateway {
   // `binary`: path of the daemon (integration tests pass WSRELAY_BINARY).
   // `extra_args` follow the listen/ready-file flags, e.g. {"--redis", url,
   // "--set", "websocket.heartbeat=--heartbeat--"}. `extra_env` entries are
-  // "NAME=value"; WSRELAY_* variables of the test's own environment are not
-  // inherited. Returns once the daemon is listening (deadline 15 s); throws
-  // std::runtime_error with the log when it exits or does not get ready.
+  // "NAME=value"; with "--listen" among `extra_args` that address replaces
+  // 127.0.0.1:0 (a restart on the same port). WSRELAY_* variables of the test's own environment are
+  // not inherited. Returns once the daemon is listening (deadline 15 s); throws std::runtime_error
+  // with the log when it exits or does not get ready.
   Gateway(std::string binary, std::vector<std::string> extra_args,
           std::vector<std::string> extra_env = {});
   ~Gateway();

@@ -127,6 +127,15 @@ bool SilentWsSocket::read_until_eof(std::chrono::milliseconds timeout) {
   return eof_;
 }
 
+std::size_t SilentWsSocket::read_available() {
+  for (;;) {
+    const std::size_t before = in_.size();
+    if (eof_ || !read_some() || in_.size() == before) break;
+  }
+  parse_frames();
+  return frames_.size();
+}
+
 void SilentWsSocket::parse_frames() {
   // One erase at the end: a flood leaves thousands of small frames here.
   std::size_t at = 0;

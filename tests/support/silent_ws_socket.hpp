@@ -49,6 +49,9 @@ class SilentWsSocket {
   // or `timeout` passes (false). A reset counts as closed.
   bool read_until_eof(std::chrono::milliseconds timeout);
   const std::vector<RawFrame>& frames() const { return frames_; }
+  // Reads whatever has arrived, without waiting, and parses it into
+  // frames(); returns frames().size().
+  std::size_t read_available();
 
   // Closes the socket now (the destructor does it too).
   void close();

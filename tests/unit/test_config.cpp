@@ -485,6 +485,10 @@ TEST_CASE("validate checks every value and names the key", "[config]") {
              StartsWith("websocket.heartbeat: must be valid UTF-8"));
   CHECK_THAT(error_with([](Config& c) { c.shutdown_timeout_seconds = 0; }),
              StartsWith("shutdown.timeout_seconds: "));
+  CHECK(error_with([](Config& c) { c.shutdown_drain_seconds = 10; }) ==
+        "shutdown.drain_seconds: must be less than shutdown.timeout_seconds (10), got 10");
+  CHECK_THAT(error_with([](Config& c) { c.shutdown_drain_seconds = -1; }),
+             StartsWith("shutdown.drain_seconds: "));
 
   SECTION("limits at their edges are accepted") {
     Config c;
@@ -494,6 +498,8 @@ TEST_CASE("validate checks every value and names the key", "[config]") {
     c.max_queue_bytes = 64 * 1024 * 1024;
     c.redis_pending_max_messages = 0;
     c.redis_reconnect_min_ms = c.redis_reconnect_max_ms;
+    c.shutdown_drain_seconds = 0;
+    c.shutdown_timeout_seconds = 1;
     CHECK_NOTHROW(validate(c));
   }
   SECTION("the redis endpoint follows redis_url") {
@@ -721,5 +727,5 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
     INFO(line);
     CHECK(sample.find("\n" + line + "\n") != std::string::npos);
   }
-  CHECK(keys == 46);
+  CHECK(keys == 47);
 }

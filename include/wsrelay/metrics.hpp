@@ -18,7 +18,8 @@ class Metrics {
   counter handshakes_rejected{0};     // any non-101 answer on a WebSocket path
   counter connections_over_limit{0};  // 503 at the handshake (max_connections)
   gauge connections_open{0};
-  counter closed_slow_consumer{0};  // 1013, queue over max_queue_bytes
+  counter closed_slow_consumer{0};  // 1013, queue over max_queue_bytes (or the soft limit)
+  counter closed_rate_limited{0};   // 1008, over publish_rate
   counter closed_idle{0};
   counter closed_protocol_error{0};  // 1002 / 1007 / 1008 / 1009 sent by us
 
@@ -29,6 +30,11 @@ class Metrics {
   counter messages_publish_dropped{0};  // not accepted: pending queue full
   counter last_messages_replayed{0};
   counter heartbeats_answered{0};
+  counter messages_dropped_slow_consumer{0};  // by drop-oldest / keep-latest policies
+
+  // configuration
+  counter config_reloads{0};          // SIGHUP reloads applied
+  counter config_reload_failures{0};  // SIGHUP reloads rejected (the old config kept)
 
   // redis
   gauge redis_subscriber_up{0};

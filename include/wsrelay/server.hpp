@@ -5,11 +5,15 @@
 //
 // run() blocks until SIGTERM/SIGINT: the listener closes, every session gets
 // a 1001 close, and run() returns once they are gone or
-// shutdown_timeout_seconds passed.
+// shutdown_timeout_seconds passed. SIGHUP reloads the configuration
+// (server_reload.cpp).
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include <boost/asio/signal_set.hpp>
 
 #include <wsrelay/config.hpp>
 #include <wsrelay/metrics.hpp>
@@ -33,13 +37,24 @@ class Server {
   // until a shutdown signal. Returns the process exit code.
   int run();
 
+  // Loads the configuration again from the sources read at start (file,
+  // WSRELAY_* environment, flags); throws ConfigError. Without one, SIGHUP
+  // only logs that there is nothing to reload.
+  void set_reload_source(std::function<Config()> source) { reload_source_ = std::move(source); }
+
  private:
   void do_accept();
   void begin_shutdown(int signal_number);
   void wait_drained();
   void write_ready_file(const tcp::endpoint& endpoint);
+  // Control executor: arms the SIGHUP handler; reload() applies one.
+  void wait_hangup();
+  void reload();
 
-  Config config_;
+  Config config_;  // as started; what cannot change at run time is read here
+  std::shared_ptr<const Config> current_;  // the snapshot the shards hold
+  std::function<Config()> reload_source_;
+  std::unique_ptr<net::signal_set> hangup_;
   Metrics metrics_;
   std::vector<std::unique_ptr<net::io_context>> contexts_;  // [0] is the control executor
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -28,7 +28,8 @@ struct StopAndJoin {
 TEST_CASE("a ping flood from a client that never reads is cut at max_queue_bytes",
           "[gateway][regression]") {
   RedisServer redis;
-  TestGateway gateway(with_redis(redis, {"--set", "websocket.max_queue_bytes=65536"}));
+  TestGateway gateway(with_redis(redis, {"--set", "websocket.max_queue_bytes=65536", "--set",
+                                         "websocket.soft_queue_bytes=32768"}));
   RedisSync sync(redis.port());
   auto normal = open_ws(gateway, "/ws/f?subscribe-broadcast");
   sync_subscription(sync, *normal, "broadcast:f");
@@ -103,8 +104,9 @@ TEST_CASE("a ping flood from a client that never reads is cut at max_queue_bytes
 TEST_CASE("one message bigger than max_queue_bytes does not evict idle readers",
           "[gateway][regression]") {
   RedisServer redis;
-  TestGateway gateway(with_redis(redis, {"--set", "websocket.max_message_bytes=65536", "--set",
-                                         "websocket.max_queue_bytes=65536"}));
+  TestGateway gateway(with_redis(
+      redis, {"--set", "websocket.max_message_bytes=65536", "--set",
+              "websocket.max_queue_bytes=65536", "--set", "websocket.soft_queue_bytes=32768"}));
   RedisSync sync(redis.port());
   auto first = open_ws(gateway, "/ws/big?subscribe-broadcast");
   auto second = open_ws(gateway, "/ws/big?subscribe-broadcast");
@@ -145,7 +147,8 @@ TEST_CASE("a 1013 raised during the replay is the last frame of the connection",
   // One shard: when the witness has a live message, the session under test
   // has been offered it too.
   TestGateway gateway(
-      with_redis(redis, {"--threads", "1", "--set", "websocket.max_queue_bytes=65536"}));
+      with_redis(redis, {"--threads", "1", "--set", "websocket.max_queue_bytes=65536", "--set",
+                         "websocket.soft_queue_bytes=32768"}));
   RedisSync sync(redis.port());
   // Two stored values that do not fit the queue together: the first is
   // queued, the second overflows while the replay is still running.

@@ -52,9 +52,6 @@ class Server {
   void reload();
 
   Config config_;  // as started; what cannot change at run time is read here
-  std::shared_ptr<const Config> current_;  // the snapshot the shards hold
-  std::function<Config()> reload_source_;
-  std::unique_ptr<net::signal_set> hangup_;
   Metrics metrics_;
   std::vector<std::unique_ptr<net::io_context>> contexts_;  // [0] is the control executor
   std::vector<std::unique_ptr<Shard>> shards_;
@@ -68,6 +65,10 @@ class Server {
   std::size_t next_shard_ = 0;
   bool shutting_down_ = false;
   std::vector<std::thread> threads_;
+  std::shared_ptr<const Config> current_;  // the snapshot the shards hold
+  std::function<Config()> reload_source_;
+  // Last, so it is destroyed first: it must go before its io_context.
+  std::unique_ptr<net::signal_set> hangup_;
 };
 
 }  // namespace wsrelay

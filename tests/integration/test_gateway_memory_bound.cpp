@@ -83,8 +83,15 @@ TEST_CASE("1000 clients that never read: bounded RSS, each closed by the soft li
   REQUIRE(first_close);
   CHECK(*first_close - start >= kSoftWindow);
   CHECK(all_closed < hard_limit_earliest);
+#if defined(__SANITIZE_ADDRESS__)
+  // Under AddressSanitizer the allocator keeps freed blocks in quarantine
+  // and maps shadow memory: the process's RSS no longer measures the
+  // gateway's own holdings. The behaviour checks below still apply.
+  WARN("RSS bound not checked under AddressSanitizer");
+#else
   CHECK(peak_kib < bound_kib);
   CHECK(*hwm < bound_kib);
+#endif
   // Closed by the soft limit, every one: no hard-limit closes in the log.
   const std::string log = gateway.log();
   CHECK(log.find("max_queue_bytes 65536") == std::string::npos);

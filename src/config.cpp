@@ -42,8 +42,11 @@ struct Field {
   Member member;
   std::int64_t min = 0;  // integer keys only
   std::int64_t max = 0;
-  Check check = nullptr;  // string keys only
+  Check check = nullptr;    // string keys only
+  bool reloadable = false;  // applied by a SIGHUP reload; otherwise kept until restart
 };
+
+constexpr bool kReloadable = true;
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -201,21 +204,31 @@ std::string check_log_level(const Config& c) {
                      c.log_level);
 }
 
+std::string check_slow_consumer_policies(const Config& c) {
+  std::string error;
+  for (const std::string& rule : c.slow_consumer_policies)
+    if (!parse_slow_consumer_rule(rule, error)) return error;
+  return {};
+}
+
 template <std::string Config::*member>
 std::string check_header(const Config& c) {
   return check_header_name(c.*member);
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 47> kFields{{
+const std::array<Field, 53> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
-    {"server", "max_connections", "max_connections", &Config::max_connections, 1, 100'000'000},
+    {"server", "max_connections", "max_connections", &Config::max_connections, 1, 100'000'000,
+     nullptr, kReloadable},
     {"server", "handshake_timeout_seconds", "handshake_timeout_seconds",
-     &Config::handshake_timeout_seconds, 1, 3600},
-    {"server", "max_header_bytes", "max_header_bytes", &Config::max_header_bytes, 1024, kMiB},
-    {"server", "subprotocols", "subprotocols", &Config::subprotocols, 0, 0, check_subprotocols},
+     &Config::handshake_timeout_seconds, 1, 3600, nullptr, kReloadable},
+    {"server", "max_header_bytes", "max_header_bytes", &Config::max_header_bytes, 1024, kMiB,
+     nullptr, kReloadable},
+    {"server", "subprotocols", "subprotocols", &Config::subprotocols, 0, 0, check_subprotocols,
+     kReloadable},
     {"server", "session_cookie", "session_cookie", &Config::session_cookie, 0, 0,
      check_session_cookie},
     {"server", "ready_file", "ready_file", &Config::ready_file},
@@ -223,7 +236,8 @@ const std::array<Field, 47> kFields{{
     {"server", "demo", "demo", &Config::demo},
     {"redis", "url", "redis_url", &Config::redis_url, 0, 0, check_redis_url},
     {"redis", "prefix", "prefix", &Config::prefix, 0, 0, check_prefix},
-    {"redis", "expire_seconds", "expire_seconds", &Config::expire_seconds, 0, kIntMax},
+    {"redis", "expire_seconds", "expire_seconds", &Config::expire_seconds, 0, kIntMax, nullptr,
+     kReloadable},
     {"redis", "connect_timeout_ms", "redis_connect_timeout_ms", &Config::redis_connect_timeout_ms,
      1, 600'000},
     {"redis", "reconnect_min_ms", "redis_reconnect_min_ms", &Config::redis_reconnect_min_ms, 1,
@@ -234,18 +248,31 @@ const std::array<Field, 47> kFields{{
      &Config::redis_pending_max_messages, 0, kInt64Max},
     {"redis", "pending_max_bytes", "redis_pending_max_bytes", &Config::redis_pending_max_bytes, 0,
      kInt64Max},
-    {"websocket", "heartbeat", "heartbeat", &Config::heartbeat},
+    {"websocket", "heartbeat", "heartbeat", &Config::heartbeat, 0, 0, nullptr, kReloadable},
     {"websocket", "heartbeat_interval_seconds", "heartbeat_interval_seconds",
-     &Config::heartbeat_interval_seconds, 1, 86400},
+     &Config::heartbeat_interval_seconds, 1, 86400, nullptr, kReloadable},
     {"websocket", "ping_interval_seconds", "ping_interval_seconds", &Config::ping_interval_seconds,
-     1, 86400},
+     1, 86400, nullptr, kReloadable},
     {"websocket", "idle_timeout_seconds", "idle_timeout_seconds", &Config::idle_timeout_seconds, 1,
-     86400},
+     86400, nullptr, kReloadable},
     {"websocket", "close_timeout_seconds", "close_timeout_seconds", &Config::close_timeout_seconds,
-     1, 3600},
+     1, 3600, nullptr, kReloadable},
     {"websocket", "max_message_bytes", "max_message_bytes", &Config::max_message_bytes, 1,
-     64 * kMiB},
-    {"websocket", "max_queue_bytes", "max_queue_bytes", &Config::max_queue_bytes, 1, kInt64Max},
+     64 * kMiB, nullptr, kReloadable},
+    {"websocket", "max_queue_bytes", "max_queue_bytes", &Config::max_queue_bytes, 1, kInt64Max,
+     nullptr, kReloadable},
+    {"websocket", "soft_queue_bytes", "soft_queue_bytes", &Config::soft_queue_bytes, 0, kInt64Max,
+     nullptr, kReloadable},
+    {"websocket", "soft_queue_seconds", "soft_queue_seconds", &Config::soft_queue_seconds, 1, 3600,
+     nullptr, kReloadable},
+    {"websocket", "slow_consumer_policies", "slow_consumer_policies",
+     &Config::slow_consumer_policies, 0, 0, check_slow_consumer_policies, kReloadable},
+    {"websocket", "send_buffer_bytes", "send_buffer_bytes", &Config::send_buffer_bytes, 0,
+     64 * kMiB, nullptr, kReloadable},
+    {"websocket", "publish_rate", "publish_rate", &Config::publish_rate, 0, 1'000'000, nullptr,
+     kReloadable},
+    {"websocket", "publish_burst", "publish_burst", &Config::publish_burst, 1, 1'000'000, nullptr,
+     kReloadable},
     {"auth", "backends", "auth_backends", &Config::auth_backends, 0, 0, check_auth_backends},
     {"auth", "allowed_origins", "allowed_origins", &Config::allowed_origins, 0, 0,
      check_allowed_origins},
@@ -271,7 +298,7 @@ const std::array<Field, 47> kFields{{
      check_header<&Config::proxy_session_header>},
     {"auth", "proxy_allow_header", "proxy_allow_header", &Config::proxy_allow_header, 0, 0,
      check_header<&Config::proxy_allow_header>},
-    {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level},
+    {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level, kReloadable},
     {"shutdown", "timeout_seconds", "shutdown_timeout_seconds", &Config::shutdown_timeout_seconds,
      1, 3600},
     {"shutdown", "drain_seconds", "shutdown_drain_seconds", &Config::shutdown_drain_seconds, 0,
@@ -525,6 +552,10 @@ void validate(Config& config) {
   // The heartbeat is sent as a text frame: a browser closes on invalid UTF-8.
   if (!valid_utf8(config.heartbeat))
     throw ConfigError("websocket.heartbeat: must be valid UTF-8 (it is sent as a text frame)");
+  if (config.soft_queue_bytes > config.max_queue_bytes)
+    throw ConfigError(fmt::format(
+        "websocket.soft_queue_bytes: must not exceed websocket.max_queue_bytes ({}), got {}",
+        config.max_queue_bytes, config.soft_queue_bytes));
   if (config.redis_reconnect_min_ms > config.redis_reconnect_max_ms)
     throw ConfigError(
         fmt::format("redis.reconnect_min_ms: must not exceed redis.reconnect_max_ms ({}), got {}",
@@ -554,7 +585,30 @@ void validate(Config& config) {
       throw ConfigError("redis.url: " + error);
     config.redis = std::move(endpoint);
   }
+  config.slow_consumer_rules.clear();
+  std::string error;
+  for (const std::string& text : config.slow_consumer_policies) {
+    auto rule = parse_slow_consumer_rule(text, error);
+    if (!rule) throw ConfigError("websocket.slow_consumer_policies: " + error);
+    config.slow_consumer_rules.push_back(std::move(*rule));
+  }
   validate_auth(config);
+}
+
+Reload plan_reload(const Config& running, const Config& loaded) {
+  Reload reload{running, {}, {}};
+  auto take = [&](const Field& f, auto member) {
+    if (running.*member == loaded.*member) return;
+    if (f.reloadable) {
+      reload.config.*member = loaded.*member;
+      reload.changed.push_back(dotted(f));
+    } else {
+      reload.kept.push_back(dotted(f));
+    }
+  };
+  for (const Field& f : kFields) std::visit([&](auto member) { take(f, member); }, f.member);
+  validate(reload.config);
+  return reload;
 }
 
 std::string to_toml(const Config& config) {

@@ -13,17 +13,24 @@
 
 extern char** environ;
 
-int main(int argc, char** argv) {
+namespace {
+
+std::map<std::string, std::string> environment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
     std::string item(*e);
     auto eq = item.find('=');
     if (eq != std::string::npos) env.emplace(item.substr(0, eq), item.substr(eq + 1));
   }
+  return env;
+}
 
+}  // namespace
+
+int main(int argc, char** argv) {
   wsrelay::CommandLine command_line;
   try {
-    command_line = wsrelay::load_config(argc, argv, env);
+    command_line = wsrelay::load_config(argc, argv, environment());
   } catch (const wsrelay::ConfigError& e) {
     std::fprintf(stderr, "wsrelay: configuration error: %s\n", e.what());
     return 2;
@@ -47,6 +54,9 @@ int main(int argc, char** argv) {
 
   try {
     wsrelay::Server server(std::move(loaded.config));
+    // SIGHUP reads the same sources again: the same flags, file and variables.
+    server.set_reload_source(
+        [argc, argv] { return wsrelay::load_config(argc, argv, environment()).loaded.config; });
     return server.run();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());

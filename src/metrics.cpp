@@ -27,8 +27,12 @@ std::string Metrics::render_prometheus() const {
   line(out, "connections_open", "gauge",
        "Open WebSocket sessions, and handshakes being authorized.", connections_open);
   line(out, "closed_slow_consumer_total", "counter",
-       "Sessions closed with 1013 because their queue passed max_queue_bytes.",
+       "Sessions closed with 1013 because their queue passed max_queue_bytes, or stayed over "
+       "soft_queue_bytes for soft_queue_seconds.",
        closed_slow_consumer);
+  line(out, "closed_rate_limited_total", "counter",
+       "Sessions closed with 1008 because they sent faster than publish_rate.",
+       closed_rate_limited);
   line(out, "closed_idle_total", "counter", "Sessions closed after idle_timeout_seconds.",
        closed_idle);
   line(out, "closed_protocol_error_total", "counter",
@@ -49,6 +53,14 @@ std::string Metrics::render_prometheus() const {
        last_messages_resent);
   line(out, "heartbeats_answered_total", "counter", "Application heartbeats answered.",
        heartbeats_answered);
+  line(out, "messages_dropped_slow_consumer_total", "counter",
+       "Messages dropped from slow sessions' queues by a drop-oldest or keep-latest policy.",
+       messages_dropped_slow_consumer);
+  line(out, "config_reloads_total", "counter", "Configuration reloads (SIGHUP) applied.",
+       config_reloads);
+  line(out, "config_reload_failures_total", "counter",
+       "Configuration reloads (SIGHUP) rejected; the running configuration was kept.",
+       config_reload_failures);
   line(out, "redis_subscriber_up", "gauge", "1 when the subscriber connection is up.",
        redis_subscriber_up);
   line(out, "redis_command_up", "gauge", "1 when the command connection is up.", redis_command_up);

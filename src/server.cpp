@@ -30,10 +30,11 @@ Server::Server(Config config) : config_(std::move(config)) {
   engine_ = make_engine(config_, control_->get_executor(), metrics_);
   hub_ = std::make_unique<Hub>(*control_, *engine_, metrics_);
   authorizer_ = make_authorizer(config_);
+  current_ = std::make_shared<const Config>(config_);
   std::vector<Shard*> shards;
   for (std::size_t i = 0; i < count; ++i) {
     shards_.push_back(
-        std::make_unique<Shard>(i, *contexts_[i], config_, metrics_, *hub_, *authorizer_));
+        std::make_unique<Shard>(i, *contexts_[i], current_, metrics_, *hub_, *authorizer_));
     shards.push_back(shards_.back().get());
   }
   hub_->set_shards(std::move(shards));
@@ -92,6 +93,9 @@ int Server::run() {
       if (!second_ec) force_stop("second signal");
     });
   });
+
+  hangup_ = std::make_unique<net::signal_set>(control, SIGHUP);
+  wait_hangup();
 
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   guards.push_back(net::make_work_guard(control));

@@ -12,10 +12,16 @@
 
 namespace wsrelay {
 
-Shard::Shard(std::size_t index, net::io_context& context, const Config& config, Metrics& metrics,
-             Hub& hub, Authorizer& authorizer)
+namespace {
+// Drops by a slow-consumer policy are routine for the feeds that choose one:
+// one summary line per shard per period, not one per message.
+constexpr std::chrono::seconds drop_log_period{10};
+}  // namespace
+
+Shard::Shard(std::size_t index, net::io_context& context, std::shared_ptr<const Config> config,
+             Metrics& metrics, Hub& hub, Authorizer& authorizer)
     : shard_index_(index),
-      config_(config),
+      config_(std::move(config)),
       metrics_(metrics),
       hub_(hub),
       authorizer_(authorizer),
@@ -39,6 +45,11 @@ void Shard::accept(tcp::socket socket) {
   error_code ignored;
   // Without TCP_NODELAY a small frame can wait for the peer's delayed ACK.
   socket.set_option(tcp::no_delay(true), ignored);
+  // A fixed kernel buffer bounds what a client that does not read holds in
+  // the kernel too (autotuning grows it to megabytes per socket).
+  if (config_->send_buffer_bytes > 0)
+    socket.set_option(
+        net::socket_base::send_buffer_size(static_cast<int>(config_->send_buffer_bytes)), ignored);
   // Session ids are unique across shards: the shard index in the top bits.
   std::uint64_t id = (static_cast<std::uint64_t>(shard_index_) << 48) | next_session_id_++;
   auto session = std::make_shared<WsSession>(*this, std::move(socket), id);
@@ -156,6 +167,17 @@ void Shard::deliver(const MessagePtr& message) {
   if (delivered > 0) metrics_.messages_delivered.fetch_add(delivered, std::memory_order_relaxed);
 }
 
+void Shard::set_config(std::shared_ptr<const Config> config) {
+  config_ = std::move(config);
+  for (auto& [raw, session] : sessions_) session->settings_changed();
+}
+
+void Shard::count_dropped(std::uint64_t session_id, std::size_t messages) {
+  metrics_.messages_dropped_slow_consumer.fetch_add(messages, std::memory_order_relaxed);
+  dropped_unlogged_ += messages;
+  last_dropping_session_ = session_id;
+}
+
 void Shard::schedule_flush(WsSession* session) {
   dirty_.push_back(session->shared_from_this());
   if (flush_posted_) return;
@@ -173,6 +195,14 @@ void Shard::flush_all() {
 void Shard::tick() {
   now_ = clock::now();
   for (auto& [raw, session] : sessions_) session->tick(now_);
+  if (dropped_unlogged_ > 0 && now_ - last_drop_log_ >= drop_log_period) {
+    spdlog::warn(
+        "slow consumers: {} queued messages dropped by drop-oldest/keep-latest policies on shard "
+        "{} (latest: session {})",
+        dropped_unlogged_, shard_index_, last_dropping_session_);
+    dropped_unlogged_ = 0;
+    last_drop_log_ = now_;
+  }
   tick_timer_.expires_after(tick_period);
   tick_timer_.async_wait([this](error_code ec) {
     if (!ec) tick();

@@ -302,7 +302,7 @@ void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
     if (live_copy) continue;
     metrics.last_messages_replayed.fetch_add(1, std::memory_order_relaxed);
     auto message = Message::make(channel, *values[i]);
-    if (!queue_message(message)) return;  // closing: nothing may follow the close frame
+    if (!queue_message(message, false)) return;  // closing: nothing may follow the close frame
     replay_guards_.push_back(
         ReplayGuard{channel, message->hash(), shard_.now() + replay_guard_lifetime});
   }
@@ -352,6 +352,7 @@ void WsSession::on_readable(error_code ec) {
 
 void WsSession::on_message(bool binary, std::string_view payload) {
   if (state_ != State::open && state_ != State::replaying) return;
+  if (!within_publish_rate()) return;
   const Config& config = shard_.config();
   Metrics& metrics = shard_.metrics();
   if (!config.heartbeat.empty() && !binary && payload == config.heartbeat) {
@@ -420,9 +421,10 @@ void WsSession::on_protocol_error(std::uint16_t code, std::string_view reason) {
 bool WsSession::enqueue(const MessagePtr& message) {
   if (state_ == State::replaying) {
     if (suppressed(*message)) return false;
-    if (!admit(message->frame().size())) return false;
+    if (!admit(message->frame().size(), message.get())) return false;
     pending_bytes_ += message->frame().size();
     pending_.push_back(message);
+    note_queue_growth();
     return false;
   }
   if (state_ != State::open) return false;
@@ -458,21 +460,8 @@ bool WsSession::suppressed(const Message& message) {
   return true;
 }
 
-bool WsSession::admit(std::size_t bytes) {
-  const Config& config = shard_.config();
-  std::size_t waiting = queued_bytes_ + pending_bytes_;
-  // One frame is always accepted into an empty queue: a message bigger than
-  // the limit is the sender's choice, not this reader's slowness.
-  if (waiting == 0 || waiting + bytes <= config.max_queue_bytes) return true;
-  shard_.metrics().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("session {}: closed with 1013, slow consumer ({} bytes waiting, max_queue_bytes {})",
-               id_, waiting, config.max_queue_bytes);
-  start_close(close_code::try_again_later, "slow consumer", true);
-  return false;
-}
-
-bool WsSession::queue_message(const MessagePtr& message) {
-  if (!admit(message->frame().size())) return false;
+bool WsSession::queue_message(const MessagePtr& message, bool newest) {
+  if (!admit(message->frame().size(), message.get(), newest)) return false;
   last_data_ = shard_.now();
   push(Outbound{message, {}});
   return true;
@@ -486,6 +475,7 @@ void WsSession::push(Outbound item) {
   if (state_ == State::finished) return;
   queued_bytes_ += item.bytes().size();
   queue_.push_back(std::move(item));
+  note_queue_growth();
   if (!flush_scheduled_ && !waiting_writable_) {
     flush_scheduled_ = true;
     shard_.schedule_flush(this);
@@ -530,6 +520,8 @@ void WsSession::flush() {
       ++queue_head_;
       head_offset_ = 0;
     }
+    if (over_soft_since_ && queued_bytes_ + pending_bytes_ <= shard_.config().soft_queue_bytes)
+      over_soft_since_.reset();
     if (queue_head_ >= compact_after && queue_head_ * 2 >= queue_.size()) {
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queue_head_));
       queue_head_ = 0;
@@ -579,6 +571,8 @@ void WsSession::tick(clock::time_point now) {
     std::erase_if(suppressions_, [&](const Suppression& s) { return s.until <= now; });
   if (!replay_guards_.empty())
     std::erase_if(replay_guards_, [&](const ReplayGuard& g) { return g.until <= now; });
+  check_soft_limit(now);
+  if (state_ == State::closing) return;
   if (now - last_read_ >= std::chrono::seconds(config.idle_timeout_seconds)) {
     shard_.metrics().closed_idle.fetch_add(1, std::memory_order_relaxed);
     return start_close(close_code::going_away, "idle timeout");

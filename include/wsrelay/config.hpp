@@ -14,6 +14,7 @@
 
 #include <wsrelay/auth_rules.hpp>
 #include <wsrelay/cidr.hpp>
+#include <wsrelay/slow_consumer.hpp>
 
 namespace wsrelay {
 
@@ -70,6 +71,15 @@ struct Config {
   int close_timeout_seconds = 2;  // how long a closing peer gets to answer the close frame
   std::size_t max_message_bytes = 65536;
   std::size_t max_queue_bytes = 1024 * 1024;  // per-session outbound queue; over it: 1013
+  // Over this many queued bytes for soft_queue_seconds: 1013 (policy close); 0 = off.
+  std::size_t soft_queue_bytes = 256 * 1024;
+  int soft_queue_seconds = 10;
+  std::vector<std::string> slow_consumer_policies;  // "FACILITY_GLOB=POLICY", first match wins
+  // SO_SNDBUF of each connection; 0 = the kernel's (autotuned, up to 4 MiB
+  // by default for a peer that does not read).
+  std::size_t send_buffer_bytes = 0;
+  int publish_rate = 100;   // client messages per second per connection; 0 = no limit
+  int publish_burst = 200;  // token bucket size for publish_rate
 
   // [auth] (README "Authentication and authorization")
   std::vector<std::string> auth_backends = {"anonymous"};  // the chain, in order
@@ -104,6 +114,7 @@ struct Config {
   std::optional<RedisEndpoint> redis;  // none = memory engine
   std::vector<CidrBlock> trusted_proxy_blocks;
   std::vector<StaticRule> static_rules;
+  std::vector<SlowConsumerRule> slow_consumer_rules;  // parsed slow_consumer_policies
 
   // Lets a SIGHUP reload tell what changed, and tests compare whole configs.
   bool operator==(const Config&) const = default;
@@ -147,6 +158,17 @@ struct CommandLine {
 };
 CommandLine load_config(int argc, const char* const* argv,
                         const std::map<std::string, std::string>& env);
+
+// What a reload (SIGHUP) makes of a freshly loaded configuration: the running
+// one with every key that can change at run time taken from `loaded`, the
+// rest kept. `changed` and `kept` name the keys (table.key) whose value
+// differs, applied or not. Throws ConfigError when the result is invalid.
+struct Reload {
+  Config config;
+  std::vector<std::string> changed;
+  std::vector<std::string> kept;
+};
+Reload plan_reload(const Config& running, const Config& loaded);
 
 // Every key with its current value, as TOML (for --check-config).
 std::string to_toml(const Config& config);

@@ -19,7 +19,8 @@ class Metrics {
   counter connections_over_limit{0};     // 503 at the handshake (max_connections)
   counter handshakes_origin_refused{0};  // 403: Origin not in auth.allowed_origins
   gauge connections_open{0};
-  counter closed_slow_consumer{0};  // 1013, queue over max_queue_bytes
+  counter closed_slow_consumer{0};  // 1013, queue over max_queue_bytes (or the soft limit)
+  counter closed_rate_limited{0};   // 1008, over publish_rate
   counter closed_idle{0};
   counter closed_protocol_error{0};  // 1002 / 1007 / 1008 / 1009 sent by us
 
@@ -31,6 +32,11 @@ class Metrics {
   counter last_messages_replayed{0};
   counter last_messages_resent{0};  // stored values that changed during a Redis outage
   counter heartbeats_answered{0};
+  counter messages_dropped_slow_consumer{0};  // by drop-oldest / keep-latest policies
+
+  // configuration
+  counter config_reloads{0};          // SIGHUP reloads applied
+  counter config_reload_failures{0};  // SIGHUP reloads rejected (the old config kept)
 
   // redis
   gauge redis_subscriber_up{0};

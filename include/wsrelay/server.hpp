@@ -9,10 +9,14 @@
 // publishes already accepted are answered by Redis, and run() returns 0. At
 // shutdown_timeout_seconds (or on a second signal) it stops anyway, logs
 // what it abandoned and returns 1.
+// SIGHUP reloads the configuration (server_reload.cpp).
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include <boost/asio/signal_set.hpp>
 
 #include <wsrelay/config.hpp>
 #include <wsrelay/metrics.hpp>
@@ -36,6 +40,11 @@ class Server {
   // until a shutdown signal. Returns the process exit code.
   int run();
 
+  // Loads the configuration again from the sources read at start (file,
+  // WSRELAY_* environment, flags); throws ConfigError. Without one, SIGHUP
+  // only logs that there is nothing to reload.
+  void set_reload_source(std::function<Config()> source) { reload_source_ = std::move(source); }
+
  private:
   void do_accept();
   void begin_shutdown(int signal_number);
@@ -44,8 +53,11 @@ class Server {
   void force_stop(const char* why);
   void stop_all(int exit_code);
   void write_ready_file(const tcp::endpoint& endpoint);
+  // Control executor: arms the SIGHUP handler; reload() applies one.
+  void wait_hangup();
+  void reload();
 
-  Config config_;
+  Config config_;  // as started; what cannot change at run time is read here
   Metrics metrics_;
   std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per shard
   std::unique_ptr<net::io_context> control_;  // engine, hub, listener: the main thread
@@ -62,6 +74,10 @@ class Server {
   bool stopped_ = false;
   int exit_code_ = 0;
   std::vector<std::thread> threads_;
+  std::shared_ptr<const Config> current_;  // the snapshot the shards hold
+  std::function<Config()> reload_source_;
+  // Last, so it is destroyed first: it must go before its io_context.
+  std::unique_ptr<net::signal_set> hangup_;
 };
 
 }  // namespace wsrelay

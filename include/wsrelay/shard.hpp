@@ -4,6 +4,11 @@
 // flush, and a periodic tick for deadlines (handshake, idle, ping,
 // heartbeat) so that a session needs no timer of its own.
 //
+// Settings: the shard holds the current configuration as an immutable,
+// shared snapshot. A reload posts a new snapshot to every shard
+// (set_config); sessions read config() when they need a value, so the
+// sessions already open follow the new limits, with no lock on the hot path.
+//
 // Threading: everything here runs on this shard's thread, except context()
 // and session_count(). The index holds raw session pointers: a session
 // removes itself from the index (in Shard::remove) before the shard drops
@@ -34,15 +39,19 @@ class Shard {
  public:
   using clock = std::chrono::steady_clock;
 
-  Shard(std::size_t index, net::io_context& context, const Config& config, Metrics& metrics,
-        Hub& hub, Authorizer& authorizer);
+  Shard(std::size_t index, net::io_context& context, std::shared_ptr<const Config> config,
+        Metrics& metrics, Hub& hub, Authorizer& authorizer);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
   net::io_context& context() { return context_; }
   std::size_t index() const { return shard_index_; }
-  const Config& config() const { return config_; }
+  // The current snapshot. A reference stays valid until the shard's thread
+  // returns to its loop (set_config runs there too).
+  const Config& config() const { return *config_; }
+  // Shard thread: from now on `config` is current; open sessions adjust.
+  void set_config(std::shared_ptr<const Config> config);
   Metrics& metrics() { return metrics_; }
   Hub& hub() { return hub_; }
   Authorizer& authorizer() { return authorizer_; }
@@ -79,6 +88,10 @@ class Shard {
   // An index slot that points into no list (the channel was refused).
   static constexpr std::uint32_t kNoSlot = 0xffffffff;
 
+  // Shard thread: messages a drop policy removed from `session_id`'s queue.
+  // Counted at once, logged at most every drop_log_period per shard.
+  void count_dropped(std::uint64_t session_id, std::size_t messages);
+
   clock::time_point now() const { return now_; }
   static constexpr std::chrono::milliseconds tick_period{250};
   bool shutting_down() const { return shutting_down_; }
@@ -89,7 +102,7 @@ class Shard {
   void drain_due();
 
   std::size_t shard_index_;
-  const Config& config_;
+  std::shared_ptr<const Config> config_;
   Metrics& metrics_;
   Hub& hub_;
   Authorizer& authorizer_;
@@ -109,6 +122,9 @@ class Shard {
   net::steady_timer drain_timer_{context_};
   std::atomic<std::size_t> session_count_{0};
   std::uint64_t next_session_id_ = 1;
+  std::uint64_t dropped_unlogged_ = 0;
+  std::uint64_t last_dropping_session_ = 0;
+  clock::time_point last_drop_log_{};
 };
 
 }  // namespace wsrelay

@@ -24,6 +24,8 @@
 #include <wsrelay/message.hpp>
 #include <wsrelay/net.hpp>
 #include <wsrelay/protocol.hpp>
+#include <wsrelay/slow_consumer.hpp>
+#include <wsrelay/token_bucket.hpp>
 #include <wsrelay/ws_frame.hpp>
 
 namespace wsrelay {
@@ -55,6 +57,8 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   // Shard thread. The backend refused one of this session's channels: close
   // with 1008 and `reason`, counted and logged.
   void close_refused(std::string_view reason);
+  // Shard thread. The shard's configuration snapshot was replaced.
+  void settings_changed();
 
   const std::vector<std::string>& subscribed() const { return subscribe_; }
   // Shard's bookkeeping: where this session sits in the shard's list for
@@ -99,10 +103,25 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void on_writable(error_code ec);
   bool suppressed(const Message& message);
   void suppress(std::uint64_t hash);
+  // ws_session_limits.cpp: the outbound limits and the publish rate.
   // False (and the session closing with 1013) when `bytes` more would pass
-  // max_queue_bytes.
-  bool admit(std::size_t bytes);
-  bool queue_message(const MessagePtr& message);
+  // max_queue_bytes and the facility's policy is `close`, or nothing can be
+  // dropped to make room. `incoming` is the data message asking, if any;
+  // `incoming_is_newest` is false for a replayed value, which is older than
+  // the live messages held in `pending_`.
+  bool admit(std::size_t bytes, const Message* incoming = nullptr, bool incoming_is_newest = true);
+  // Drops queued data messages by `policy` until `need` bytes are free (or
+  // nothing more may go). Returns the bytes freed.
+  std::size_t make_room(std::size_t need, SlowConsumerPolicy policy, const Message* incoming,
+                        bool incoming_is_newest);
+  SlowConsumerPolicy policy() const;
+  void close_slow_consumer(std::string_view which_limit, std::size_t limit);
+  // Starts the soft-limit clock when the queue passes soft_queue_bytes.
+  void note_queue_growth();
+  void check_soft_limit(clock::time_point now);
+  // False when the client is over publish_rate (the session is closing).
+  bool within_publish_rate();
+  bool queue_message(const MessagePtr& message, bool newest = true);
 
   void start_close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
   void linger();
@@ -154,6 +173,10 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
     clock::time_point until;
   };
   std::vector<ReplayGuard> replay_guards_;
+
+  TokenBucket publish_bucket_;
+  // Since when the queue has been over soft_queue_bytes without a break.
+  std::optional<clock::time_point> over_soft_since_;
 
   clock::time_point deadline_;  // handshake or close deadline
   clock::time_point last_read_;

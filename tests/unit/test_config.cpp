@@ -14,21 +14,14 @@
 
 #include <wsrelay/config.hpp>
 
+#include "config_error.hpp"
+
 using namespace wsrelay;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
+using wsrelay::test::error_of;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "<no ConfigError>";
-}
 
 std::string toml_error(const std::string& text) {
   return error_of([&] { parse_config_toml(text, "wsrelay.toml"); });
@@ -130,6 +123,12 @@ idle_timeout_seconds = 9
 close_timeout_seconds = 3
 max_message_bytes = 1000
 max_queue_bytes = 2000
+soft_queue_bytes = 1500
+soft_queue_seconds = 5
+slow_consumer_policies = ["prices*=keep-latest"]
+send_buffer_bytes = 8192
+publish_rate = 50
+publish_burst = 60
 
 [log]
 level = "debug"
@@ -162,6 +161,12 @@ timeout_seconds = 30
   CHECK(c.close_timeout_seconds == 3);
   CHECK(c.max_message_bytes == 1000);
   CHECK(c.max_queue_bytes == 2000);
+  CHECK(c.soft_queue_bytes == 1500);
+  CHECK(c.soft_queue_seconds == 5);
+  CHECK(c.slow_consumer_policies == std::vector<std::string>{"prices*=keep-latest"});
+  CHECK(c.send_buffer_bytes == 8192);
+  CHECK(c.publish_rate == 50);
+  CHECK(c.publish_burst == 60);
   CHECK(c.log_level == "debug");
   CHECK(c.shutdown_timeout_seconds == 30);
 
@@ -688,6 +693,12 @@ TEST_CASE("to_toml round-trips through parse_config_toml", "[config]") {
     c.close_timeout_seconds = 9;
     c.max_message_bytes = 10;
     c.max_queue_bytes = 11;
+    c.soft_queue_bytes = 0;
+    c.soft_queue_seconds = 13;
+    c.slow_consumer_policies = {"a*=drop-oldest", "b?=keep-latest", "*=close"};
+    c.send_buffer_bytes = 14;
+    c.publish_rate = 0;
+    c.publish_burst = 15;
     c.log_level = "off";
     c.shutdown_timeout_seconds = 12;
     validate(c);
@@ -727,5 +738,5 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
     INFO(line);
     CHECK(sample.find("\n" + line + "\n") != std::string::npos);
   }
-  CHECK(keys == 47);
+  CHECK(keys == 53);
 }

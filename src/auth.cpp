@@ -1,5 +1,6 @@
 #include <wsrelay/auth.hpp>
 
+#include <wsrelay/auth_callback.hpp>
 #include <wsrelay/config.hpp>
 
 namespace wsrelay {
@@ -12,7 +13,9 @@ void AnonymousAuthorizer::authorize(const AuthRequest& request,
   done(std::move(decision));
 }
 
-std::unique_ptr<Authorizer> make_authorizer(const Config& config) {
+std::unique_ptr<Authorizer> make_authorizer(const Config& config, Metrics& metrics) {
+  // Until the backend chain (auth.backends) lands: the callback alone when configured.
+  if (!config.auth_callback_url.empty()) return make_callback_authorizer(config, &metrics);
   return std::make_unique<AnonymousAuthorizer>(config.session_cookie);
 }
 

@@ -4,6 +4,7 @@
 // by where it came from ("wsrelay.toml:12: websocket.max_message_bytes: ...",
 // "WSRELAY_THREADS: ...", "--set server.threads: ...").
 #include "wsrelay/config.hpp"
+#include "wsrelay/auth_callback.hpp"
 #include "wsrelay/protocol.hpp"
 
 #include <arpa/inet.h>
@@ -178,6 +179,12 @@ std::string check_prefix(const Config& c) {
   return {};
 }
 
+std::string check_auth_callback_url(const Config& c) {
+  std::string reason;
+  if (!c.auth_callback_url.empty()) parse_callback_url(c.auth_callback_url, &reason);
+  return reason;
+}
+
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
                                                         "error", "critical", "off"};
 
@@ -188,7 +195,7 @@ std::string check_log_level(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 26> kFields{{
+const std::array<Field, 32> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -225,13 +232,25 @@ const std::array<Field, 26> kFields{{
     {"websocket", "max_message_bytes", "max_message_bytes", &Config::max_message_bytes, 1,
      64 * kMiB},
     {"websocket", "max_queue_bytes", "max_queue_bytes", &Config::max_queue_bytes, 1, kInt64Max},
+    {"auth", "callback_url", "auth_callback_url", &Config::auth_callback_url, 0, 0,
+     check_auth_callback_url},
+    {"auth", "callback_timeout_ms", "auth_callback_timeout_ms", &Config::auth_callback_timeout_ms,
+     1, 600'000},
+    {"auth", "callback_max_connections", "auth_callback_max_connections",
+     &Config::auth_callback_max_connections, 1, 10'000},
+    {"auth", "callback_max_pending", "auth_callback_max_pending",
+     &Config::auth_callback_max_pending, 0, 1'000'000},
+    {"auth", "callback_cache_seconds", "auth_callback_cache_seconds",
+     &Config::auth_callback_cache_seconds, 0, 3600},
+    {"auth", "callback_cache_max_entries", "auth_callback_cache_max_entries",
+     &Config::auth_callback_cache_max_entries, 1, 10'000'000},
     {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level},
     {"shutdown", "timeout_seconds", "shutdown_timeout_seconds", &Config::shutdown_timeout_seconds,
      1, 3600},
 }};
 
-constexpr std::array<std::string_view, 5> kTables = {"server", "redis", "websocket", "log",
-                                                     "shutdown"};
+constexpr std::array<std::string_view, 6> kTables = {"server", "redis", "websocket",
+                                                     "auth",   "log",   "shutdown"};
 
 std::string dotted(const Field& f) {
   return fmt::format("{}.{}", f.table, f.key);
@@ -389,8 +408,8 @@ Config parse_config_toml(std::string_view text, std::string_view source_name, Co
     const std::string_view table = table_key.str();
     if (std::find(kTables.begin(), kTables.end(), table) == kTables.end()) {
       throw ConfigError(fmt::format(
-          "{}:{}: {}: unknown table{} (tables are server, redis, websocket, log, shutdown)", source,
-          line, table, did_you_mean(table)));
+          "{}:{}: {}: unknown table{} (tables are server, redis, websocket, auth, log, shutdown)",
+          source, line, table, did_you_mean(table)));
     }
     const toml::table* entries = table_node.as_table();
     if (!entries)

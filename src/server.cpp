@@ -23,7 +23,7 @@ Server::Server(Config config) : config_(std::move(config)) {
   // one-thread gateway really is one thread.
   engine_ = make_engine(config_, contexts_[0]->get_executor(), metrics_);
   hub_ = std::make_unique<Hub>(*contexts_[0], *engine_, metrics_);
-  authorizer_ = make_authorizer(config_);
+  authorizer_ = make_authorizer(config_, metrics_);
   std::vector<Shard*> shards;
   for (std::size_t i = 0; i < count; ++i) {
     shards_.push_back(
@@ -37,6 +37,9 @@ Server::~Server() {
   for (auto& context : contexts_) context->stop();
   for (auto& thread : threads_)
     if (thread.joinable()) thread.join();
+  // Handshakes still waiting for an authorizer hold their sessions: drop
+  // them while the shards exist.
+  authorizer_.reset();
   // Sessions hold sockets of these contexts: destroy them before the contexts.
   shards_.clear();
   hub_.reset();

@@ -166,7 +166,8 @@ void WsSession::on_authorized(AuthDecision decision) {
   if (decision.status != 0) {
     holds_slot_ = false;
     shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
-    int status = decision.status == 401 ? 401 : 403;
+    // 503: a backend could not reach its source of truth (fails closed).
+    int status = decision.status == 401 || decision.status == 503 ? decision.status : 403;
     std::string reason = decision.reason.empty() ? "not allowed" : decision.reason;
     return respond(status, reason, reason + "\n");
   }

@@ -17,6 +17,7 @@
 namespace wsrelay {
 
 struct Config;
+class Metrics;
 
 struct AuthRequest {
   std::string facility;
@@ -39,7 +40,7 @@ struct AuthRequest {
 //     abstain, so a bad token cannot fall through to a weaker backend.
 // When every backend abstains the handshake is refused with 401.
 struct AuthDecision {
-  int status = 0;  // 0: allowed; 401, 403 or 503: the handshake is refused with it
+  int status = 0;        // 0: allowed; 401, 403 or 503: the handshake is refused with it
   bool abstain = false;  // no credential of this backend's kind: ask the next one
   std::string reason;
   Identity identity;
@@ -64,6 +65,7 @@ class AnonymousAuthorizer final : public Authorizer {
   std::string session_cookie_;
 };
 
-std::unique_ptr<Authorizer> make_authorizer(const Config& config);
+// `metrics` must outlive the authorizer.
+std::unique_ptr<Authorizer> make_authorizer(const Config& config, Metrics& metrics);
 
 }  // namespace wsrelay

@@ -66,6 +66,14 @@ struct Config {
   std::size_t max_message_bytes = 65536;
   std::size_t max_queue_bytes = 1024 * 1024;  // per-session outbound queue; over it: 1013
 
+  // [auth]
+  std::string auth_callback_url;  // http://host[:port]/path; empty = no HTTP callback
+  int auth_callback_timeout_ms = 2000;
+  std::size_t auth_callback_max_connections = 16;
+  std::size_t auth_callback_max_pending = 1000;  // handshakes waiting for a free connection
+  int auth_callback_cache_seconds = 0;           // 0 = every handshake asks the site
+  std::size_t auth_callback_cache_max_entries = 10000;
+
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
 

@@ -12,7 +12,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev catch2
   libtomlplusplus-dev libcli11-dev
   redis-server redis-tools  # tests and the run command
-  python3                   # test helpers
+  python3 python3-django    # test helpers; the Django bridge test (examples/django)
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizer runtimes
   llvm-14                   # llvm-symbolizer: fuzz stacks with file:line
 )

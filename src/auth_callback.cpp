@@ -214,6 +214,12 @@ class CallbackAuthorizer::Impl {
   void release(const ConnectionPtr& connection);
   void discard(const ConnectionPtr& connection);
   void start_next_queued();
+  JobPtr pop_queued();
+  void set_pending_gauge() {
+    if (metrics_)
+      metrics_->auth_callback_pending.store(static_cast<std::int64_t>(queue_.size()),
+                                            std::memory_order_relaxed);
+  }
   void finish(const JobPtr& job, AuthDecision decision);
   void fail(const JobPtr& job, const std::string& detail);
   void log_failure(const std::string& detail);
@@ -271,6 +277,7 @@ void CallbackAuthorizer::Impl::stop() {
     resolver_.cancel();
     for (const JobPtr& job : queue_) job->queue_timer->cancel();
     queue_.clear();
+    set_pending_gauge();
     for (const ConnectionPtr& c : idle_) c->stream.socket().close(ignored);
     idle_.clear();
     for (const ConnectionPtr& c : busy_) {
@@ -318,11 +325,13 @@ void CallbackAuthorizer::Impl::dispatch(const JobPtr& job) {
     if (ec) return;
     if (auto it = std::find(queue_.begin(), queue_.end(), job); it != queue_.end()) {
       queue_.erase(it);
+      set_pending_gauge();
       fail(job,
            fmt::format("no connection to the site became free within {} ms", timeout_.count()));
     }
   });
   queue_.push_back(job);
+  set_pending_gauge();
 }
 
 void CallbackAuthorizer::Impl::run(const ConnectionPtr& connection, const JobPtr& job) {
@@ -426,10 +435,7 @@ void CallbackAuthorizer::Impl::release(const ConnectionPtr& connection) {
   connection->reused = true;
   if (stopping_) return;
   if (queue_.empty()) return idle_.push_back(connection);
-  JobPtr next = std::move(queue_.front());
-  queue_.pop_front();
-  next->queue_timer->cancel();
-  run(connection, next);
+  run(connection, pop_queued());
 }
 
 void CallbackAuthorizer::Impl::discard(const ConnectionPtr& connection) {
@@ -442,11 +448,16 @@ void CallbackAuthorizer::Impl::discard(const ConnectionPtr& connection) {
 
 void CallbackAuthorizer::Impl::start_next_queued() {
   if (stopping_ || queue_.empty() || open_ >= max_connections_) return;
+  ++open_;
+  run(std::make_shared<Connection>(ioc_), pop_queued());
+}
+
+CallbackAuthorizer::Impl::JobPtr CallbackAuthorizer::Impl::pop_queued() {
   JobPtr next = std::move(queue_.front());
   queue_.pop_front();
+  set_pending_gauge();
   next->queue_timer->cancel();
-  ++open_;
-  run(std::make_shared<Connection>(ioc_), next);
+  return next;
 }
 
 void CallbackAuthorizer::Impl::finish(const JobPtr& job, AuthDecision decision) {

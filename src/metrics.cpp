@@ -61,6 +61,9 @@ std::string Metrics::render_prometheus() const {
        "Handshakes decided from the authorization callback's cache.", auth_callback_cache_hits);
   line(out, "auth_callback_connections_opened_total", "counter",
        "TCP connections opened to the authorization callback.", auth_callback_connections_opened);
+  line(out, "auth_callback_pending", "gauge",
+       "Handshakes waiting for a free connection to the authorization callback.",
+       auth_callback_pending);
   return out;
 }
 

@@ -42,6 +42,7 @@ class Metrics {
   counter auth_callback_failures{0};            // handshakes refused with 503: no usable answer
   counter auth_callback_cache_hits{0};          // answered from auth.callback_cache_seconds
   counter auth_callback_connections_opened{0};  // TCP connections opened to the site
+  gauge auth_callback_pending{0};               // handshakes waiting for a free connection
 
   std::string render_prometheus() const;
 };

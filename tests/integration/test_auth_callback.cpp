@@ -273,7 +273,7 @@ TEST_CASE("callback: connections to the site are kept alive and reused", "[auth_
 TEST_CASE("callback: handshakes beyond the pool wait in a bounded queue", "[auth_callback]") {
   CallbackServer site;
   CallbackReply slow;
-  slow.delay = 300ms;
+  slow.delay = 1s;
   site.always(slow);
   TestGateway gateway({"--set", "auth.callback_url=" + site.url(), "--set",
                        "auth.callback_max_connections=1", "--set", "auth.callback_max_pending=2",
@@ -287,9 +287,11 @@ TEST_CASE("callback: handshakes beyond the pool wait in a bounded queue", "[auth
   // With one asking and two waiting, a fourth is refused at once.
   ConcurrentHandshakes more(gateway, 3);
   REQUIRE(wait_until([&] { return site.request_count() >= 4; }, 5s));
+  REQUIRE(wait_until([&] { return metric_value(gateway, "wsrelay_auth_callback_pending") == 2; },
+                     5s, 20ms));
   const auto start = std::chrono::steady_clock::now();
   CHECK(handshake_status(gateway, "/ws/news?subscribe-broadcast") == 503);
-  CHECK(std::chrono::steady_clock::now() - start < 250ms);
+  CHECK(std::chrono::steady_clock::now() - start < 800ms);  // not after a site answer
   CHECK(more.join() == std::vector<int>(3, 101));
   CHECK(metric_value(gateway, "wsrelay_auth_callback_failures_total") == 1);
 }

@@ -13,7 +13,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev
   libssl-dev                # libcrypto: JWT signature checks (HS256, RS256, ES256)
   redis-server redis-tools  # tests and the run command
-  python3                   # test helpers
+  python3 python3-django    # test helpers; the Django bridge test (examples/django)
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + sanitizer runtimes
   llvm-14                   # llvm-symbolizer: fuzz stacks with file:line
   nodejs chromium           # the JavaScript client's tests (node --test, the demo in a browser)

@@ -6,22 +6,23 @@
 #include <fmt/format.h>
 
 #include <wsrelay/auth_backends.hpp>
+#include <wsrelay/auth_callback.hpp>
 #include <wsrelay/config.hpp>
 
 namespace wsrelay {
 namespace {
 
-using Factory = std::unique_ptr<Authorizer> (*)(const Config&);
-
-std::unique_ptr<Authorizer> make_anonymous_authorizer(const Config& config) {
-  return std::make_unique<AnonymousAuthorizer>(config.session_cookie);
-}
+using Factory = std::unique_ptr<Authorizer> (*)(const Config&, Metrics&);
 
 // The backends `auth.backends` may name. A new backend is one line here.
-constexpr std::array<std::pair<std::string_view, Factory>, 3> kBackends{{
-    {"anonymous", make_anonymous_authorizer},
-    {"jwt", make_jwt_authorizer},
-    {"proxy", make_proxy_authorizer},
+constexpr std::array<std::pair<std::string_view, Factory>, 4> kBackends{{
+    {"anonymous",
+     [](const Config& c, Metrics&) -> std::unique_ptr<Authorizer> {
+       return std::make_unique<AnonymousAuthorizer>(c.session_cookie);
+     }},
+    {"jwt", [](const Config& c, Metrics&) { return make_jwt_authorizer(c); }},
+    {"proxy", [](const Config& c, Metrics&) { return make_proxy_authorizer(c); }},
+    {"callback", [](const Config& c, Metrics& m) { return make_callback_authorizer(c, &m); }},
 }};
 
 }  // namespace
@@ -96,14 +97,14 @@ std::vector<std::string_view> authorizer_names() {
   return names;
 }
 
-std::unique_ptr<Authorizer> make_authorizer(const Config& config) {
+std::unique_ptr<Authorizer> make_authorizer(const Config& config, Metrics& metrics) {
   std::vector<std::unique_ptr<Authorizer>> backends;
   for (const std::string& name : config.auth_backends) {
     auto it = std::find_if(kBackends.begin(), kBackends.end(),
                            [&](const auto& entry) { return entry.first == name; });
     if (it == kBackends.end())
       throw ConfigError(fmt::format("auth.backends: unknown backend \"{}\"", name));
-    backends.push_back(it->second(config));
+    backends.push_back(it->second(config, metrics));
   }
   return std::make_unique<ChainAuthorizer>(std::move(backends), config.static_rules);
 }

@@ -5,6 +5,7 @@
 // "WSRELAY_THREADS: ...", "--set server.threads: ...").
 #include "wsrelay/config.hpp"
 #include "wsrelay/config_auth.hpp"
+#include "wsrelay/auth_callback.hpp"
 #include "wsrelay/protocol.hpp"
 
 #include <arpa/inet.h>
@@ -195,6 +196,12 @@ std::string check_prefix(const Config& c) {
   return {};
 }
 
+std::string check_auth_callback_url(const Config& c) {
+  std::string reason;
+  if (!c.auth_callback_url.empty()) parse_callback_url(c.auth_callback_url, &reason);
+  return reason;
+}
+
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
                                                         "error", "critical", "off"};
 
@@ -217,7 +224,7 @@ std::string check_header(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 53> kFields{{
+const std::array<Field, 59> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -298,6 +305,18 @@ const std::array<Field, 53> kFields{{
      check_header<&Config::proxy_session_header>},
     {"auth", "proxy_allow_header", "proxy_allow_header", &Config::proxy_allow_header, 0, 0,
      check_header<&Config::proxy_allow_header>},
+    {"auth", "callback_url", "auth_callback_url", &Config::auth_callback_url, 0, 0,
+     check_auth_callback_url},
+    {"auth", "callback_timeout_ms", "auth_callback_timeout_ms", &Config::auth_callback_timeout_ms,
+     1, 600'000},
+    {"auth", "callback_max_connections", "auth_callback_max_connections",
+     &Config::auth_callback_max_connections, 1, 10'000},
+    {"auth", "callback_max_pending", "auth_callback_max_pending",
+     &Config::auth_callback_max_pending, 0, 1'000'000},
+    {"auth", "callback_cache_seconds", "auth_callback_cache_seconds",
+     &Config::auth_callback_cache_seconds, 0, 3600},
+    {"auth", "callback_cache_max_entries", "auth_callback_cache_max_entries",
+     &Config::auth_callback_cache_max_entries, 1, 10'000'000},
     {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level, kReloadable},
     {"shutdown", "timeout_seconds", "shutdown_timeout_seconds", &Config::shutdown_timeout_seconds,
      1, 3600},

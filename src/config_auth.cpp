@@ -109,6 +109,11 @@ void validate_auth(Config& config) {
       throw ConfigError("auth.jwt_keys: the jwt backend needs at least one key");
     JwtVerifier check(jwt_settings(config));  // throws ConfigError naming the file
   }
+  if (uses_backend(config, "callback") && config.auth_callback_url.empty())
+    throw ConfigError("auth.callback_url: the callback backend needs the site's URL");
+  if (!uses_backend(config, "callback") && !config.auth_callback_url.empty())
+    throw ConfigError(
+        "auth.callback_url: set, but \"callback\" is not in auth.backends (nothing would ask it)");
 }
 
 JwtSettings jwt_settings(const Config& config) {

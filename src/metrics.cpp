@@ -72,6 +72,18 @@ std::string Metrics::render_prometheus() const {
   line(out, "redis_channels", "gauge", "Channels the subscriber is subscribed to.", redis_channels);
   line(out, "redis_pending_messages", "gauge", "Client publishes waiting for Redis.",
        redis_pending_messages);
+  line(out, "auth_callback_requests_total", "counter",
+       "Authorization requests sent to auth.callback_url.", auth_callback_requests);
+  line(out, "auth_callback_failures_total", "counter",
+       "Handshakes refused with 503 because the authorization callback gave no usable answer.",
+       auth_callback_failures);
+  line(out, "auth_callback_cache_hits_total", "counter",
+       "Handshakes decided from the authorization callback's cache.", auth_callback_cache_hits);
+  line(out, "auth_callback_connections_opened_total", "counter",
+       "TCP connections opened to the authorization callback.", auth_callback_connections_opened);
+  line(out, "auth_callback_pending", "gauge",
+       "Handshakes waiting for a free connection to the authorization callback.",
+       auth_callback_pending);
   return out;
 }
 

@@ -29,7 +29,7 @@ Server::Server(Config config) : config_(std::move(config)) {
   control_ = std::make_unique<net::io_context>(1);
   engine_ = make_engine(config_, control_->get_executor(), metrics_);
   hub_ = std::make_unique<Hub>(*control_, *engine_, metrics_);
-  authorizer_ = make_authorizer(config_);
+  authorizer_ = make_authorizer(config_, metrics_);
   current_ = std::make_shared<const Config>(config_);
   std::vector<Shard*> shards;
   for (std::size_t i = 0; i < count; ++i) {
@@ -45,6 +45,9 @@ Server::~Server() {
   for (auto& context : contexts_) context->stop();
   for (auto& thread : threads_)
     if (thread.joinable()) thread.join();
+  // Handshakes still waiting for an authorizer hold their sessions: drop
+  // them while the shards exist.
+  authorizer_.reset();
   // Sessions hold sockets of these contexts: destroy them before the contexts.
   shards_.clear();
   hub_.reset();

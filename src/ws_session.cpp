@@ -235,6 +235,7 @@ void WsSession::on_authorized(AuthDecision decision) {
   if (decision.status != 0) {
     holds_slot_ = false;
     shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+    // 503: a backend could not reach its source of truth (fails closed).
     int status = decision.status == 401 || decision.status == 503 ? decision.status : 403;
     std::string reason = decision.reason.empty() ? "not allowed" : decision.reason;
     spdlog::debug("session {}: /{} from {} refused with {}: {}", id_, target_.facility, client_,
@@ -595,6 +596,9 @@ void WsSession::go_away() {
   // A request still on its way gets close_timeout_seconds more, then is
   // answered 503 (route() checks the shard's shutdown) or dropped.
   if (state_ == State::handshake) {
+    // Waiting on the authorizer (the slot is taken only then): no answer it
+    // gives could open a WebSocket now, so do not wait for it.
+    if (holds_slot_) return respond(503, "shutting down", "server shutting down\n");
     deadline_ = std::min(
         deadline_, shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds));
     return;

@@ -21,6 +21,7 @@
 namespace wsrelay {
 
 struct Config;
+class Metrics;
 
 struct AuthRequest {
   std::string facility;
@@ -104,7 +105,8 @@ class ChainAuthorizer final : public Authorizer {
 std::vector<std::string_view> authorizer_names();
 
 // The chain for `config` (validated). Throws ConfigError when a backend
-// cannot be built (a key file gone since validation).
-std::unique_ptr<Authorizer> make_authorizer(const Config& config);
+// cannot be built (a key file gone since validation). `metrics` must outlive
+// the authorizer.
+std::unique_ptr<Authorizer> make_authorizer(const Config& config, Metrics& metrics);
 
 }  // namespace wsrelay

@@ -101,6 +101,14 @@ struct Config {
   std::string proxy_session_header = "X-WsRelay-Session";
   std::string proxy_allow_header = "X-WsRelay-Allow";
 
+  // [auth]
+  std::string auth_callback_url;  // http://host[:port]/path; empty = no HTTP callback
+  int auth_callback_timeout_ms = 2000;
+  std::size_t auth_callback_max_connections = 16;
+  std::size_t auth_callback_max_pending = 1000;  // handshakes waiting for a free connection
+  int auth_callback_cache_seconds = 0;           // 0 = every handshake asks the site
+  std::size_t auth_callback_cache_max_entries = 10000;
+
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
 

@@ -46,6 +46,13 @@ class Metrics {
   gauge redis_channels{0};             // channels the subscriber is subscribed to
   gauge redis_pending_messages{0};
 
+  // auth.callback_url
+  counter auth_callback_requests{0};            // requests sent to the site
+  counter auth_callback_failures{0};            // handshakes refused with 503: no usable answer
+  counter auth_callback_cache_hits{0};          // answered from auth.callback_cache_seconds
+  counter auth_callback_connections_opened{0};  // TCP connections opened to the site
+  gauge auth_callback_pending{0};               // handshakes waiting for a free connection
+
   std::string render_prometheus() const;
 };
 

@@ -315,7 +315,8 @@ TEST_CASE("X-Forwarded-For names the client only behind a trusted proxy", "[gate
 
 TEST_CASE("auth configuration errors stop the start with exit code 2", "[gateway][auth]") {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
-      {{"--set", "auth.backends=callback"}, "auth.backends: unknown or unavailable backend"},
+      {{"--set", "auth.backends=ldap"}, "auth.backends: unknown or unavailable backend"},
+      {{"--set", "auth.backends=callback"}, "auth.callback_url: the callback backend needs"},
       {{"--set", "auth.backends=jwt", "--set", "auth.jwt_keys=RS256 /nonexistent/key.pem"},
        "auth.jwt_keys: /nonexistent/key.pem (RS256): cannot read the file"},
       {{"--set", "auth.trusted_proxies=10.0.0.1/8"}, "auth.trusted_proxies:"}};

@@ -11,6 +11,10 @@
 namespace wsrelay::test {
 
 std::optional<std::string> HttpResult::header(std::string_view name) const {
+  return find_header(headers, name);
+}
+
+std::optional<std::string> find_header(const Headers& headers, std::string_view name) {
   for (const auto& [key, value] : headers) {
     if (key.size() == name.size() && ::strncasecmp(key.data(), name.data(), key.size()) == 0) {
       return value;

@@ -16,6 +16,9 @@ using namespace std::chrono_literals;
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// The first header called `name` (case-insensitive) in `headers`, if any.
+std::optional<std::string> find_header(const Headers& headers, std::string_view name);
+
 struct HttpResult {
   int status = 0;
   std::string body;

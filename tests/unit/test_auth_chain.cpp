@@ -5,6 +5,7 @@
 
 #include <wsrelay/auth.hpp>
 #include <wsrelay/config.hpp>
+#include <wsrelay/metrics.hpp>
 
 #include "support/jwt_mint.hpp"
 #include "support/temp_dir.hpp"
@@ -168,7 +169,8 @@ TEST_CASE("proxy backend: headers only from trusted peers", "[auth][proxy]") {
   Config config = validated({{"auth.backends", "proxy,anonymous"},
                              {"auth.trusted_proxies", "10.0.0.0/8"},
                              {"auth.proxy_user_header", "X-User"}});
-  auto authorizer = make_authorizer(config);
+  Metrics metrics;
+  auto authorizer = make_authorizer(config, metrics);
   AuthRequest r = request("chat", subscribe_user | subscribe_group | subscribe_session);
   r.cookie = "sessionid=cookie-session";
   r.headers = {{"x-user", " alice "},
@@ -209,7 +211,8 @@ TEST_CASE("jwt backend: Bearer, then cookie, then query token; none abstains", "
                              {"auth.jwt_keys", "HS256 " + dir.file("hs.key")},
                              {"auth.jwt_cookie", "jwt"},
                              {"auth.jwt_query_param", "access_token"}});
-  auto authorizer = make_authorizer(config);
+  Metrics metrics;
+  auto authorizer = make_authorizer(config, metrics);
   auto token = [&](const char* user) { return test::make_jwt(key, {{"sub", user}}); };
   AuthRequest r = request("chat", subscribe_user);
 
@@ -236,7 +239,9 @@ TEST_CASE("config: the [auth] keys are checked and name themselves", "[auth][con
   CHECK_THAT(validate_error({{"auth.backends", "anonymous,ldap"}}),
              Contains("auth.backends: unknown or unavailable backend \"ldap\""));
   CHECK_THAT(validate_error({{"auth.backends", "callback"}}),
-             Contains("unknown or unavailable backend \"callback\""));
+             Contains("auth.callback_url: the callback backend needs the site's URL"));
+  CHECK_THAT(validate_error({{"auth.callback_url", "http://127.0.0.1:9/auth"}}),
+             Contains("\"callback\" is not in auth.backends"));
   CHECK_THAT(validate_error({{"auth.backends", "jwt,jwt"}}), Contains("listed twice"));
   CHECK_THAT(validate_error({{"auth.backends", ""}}), Contains("at least one backend"));
   CHECK_THAT(validate_error({{"auth.backends", "jwt"}}),

@@ -1,0 +1,126 @@
+// The pure parts of the HTTP callback backend: the callback URL and the
+// mapping from the site's answer (status + JSON body) to a decision.
+#include <catch2/catch.hpp>
+
+#include <wsrelay/auth_callback.hpp>
+#include <wsrelay/config.hpp>
+
+using namespace wsrelay;
+using Catch::Matchers::Contains;
+
+namespace {
+
+constexpr Flags kSubscribeAll =
+    subscribe_broadcast | subscribe_user | subscribe_group | subscribe_session;
+
+std::string url_error(std::string_view url) {
+  std::string reason;
+  if (parse_callback_url(url, &reason)) return "<parsed>";
+  return reason;
+}
+
+}  // namespace
+
+TEST_CASE("parse_callback_url takes http://host[:port]/path", "[auth_callback]") {
+  auto url = parse_callback_url("http://127.0.0.1:8000/wsrelay/auth/?x=1");
+  REQUIRE(url);
+  CHECK(url->host == "127.0.0.1");
+  CHECK(url->port == 8000);
+  CHECK(url->target == "/wsrelay/auth/?x=1");
+
+  url = parse_callback_url("HTTP://app.internal");
+  REQUIRE(url);
+  CHECK(url->host == "app.internal");
+  CHECK(url->port == 80);
+  CHECK(url->target == "/");
+
+  url = parse_callback_url("http://[::1]:9000?q");
+  REQUIRE(url);
+  CHECK(url->host == "::1");
+  CHECK(url->port == 9000);
+  CHECK(url->target == "/?q");
+}
+
+TEST_CASE("parse_callback_url refuses what it cannot send", "[auth_callback]") {
+  CHECK_THAT(url_error("https://example.com/auth"), Contains("http://"));
+  CHECK_THAT(url_error("example.com/auth"), Contains("http://"));
+  CHECK_THAT(url_error("http:///auth"), Contains("no host"));
+  CHECK_THAT(url_error("http://host:0/"), Contains("port"));
+  CHECK_THAT(url_error("http://host:65536/"), Contains("port"));
+  CHECK_THAT(url_error("http://host:x/"), Contains("port"));
+  CHECK_THAT(url_error("http://host:/"), Contains("port"));
+  CHECK_THAT(url_error("http://user:pw@host/"), Contains("credentials"));
+  CHECK_THAT(url_error("http://host/a b"), Contains("whitespace"));
+  CHECK_THAT(url_error("http://host/a\r\nX: y"), Contains("whitespace"));
+  CHECK_THAT(url_error("http://host/#frag"), Contains("fragment"));
+  CHECK_THAT(url_error("http://[::1/"), Contains("IPv6"));
+}
+
+TEST_CASE("auth.callback_url is checked when it is set", "[auth_callback][config]") {
+  Config config;
+  CHECK_NOTHROW(set_config_value(config, "auth.callback_url", "http://127.0.0.1:8000/auth"));
+  CHECK(config.auth_callback_url == "http://127.0.0.1:8000/auth");
+  try {
+    set_config_value(config, "auth.callback_url", "https://127.0.0.1/auth");
+    FAIL("no ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(std::string(e.what()), Contains("auth.callback_url"));
+  }
+  CHECK_THROWS_AS(set_config_value(config, "auth.callback_timeout_ms", "0"), ConfigError);
+  CHECK_THROWS_AS(set_config_value(config, "auth.callback_max_connections", "0"), ConfigError);
+}
+
+TEST_CASE("a 200 answer gives the identity it names", "[auth_callback]") {
+  const AuthDecision d = callback_decision(
+      200, R"({"user": "alice", "groups": ["staff", "ops"], "session": "s-1"})", kSubscribeAll);
+  CHECK(d.status == 0);
+  CHECK(d.identity.user == "alice");
+  CHECK(d.identity.groups == std::vector<std::string>{"staff", "ops"});
+  CHECK(d.identity.session == "s-1");
+  CHECK(d.allowed == all_flags);  // no "allow": every requested flag
+}
+
+TEST_CASE("null, empty and absent fields mean none", "[auth_callback]") {
+  for (const char* body : {R"({})", R"({"user": null, "groups": null, "session": null})",
+                           R"({"user": "", "groups": [], "session": ""})"}) {
+    INFO(body);
+    const AuthDecision d = callback_decision(200, body, subscribe_broadcast);
+    CHECK(d.status == 0);
+    CHECK_FALSE(d.identity.user);
+    CHECK(d.identity.groups.empty());
+    CHECK_FALSE(d.identity.session);
+  }
+}
+
+TEST_CASE("allow keeps only the flags it names", "[auth_callback]") {
+  AuthDecision d = callback_decision(
+      200, R"({"user": "a", "allow": ["subscribe-user", "publish-user", "no-such-flag"]})",
+      kSubscribeAll | publish_broadcast);
+  CHECK(d.status == 0);
+  CHECK(d.allowed == (subscribe_user | publish_user));
+
+  // Nothing requested is allowed: 403, as ws4redis's allowed-channels rule.
+  d = callback_decision(200, R"({"user": "a", "allow": ["publish-user"]})", subscribe_broadcast);
+  CHECK(d.status == 403);
+  d = callback_decision(200, R"({"user": "a", "allow": []})", subscribe_broadcast);
+  CHECK(d.status == 403);
+}
+
+TEST_CASE("401 and 403 are denials with that status", "[auth_callback]") {
+  CHECK(callback_decision(401, "", subscribe_broadcast).status == 401);
+  CHECK(callback_decision(403, "{}", subscribe_broadcast).status == 403);
+}
+
+TEST_CASE("anything else fails closed with 503", "[auth_callback]") {
+  for (int status : {201, 204, 301, 302, 400, 404, 500, 502, 503})
+    CHECK(callback_decision(status, R"({"user": "a"})", subscribe_broadcast).status == 503);
+  for (const char* body :
+       {"", "not json", "[1, 2]", "\"alice\"", "null", R"({"user": 5})", R"({"user": ["a"]})",
+        R"({"session": {}})", R"({"groups": "staff"})", R"({"groups": ["a", 1]})",
+        R"({"allow": "subscribe-user"})", R"({"allow": [true]})", R"({"user": "a")"}) {
+    INFO(body);
+    const AuthDecision d = callback_decision(200, body, subscribe_broadcast);
+    CHECK(d.status == 503);
+    CHECK_FALSE(d.reason.empty());
+  }
+}

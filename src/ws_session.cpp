@@ -203,8 +203,10 @@ AuthRequest WsSession::auth_request(std::string_view facility, Flags flags) {
     auth.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     for (char& c : auth.headers.back().first)
       c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (auth.headers.back().first == "x-forwarded-for")
-      forwarded_for += (forwarded_for.empty() ? "" : ",") + std::string(field.value());
+    if (auth.headers.back().first == "x-forwarded-for") {
+      if (!forwarded_for.empty()) forwarded_for += ',';
+      forwarded_for += field.value();
+    }
   }
   auth.remote_address =
       client_address(auth.peer_address, forwarded_for, config.trusted_proxy_blocks);

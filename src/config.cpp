@@ -4,8 +4,8 @@
 // by where it came from ("wsrelay.toml:12: websocket.max_message_bytes: ...",
 // "WSRELAY_THREADS: ...", "--set server.threads: ...").
 #include "wsrelay/config.hpp"
-#include "wsrelay/config_auth.hpp"
 #include "wsrelay/auth_callback.hpp"
+#include "wsrelay/config_auth.hpp"
 #include "wsrelay/protocol.hpp"
 
 #include <arpa/inet.h>

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -201,9 +202,7 @@ AuthRequest WsSession::auth_request(std::string_view facility, Flags flags) {
   std::string forwarded_for;
   for (const auto& field : req) {
     auth.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    for (char& c : auth.headers.back().first)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (auth.headers.back().first == "x-forwarded-for") {
+    if (beast::iequals(field.name_string(), "X-Forwarded-For")) {
       if (!forwarded_for.empty()) forwarded_for += ',';
       forwarded_for += field.value();
     }

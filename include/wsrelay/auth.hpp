@@ -34,7 +34,7 @@ struct AuthRequest {
   std::string peer_address;    // the TCP peer
   bool from_trusted_proxy = false;  // the TCP peer is in auth.trusted_proxies
   std::string query_token;          // the auth.jwt_query_param value, taken out of target
-  std::vector<std::pair<std::string, std::string>> headers;  // every header, names lower-case
+  std::vector<std::pair<std::string, std::string>> headers;  // every header, as received
 
   // The first header called `name` (any case); "" when there is none.
   std::string_view header(std::string_view name) const;

@@ -24,6 +24,7 @@ void Hub::start() {
   handlers.on_refused = [this](const std::string& channel, std::string_view why) {
     on_refused(channel, why);
   };
+  handlers.on_gap = [this](std::vector<std::string> channels) { on_gap(std::move(channels)); };
   handlers.on_ready = [this](bool ready) { ready_.store(ready, std::memory_order_relaxed); };
   engine_.start(std::move(handlers));
   // ready() is read from every shard; the engine's state lives here, so it
@@ -208,6 +209,29 @@ void Hub::resync() {
       }
     });
   });
+}
+
+// Messages on these channels were dropped between Redis and the hub (the
+// subscriber's hand-off was full). Every message received before the drops
+// has been through on_message; from here on it is the outage case: the
+// stored value is read again and sent when no live message has come since
+// and it differs from the last one the sessions got.
+void Hub::on_gap(std::vector<std::string> channels) {
+  if (stopped_) return;
+  auto mark = [this](const std::string& name, ChannelState& state) {
+    if (!state.confirmed) return;  // the link dropped meanwhile: on_subscribed resyncs it
+    state.live_since_confirm = false;
+    if (to_resync_.empty()) net::post(control_, [this] { resync(); });
+    to_resync_.push_back(name);
+  };
+  if (channels.empty()) {
+    for (auto& [name, state] : channels_) mark(name, state);
+    return;
+  }
+  for (const auto& channel : channels) {
+    auto it = channels_.find(channel);
+    if (it != channels_.end()) mark(it->first, it->second);
+  }
 }
 
 // The channel is forgotten here and in every shard that had it, and its

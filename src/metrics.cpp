@@ -72,6 +72,13 @@ std::string Metrics::render_prometheus() const {
   line(out, "redis_channels", "gauge", "Channels the subscriber is subscribed to.", redis_channels);
   line(out, "redis_pending_messages", "gauge", "Client publishes waiting for Redis.",
        redis_pending_messages);
+  line(out, "redis_messages_dropped_total", "counter",
+       "Messages read from Redis and dropped: the hand-off to the hub was over "
+       "redis.subscriber_backlog_bytes.",
+       redis_messages_dropped);
+  line(out, "redis_subscriber_backlog_bytes", "gauge",
+       "Message bytes read from Redis and not yet taken by the hub.",
+       redis_subscriber_backlog_bytes);
   line(out, "auth_callback_requests_total", "counter",
        "Authorization requests sent to auth.callback_url.", auth_callback_requests);
   line(out, "auth_callback_failures_total", "counter",

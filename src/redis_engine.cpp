@@ -13,8 +13,10 @@
 
 #include <wsrelay/config.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/redis_connection.hpp>
 #include <wsrelay/resp.hpp>
+#include <wsrelay/subscriber_link.hpp>
 
 namespace wsrelay {
 namespace {
@@ -32,30 +34,6 @@ constexpr std::chrono::milliseconds kHealthCheckInterval{10000};
 using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
 template <typename T>
 using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
-
-// At most one log line per second for a repeating condition, with the count
-// of the repeats it swallowed.
-class RateLimitedLog {
- public:
-  // True when the caller should log now; `suppressed` is then the number of
-  // occurrences since the previous line.
-  bool should_log(std::uint64_t& suppressed) {
-    const auto now = std::chrono::steady_clock::now();
-    if (logged_once_ && now - last_ < std::chrono::seconds(1)) {
-      ++suppressed_;
-      return false;
-    }
-    logged_once_ = true;
-    last_ = now;
-    suppressed = std::exchange(suppressed_, 0);
-    return true;
-  }
-
- private:
-  bool logged_once_ = false;
-  std::chrono::steady_clock::time_point last_{};
-  std::uint64_t suppressed_ = 0;
-};
 
 std::string describe(const RedisEndpoint& endpoint) {
   if (endpoint.is_unix) return "unix:" + endpoint.path;
@@ -83,7 +61,8 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
 
     options.name = "subscriber";
     options.subscriber = true;
-    subscriber_ = std::make_unique<RedisConnection>(executor_, options);
+    subscriber_ = std::make_unique<SubscriberLink>(executor_, options,
+                                                   config.redis_subscriber_backlog_bytes, metrics);
     options.name = "command";
     options.subscriber = false;
     command_ = std::make_unique<RedisConnection>(executor_, options);
@@ -94,13 +73,19 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     started_ = true;
     handlers_ = std::move(handlers);
     std::weak_ptr<State> weak = weak_from_this();
-    subscriber_->start(
-        [weak](bool up) {
-          if (auto self = weak.lock()) self->on_subscriber_state(up);
-        },
-        [weak](const RespValue& reply) {
-          if (auto self = weak.lock()) self->on_push(reply);
-        });
+    SubscriberLink::Handlers link;
+    link.on_state = [weak](bool up) {
+      if (auto self = weak.lock()) self->on_subscriber_state(up);
+    };
+    link.on_push = [weak](const RespValue& reply) {
+      if (auto self = weak.lock()) self->on_push(reply);
+    };
+    link.on_gap = [weak](std::vector<std::string> channels) {
+      auto self = weak.lock();
+      if (self && !self->stopped_ && self->handlers_.on_gap)
+        self->handlers_.on_gap(std::move(channels));
+    };
+    subscriber_->start(std::move(link));
     command_->start([weak](bool up) {
       if (auto self = weak.lock()) self->on_command_state(up);
     });
@@ -433,7 +418,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   Metrics& metrics_;
   std::size_t max_messages_;
   std::size_t max_bytes_;
-  std::unique_ptr<RedisConnection> subscriber_;
+  std::unique_ptr<SubscriberLink> subscriber_;
   std::unique_ptr<RedisConnection> command_;
   EngineHandlers handlers_;
   bool started_ = false;

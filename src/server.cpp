@@ -19,13 +19,10 @@ Server::Server(Config config) : config_(std::move(config)) {
   std::size_t count = config_.threads > 0 ? static_cast<std::size_t>(config_.threads)
                                           : std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < count; ++i) contexts_.push_back(std::make_unique<net::io_context>(1));
-  // Why a control thread of its own (engine, hub, listener): Redis drops a
-  // pub/sub client whose output buffer passes client-output-buffer-limit, so
-  // the subscriber's read loop must never queue behind session work. When
-  // it shared shard 0's loop, a burst to slow clients delayed its reads
-  // enough for Redis to disconnect it (test "the subscriber outlives a tight
-  // pubsub output-buffer limit"). Its own work per message is a parse and
-  // one post per interested shard.
+  // Why a control thread of its own (engine, hub, listener): work for the
+  // whole process (subscriptions, fan-out, replays) must not queue behind one
+  // shard's sessions, nor theirs behind it. The Redis subscriber goes one
+  // step further and reads on a thread of its own (subscriber_link.hpp).
   control_ = std::make_unique<net::io_context>(1);
   engine_ = make_engine(config_, control_->get_executor(), metrics_);
   hub_ = std::make_unique<Hub>(*control_, *engine_, metrics_);

@@ -62,6 +62,9 @@ struct Config {
   int redis_reconnect_max_ms = 500;  // bounds how late delivery resumes after Redis returns
   std::size_t redis_pending_max_messages = 10000;  // client publishes held while Redis is down
   std::size_t redis_pending_max_bytes = 16 * 1024 * 1024;
+  // Message bytes the subscriber thread may hand to the hub before it drops
+  // (and counts) instead: the bound on what a lagging hub costs in memory.
+  std::size_t redis_subscriber_backlog_bytes = 32 * 1024 * 1024;
 
   // [websocket]
   std::string heartbeat;  // ws4redis WS4REDIS_HEARTBEAT; empty = off

@@ -37,6 +37,11 @@ struct EngineHandlers {
   // The backend refused to subscribe `channel` (Redis ACL: -NOPERM); `why`
   // is its error text. The channel stays unconfirmed until subscribed again.
   std::function<void(const std::string& channel, std::string_view why)> on_refused;
+  // Messages on these channels (empty: on any channel) were received and
+  // dropped because the hub fell behind (redis: redis.subscriber_backlog_bytes).
+  // Called once the hub has caught up, after every message received before
+  // the drops was passed to on_message.
+  std::function<void(std::vector<std::string> channels)> on_gap;
 };
 
 class Engine {

@@ -82,6 +82,8 @@ class Hub {
     // none came live), to tell after an outage whether the stored one changed.
     std::optional<std::uint64_t> last;
     bool resync = false;  // confirmed when the link dropped
+    // A live message came since the confirmation (or since the last gap
+    // report): the stored value is then no newer than what sessions got.
     bool live_since_confirm = false;
   };
 
@@ -89,6 +91,7 @@ class Hub {
   void on_subscribed(const std::string& channel);
   void on_link(bool up);
   void on_refused(const std::string& channel, std::string_view why);
+  void on_gap(std::vector<std::string> channels);
   void resync();
   void proceed(const std::shared_ptr<OpenRequest>& request);
   void fan_out(const ChannelState& state, const MessagePtr& message);

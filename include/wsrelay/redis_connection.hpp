@@ -51,7 +51,8 @@ class RedisConnection {
  public:
   // reply == nullptr: the connection failed (or was stopped) before the reply.
   using ReplyCallback = std::function<void(const RespValue* reply)>;
-  using PushHandler = std::function<void(const RespValue& reply)>;
+  // Takes the reply: a subscriber hands it on without copying its payload.
+  using PushHandler = std::function<void(RespValue&& reply)>;
   using StateHandler = std::function<void(bool up)>;
 
   RedisConnection(net::any_io_executor executor, RedisConnectionOptions options);

@@ -100,6 +100,7 @@ struct Harness {
   std::vector<bool> links;
   std::vector<bool> readiness;
   std::vector<std::string> refused;
+  std::vector<std::vector<std::string>> gaps;
 
   explicit Harness(std::optional<RedisEndpoint> endpoint,
                    const std::function<void(Config&)>& tweak = {}) {
@@ -117,6 +118,7 @@ struct Harness {
         [this](bool up) { links.push_back(up); },
         [this](bool is_ready) { readiness.push_back(is_ready); },
         [this](const std::string& channel, std::string_view) { refused.push_back(channel); },
+        [this](std::vector<std::string> channels) { gaps.push_back(std::move(channels)); },
     });
   }
   ~Harness() { engine->stop(); }

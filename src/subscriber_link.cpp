@@ -1,0 +1,236 @@
+#include <wsrelay/subscriber_link.hpp>
+
+#include <pthread.h>
+
+#include <atomic>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <wsrelay/metrics.hpp>
+#include <wsrelay/rate_limited_log.hpp>
+#include <wsrelay/resp.hpp>
+#include <wsrelay/string_hash.hpp>
+
+namespace wsrelay {
+namespace {
+
+// Channels remembered by name between a drop and its report. Past this many
+// the report says "every channel" instead, so the set stays bounded.
+constexpr std::size_t kMaxGapChannels = 65536;
+
+}  // namespace
+
+// Two sides share this object. The link side (connection_, batch_, gap_,
+// link_epoch_) runs only on the link thread; the control side (handlers_,
+// up_, epoch_) only on the control executor. backlog_ and gap_pending_ are
+// the two atomics they share. Link-side handlers capture `this`: stop()
+// joins the thread before the owner lets go of the object. Control-side
+// handlers hold a shared_ptr, as they may run after the owner is gone.
+class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(net::any_io_executor control, RedisConnectionOptions options, std::size_t limit,
+       Metrics& metrics)
+      : control_(std::move(control)),
+        limit_(limit),
+        metrics_(metrics),
+        io_(1),
+        work_(io_.get_executor()),
+        connection_(std::make_unique<RedisConnection>(io_.get_executor(), std::move(options))) {}
+
+  ~Impl() { stop(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // --- control side ---
+
+  void start(Handlers handlers) {
+    if (thread_.joinable() || stopped_) return;
+    handlers_ = std::move(handlers);
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "wsrelay-redis");
+      io_.run();
+    });
+    net::post(io_, [this] {
+      connection_->start([this](bool up) { on_state(up); },
+                         [this](RespValue&& reply) { on_push(std::move(reply)); });
+    });
+  }
+
+  void stop() {
+    if (stopped_.exchange(true)) return;
+    if (thread_.joinable()) {
+      net::post(io_, [this] {
+        connection_->stop();
+        io_.stop();
+      });
+      thread_.join();
+    }
+    up_ = false;
+    metrics_.redis_subscriber_backlog_bytes = 0;
+  }
+
+  bool up() const { return up_ && !stopped_; }
+
+  bool send(const std::vector<std::string_view>& args) {
+    if (!up()) return false;
+    net::post(io_,
+              [this, epoch = epoch_, owned = std::vector<std::string>(args.begin(), args.end())] {
+                if (epoch != link_epoch_ || !connection_->up()) return;
+                connection_->send(std::vector<std::string_view>(owned.begin(), owned.end()));
+              });
+    return true;
+  }
+
+ private:
+  template <typename F>
+  void post_control(F f) {
+    net::post(control_, [self = shared_from_this(), f = std::move(f)]() mutable {
+      if (!self->stopped_) f(*self);
+    });
+  }
+
+  // The hub took a batch: when it has caught up to half the limit and
+  // messages were dropped meanwhile, the link side reports them.
+  void taken(std::size_t bytes) {
+    const std::size_t left = backlog_.fetch_sub(bytes, std::memory_order_acq_rel) - bytes;
+    metrics_.redis_subscriber_backlog_bytes = static_cast<std::int64_t>(left);
+    if (left <= limit_ / 2 && gap_pending_.exchange(false)) net::post(io_, [this] { flush(); });
+  }
+
+  // --- link side ---
+
+  void on_state(bool up) {
+    if (up) ++link_epoch_;
+    flush();  // what the old connection read goes first
+    post_control([up, epoch = link_epoch_](Impl& self) {
+      self.up_ = up;
+      self.epoch_ = epoch;
+      if (self.handlers_.on_state) self.handlers_.on_state(up);
+    });
+  }
+
+  void on_push(RespValue&& reply) {
+    // One post per read: this runs after the read handler that parsed the batch.
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      net::post(io_, [this] {
+        flush_posted_ = false;
+        flush();
+      });
+    }
+    const Push push = classify_push(reply);
+    if (push.kind == Push::Kind::message) {
+      const std::size_t bytes = push.channel.size() + push.payload.size();
+      const std::size_t backlog = backlog_.load(std::memory_order_acquire) + batch_bytes_;
+      // One message always passes an empty hand-off, however large.
+      if (backlog > 0 && backlog + bytes > limit_) return drop(push.channel, backlog);
+      batch_bytes_ += bytes;
+    }
+    batch_.push_back(std::move(reply));
+  }
+
+  void drop(std::string_view channel, std::size_t backlog) {
+    metrics_.redis_messages_dropped.fetch_add(1, std::memory_order_relaxed);
+    if (gap_.size() < kMaxGapChannels) {
+      gap_.emplace(channel);
+    } else if (!gap_.contains(channel)) {
+      gap_every_channel_ = true;
+    }
+    std::uint64_t suppressed = 0;
+    if (drop_log_.should_log(suppressed)) {
+      spdlog::warn(
+          "redis subscriber: message on {} dropped: {} bytes read from Redis are still waiting "
+          "for the hub (redis.subscriber_backlog_bytes = {}); {} other(s) dropped since the "
+          "previous line. Its stored last message is re-sent once the hub catches up.",
+          channel, backlog, limit_, suppressed);
+    }
+  }
+
+  void flush() {
+    if (!batch_.empty()) {
+      const std::size_t bytes = std::exchange(batch_bytes_, 0);
+      const std::size_t backlog = backlog_.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
+      metrics_.redis_subscriber_backlog_bytes = static_cast<std::int64_t>(backlog);
+      post_control([batch = std::exchange(batch_, {}), bytes](Impl& self) {
+        for (const RespValue& reply : batch) {
+          if (self.stopped_) return;
+          if (self.handlers_.on_push) self.handlers_.on_push(reply);
+        }
+        self.taken(bytes);
+      });
+    }
+    // After the batch, never before it: a message older than the dropped
+    // ones must not reach the hub after the gap, or the hub would take it
+    // for a newer one and skip the re-send.
+    if (gap_.empty() && !gap_every_channel_) return;
+    if (backlog_.load(std::memory_order_acquire) > limit_ / 2) {
+      gap_pending_ = true;  // taken() calls flush() again once the hub catches up
+      return;
+    }
+    std::vector<std::string> channels;
+    if (!gap_every_channel_) channels.assign(gap_.begin(), gap_.end());
+    spdlog::info("redis subscriber: the hub caught up; re-checking the last message of {}",
+                 gap_every_channel_ ? std::string("every channel")
+                                    : std::to_string(channels.size()) + " channel(s)");
+    gap_.clear();
+    gap_every_channel_ = false;
+    post_control([channels = std::move(channels)](Impl& self) mutable {
+      if (self.handlers_.on_gap) self.handlers_.on_gap(std::move(channels));
+    });
+  }
+
+  net::any_io_executor control_;
+  const std::size_t limit_;
+  Metrics& metrics_;
+  net::io_context io_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::unique_ptr<RedisConnection> connection_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<std::size_t> backlog_{0};
+  std::atomic<bool> gap_pending_{false};
+
+  // control side
+  Handlers handlers_;
+  bool up_ = false;
+  std::uint64_t epoch_ = 0;
+
+  // link side
+  std::uint64_t link_epoch_ = 0;
+  std::vector<RespValue> batch_;
+  std::size_t batch_bytes_ = 0;
+  bool flush_posted_ = false;
+  std::unordered_set<std::string, StringHash, std::equal_to<>> gap_;
+  bool gap_every_channel_ = false;
+  RateLimitedLog drop_log_;
+};
+
+SubscriberLink::SubscriberLink(net::any_io_executor control, RedisConnectionOptions options,
+                               std::size_t backlog_limit, Metrics& metrics)
+    : impl_(
+          std::make_shared<Impl>(std::move(control), std::move(options), backlog_limit, metrics)) {}
+
+SubscriberLink::~SubscriberLink() {
+  impl_->stop();
+}
+
+void SubscriberLink::start(Handlers handlers) {
+  impl_->start(std::move(handlers));
+}
+void SubscriberLink::stop() {
+  impl_->stop();
+}
+bool SubscriberLink::up() const {
+  return impl_->up();
+}
+bool SubscriberLink::send(const std::vector<std::string_view>& args) {
+  return impl_->send(args);
+}
+
+}  // namespace wsrelay

@@ -16,9 +16,8 @@ Hub::Hub(net::io_context& control, Engine& engine, Metrics& metrics)
 
 void Hub::start() {
   EngineHandlers handlers;
-  handlers.on_message = [this](std::string_view channel, std::string_view payload) {
-    on_message(channel, payload);
-  };
+  handlers.on_message = [this](std::string_view channel, std::string_view payload,
+                               const DeliveryHold& hold) { on_message(channel, payload, hold); };
   handlers.on_subscribed = [this](const std::string& channel) { on_subscribed(channel); };
   handlers.on_link = [this](bool up) { on_link(up); };
   handlers.on_refused = [this](const std::string& channel, std::string_view why) {
@@ -136,7 +135,7 @@ void Hub::when_published(std::function<void()> done) {
   if (!stopped_) engine_.when_published(std::move(done));
 }
 
-void Hub::on_message(std::string_view channel, std::string_view payload) {
+void Hub::on_message(std::string_view channel, std::string_view payload, const DeliveryHold& hold) {
   auto it = channels_.find(channel);
   // A message on a channel whose latest SUBSCRIBE is not confirmed yet was
   // sent under an earlier subscription (in flight across an UNSUBSCRIBE and
@@ -149,13 +148,15 @@ void Hub::on_message(std::string_view channel, std::string_view payload) {
   MessagePtr message = Message::make(channel, payload);
   it->second.last = message->hash();
   it->second.live_since_confirm = true;
-  fan_out(it->second, message);
+  fan_out(it->second, message, hold);
 }
 
-void Hub::fan_out(const ChannelState& state, const MessagePtr& message) {
+// Each post holds `hold` until its shard has delivered: the subscriber's
+// bound covers the messages waiting in the shards' queues as well.
+void Hub::fan_out(const ChannelState& state, const MessagePtr& message, const DeliveryHold& hold) {
   for (auto shard : state.shards) {
     Shard* target = shards_[shard];
-    net::post(target->context(), [target, message] { target->deliver(message); });
+    net::post(target->context(), [target, message, hold] { target->deliver(message); });
   }
 }
 
@@ -205,7 +206,7 @@ void Hub::resync() {
         if (state.last == message->hash()) continue;
         state.last = message->hash();
         metrics_.last_messages_resent.fetch_add(1, std::memory_order_relaxed);
-        fan_out(state, message);
+        fan_out(state, message, nullptr);
       }
     });
   });

@@ -107,7 +107,7 @@ bool MemoryEngine::publish(const std::string& channel, std::string_view payload,
   net::post(state_->executor, [state = state_, channel, payload = std::string(payload)] {
     if (state->stopped || !state->channels.contains(channel)) return;
     ++state->metrics.messages_from_redis;
-    if (state->handlers.on_message) state->handlers.on_message(channel, payload);
+    if (state->handlers.on_message) state->handlers.on_message(channel, payload, nullptr);
   });
   return true;
 }

@@ -77,7 +77,7 @@ std::string Metrics::render_prometheus() const {
        "redis.subscriber_backlog_bytes.",
        redis_messages_dropped);
   line(out, "redis_subscriber_backlog_bytes", "gauge",
-       "Message bytes read from Redis and not yet taken by the hub.",
+       "Message bytes read from Redis and not yet delivered by every shard.",
        redis_subscriber_backlog_bytes);
   line(out, "auth_callback_requests_total", "counter",
        "Authorization requests sent to auth.callback_url.", auth_callback_requests);

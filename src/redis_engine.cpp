@@ -77,8 +77,8 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     link.on_state = [weak](bool up) {
       if (auto self = weak.lock()) self->on_subscriber_state(up);
     };
-    link.on_push = [weak](const RespValue& reply) {
-      if (auto self = weak.lock()) self->on_push(reply);
+    link.on_push = [weak](const RespValue& reply, const DeliveryHold& hold) {
+      if (auto self = weak.lock()) self->on_push(reply, hold);
     };
     link.on_gap = [weak](std::vector<std::string> channels) {
       auto self = weak.lock();
@@ -356,7 +356,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     }
   }
 
-  void on_push(const RespValue& reply) {
+  void on_push(const RespValue& reply, const DeliveryHold& hold) {
     if (stopped_) return;
     const Push push = classify_push(reply);
     switch (push.kind) {
@@ -364,7 +364,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
         ++metrics_.messages_from_redis;
         // A message can still be in flight after UNSUBSCRIBE was sent.
         if (wanted_.contains(push.channel) && handlers_.on_message) {
-          handlers_.on_message(push.channel, push.payload);
+          handlers_.on_message(push.channel, push.payload, hold);
         }
         return;
       case Push::Kind::subscribed: {

@@ -88,6 +88,16 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   }
 
  private:
+  // Returns a batch's bytes to the backlog when its last holder lets go.
+  struct Hold {
+    Hold(std::shared_ptr<Impl> link, std::size_t bytes) : link(std::move(link)), bytes(bytes) {}
+    ~Hold() { link->taken(bytes); }
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    std::shared_ptr<Impl> link;
+    std::size_t bytes;
+  };
+
   template <typename F>
   void post_control(F f) {
     net::post(control_, [self = shared_from_this(), f = std::move(f)]() mutable {
@@ -95,8 +105,9 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     });
   }
 
-  // The hub took a batch: when it has caught up to half the limit and
-  // messages were dropped meanwhile, the link side reports them.
+  // The last hold of a batch is gone (on the control thread or a shard's):
+  // when the backlog is down to half the limit and messages were dropped
+  // meanwhile, the link side reports them.
   void taken(std::size_t bytes) {
     const std::size_t left = backlog_.fetch_sub(bytes, std::memory_order_acq_rel) - bytes;
     metrics_.redis_subscriber_backlog_bytes = static_cast<std::int64_t>(left);
@@ -145,9 +156,9 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     std::uint64_t suppressed = 0;
     if (drop_log_.should_log(suppressed)) {
       spdlog::warn(
-          "redis subscriber: message on {} dropped: {} bytes read from Redis are still waiting "
-          "for the hub (redis.subscriber_backlog_bytes = {}); {} other(s) dropped since the "
-          "previous line. Its stored last message is re-sent once the hub catches up.",
+          "redis subscriber: message on {} dropped: {} bytes read from Redis are not yet "
+          "delivered (redis.subscriber_backlog_bytes = {}); {} other(s) dropped since the "
+          "previous line. Its stored last message is re-sent once delivery catches up.",
           channel, backlog, limit_, suppressed);
     }
   }
@@ -157,12 +168,12 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
       const std::size_t bytes = std::exchange(batch_bytes_, 0);
       const std::size_t backlog = backlog_.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
       metrics_.redis_subscriber_backlog_bytes = static_cast<std::int64_t>(backlog);
-      post_control([batch = std::exchange(batch_, {}), bytes](Impl& self) {
+      auto hold = std::make_shared<const Hold>(shared_from_this(), bytes);
+      post_control([batch = std::exchange(batch_, {}), hold = std::move(hold)](Impl& self) {
         for (const RespValue& reply : batch) {
           if (self.stopped_) return;
-          if (self.handlers_.on_push) self.handlers_.on_push(reply);
+          if (self.handlers_.on_push) self.handlers_.on_push(reply, hold);
         }
-        self.taken(bytes);
       });
     }
     // After the batch, never before it: a message older than the dropped
@@ -170,12 +181,12 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     // for a newer one and skip the re-send.
     if (gap_.empty() && !gap_every_channel_) return;
     if (backlog_.load(std::memory_order_acquire) > limit_ / 2) {
-      gap_pending_ = true;  // taken() calls flush() again once the hub catches up
+      gap_pending_ = true;  // taken() calls flush() again once delivery catches up
       return;
     }
     std::vector<std::string> channels;
     if (!gap_every_channel_) channels.assign(gap_.begin(), gap_.end());
-    spdlog::info("redis subscriber: the hub caught up; re-checking the last message of {}",
+    spdlog::info("redis subscriber: delivery caught up; re-checking the last message of {}",
                  gap_every_channel_ ? std::string("every channel")
                                     : std::to_string(channels.size()) + " channel(s)");
     gap_.clear();

@@ -22,9 +22,15 @@ namespace wsrelay {
 struct Config;
 class Metrics;
 
+// Held by whatever still has to deliver a message (the hub's posts to the
+// shards); when the last copy goes, the backend may take more (redis: the
+// subscriber's hand-off bound). Empty for backends without such a bound.
+using DeliveryHold = std::shared_ptr<const void>;
+
 struct EngineHandlers {
   // A message arrived on a subscribed channel.
-  std::function<void(std::string_view channel, std::string_view payload)> on_message;
+  std::function<void(std::string_view channel, std::string_view payload, const DeliveryHold& hold)>
+      on_message;
   // The backend confirmed the most recent subscribe of `channel`: from now on
   // every message published on it is delivered through on_message.
   std::function<void(const std::string& channel)> on_subscribed;
@@ -38,9 +44,9 @@ struct EngineHandlers {
   // is its error text. The channel stays unconfirmed until subscribed again.
   std::function<void(const std::string& channel, std::string_view why)> on_refused;
   // Messages on these channels (empty: on any channel) were received and
-  // dropped because the hub fell behind (redis: redis.subscriber_backlog_bytes).
-  // Called once the hub has caught up, after every message received before
-  // the drops was passed to on_message.
+  // dropped because delivery fell behind (redis: redis.subscriber_backlog_bytes).
+  // Called once it has caught up, after every message received before the
+  // drops was passed to on_message.
   std::function<void(std::vector<std::string> channels)> on_gap;
 };
 

@@ -17,6 +17,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <wsrelay/engine.hpp>
 #include <wsrelay/message.hpp>
 #include <wsrelay/net.hpp>
 #include <wsrelay/string_hash.hpp>
@@ -87,14 +88,14 @@ class Hub {
     bool live_since_confirm = false;
   };
 
-  void on_message(std::string_view channel, std::string_view payload);
+  void on_message(std::string_view channel, std::string_view payload, const DeliveryHold& hold);
   void on_subscribed(const std::string& channel);
   void on_link(bool up);
   void on_refused(const std::string& channel, std::string_view why);
   void on_gap(std::vector<std::string> channels);
   void resync();
   void proceed(const std::shared_ptr<OpenRequest>& request);
-  void fan_out(const ChannelState& state, const MessagePtr& message);
+  void fan_out(const ChannelState& state, const MessagePtr& message, const DeliveryHold& hold);
   void schedule_flush();
   void flush();
 

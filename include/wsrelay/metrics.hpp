@@ -46,7 +46,7 @@ class Metrics {
   gauge redis_channels{0};             // channels the subscriber is subscribed to
   gauge redis_pending_messages{0};
   counter redis_messages_dropped{0};  // subscriber hand-off over redis.subscriber_backlog_bytes
-  gauge redis_subscriber_backlog_bytes{0};  // read from Redis, not yet taken by the hub
+  gauge redis_subscriber_backlog_bytes{0};  // read from Redis, not yet delivered
 
   // auth.callback_url
   counter auth_callback_requests{0};            // requests sent to the site

@@ -8,8 +8,9 @@
 // burst of subscribes. This thread only reads, parses RESP, and hands whole
 // replies to the control executor in batches, one post per read.
 //
-// The hand-off is bounded (`backlog_limit` bytes of message payloads posted
-// but not yet taken by the control thread). Past it, messages are dropped
+// The hand-off is bounded: `backlog_limit` bytes of message payloads read
+// and not yet delivered, that is, whose batch's hold (see Handlers) someone
+// still has: the control thread, or a shard's queue. Past it, messages are dropped
 // here, counted (wsrelay_redis_messages_dropped_total) and logged, and
 // once the backlog is down to half the limit the channels that lost
 // messages are reported through on_gap, in order with the messages around
@@ -39,7 +40,9 @@ class SubscriberLink {
  public:
   struct Handlers {
     std::function<void(bool up)> on_state;
-    std::function<void(const RespValue& reply)> on_push;
+    // `hold` is shared by every reply of one read; when its last copy is
+    // gone, their bytes leave the backlog.
+    std::function<void(const RespValue& reply, const std::shared_ptr<const void>& hold)> on_push;
     std::function<void(std::vector<std::string> channels)> on_gap;
   };
 

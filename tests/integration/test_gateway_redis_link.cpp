@@ -188,9 +188,9 @@ TEST_CASE("redis link: the subscriber outlives a tight pubsub output-buffer limi
         std::string::npos);
 }
 
-// The hand-off from the subscriber thread to the hub is bounded
-// (redis.subscriber_backlog_bytes). At 1 byte, only a message that finds it
-// empty passes: of a transaction's 3000 messages, which Redis writes in one
+// What the subscriber thread has read and the shards have not delivered is
+// bounded (redis.subscriber_backlog_bytes). At 1 byte, only a message that
+// finds nothing in flight passes: of a transaction's 3000 messages, which Redis writes in one
 // go, nearly all are dropped. Every one is counted, the rest arrive in
 // order, the subscriber is never disconnected, and once the hub has caught
 // up the channel's stored value is re-sent, since it changed.

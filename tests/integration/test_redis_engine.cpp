@@ -101,6 +101,10 @@ struct Harness {
   std::vector<bool> readiness;
   std::vector<std::string> refused;
   std::vector<std::vector<std::string>> gaps;
+  // When set, each message's hold is kept (as a shard that has not
+  // delivered yet would keep it) until the test clears `holds`.
+  bool keep_holds = false;
+  std::vector<wsrelay::DeliveryHold> holds;
 
   explicit Harness(std::optional<RedisEndpoint> endpoint,
                    const std::function<void(Config&)>& tweak = {}) {
@@ -111,8 +115,10 @@ struct Harness {
     if (tweak) tweak(config);
     engine = wsrelay::make_engine(config, io.get_executor(), metrics);
     engine->start(EngineHandlers{
-        [this](std::string_view channel, std::string_view payload) {
+        [this](std::string_view channel, std::string_view payload,
+               const wsrelay::DeliveryHold& hold) {
           messages.emplace_back(channel, payload);
+          if (keep_holds) holds.push_back(hold);
         },
         [this](const std::string& channel) { subscribed.push_back(channel); },
         [this](bool up) { links.push_back(up); },
@@ -219,6 +225,44 @@ TEST_CASE("redis engine: subscribe is confirmed and an external PUBLISH is deliv
   REQUIRE(h.run_until([&] { return h.messages.size() == 1; }));
   CHECK(h.messages[0] == std::pair<std::string, std::string>("broadcast:b", payload));
   CHECK(h.metrics.messages_from_redis == 1);
+}
+
+// redis.subscriber_backlog_bytes counts a message until every holder of
+// its hold (in the gateway: each shard's queued delivery) has let go, so a
+// shard that falls behind makes the subscriber thread drop and count, not
+// stop reading and not buffer without bound.
+TEST_CASE("redis engine: messages whose delivery is still held count against the backlog bound",
+          "[redis]") {
+  RedisServer server;
+  Harness h(tcp_endpoint(server.port()), [](Config& c) { c.redis_subscriber_backlog_bytes = 100; });
+  REQUIRE(h.wait_ready());
+  h.engine->subscribe({"c:1", "c:2"});
+  REQUIRE(h.run_until([&] { return h.confirmations("c:1") == 1 && h.confirmations("c:2") == 1; }));
+  RedisSync redis(server.port());
+
+  h.keep_holds = true;
+  redis.publish("c:1", std::string(60, 'a'));  // passes: nothing held yet
+  REQUIRE(h.run_until([&] { return h.messages.size() == 1; }));
+  CHECK(h.metrics.redis_subscriber_backlog_bytes == 63);  // "c:1" + 60 bytes
+  redis.publish("c:1", std::string(60, 'b'));             // 63 + 63 > 100: dropped
+  redis.publish("c:2", std::string(60, 'c'));             // dropped
+  redis.publish("c:2", "small");                          // 63 + 8 <= 100: passes
+  REQUIRE(h.run_until([&] { return h.messages.size() == 2; }));
+  CHECK(h.messages[1].second == "small");
+  CHECK(h.metrics.redis_messages_dropped == 2);
+  CHECK(h.gaps.empty());  // reported only once delivery has caught up
+
+  h.keep_holds = false;
+  h.holds.clear();  // the "shards" deliver
+  REQUIRE(h.run_until([&] { return h.gaps.size() == 1; }));
+  auto gap = h.gaps[0];
+  std::sort(gap.begin(), gap.end());
+  CHECK(gap == std::vector<std::string>{"c:1", "c:2"});
+  CHECK(h.metrics.redis_subscriber_backlog_bytes == 0);
+  redis.publish("c:1", std::string(90, 'd'));  // passes again
+  REQUIRE(h.run_until([&] { return h.messages.size() == 3; }));
+  CHECK(h.metrics.redis_messages_dropped == 2);
+  CHECK(h.gaps.size() == 1);
 }
 
 TEST_CASE("redis engine: publish sends PUBLISH then SET EX, and get reads it back", "[redis]") {

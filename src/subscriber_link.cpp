@@ -72,7 +72,6 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
       thread_.join();
     }
     up_ = false;
-    metrics_.redis_subscriber_backlog_bytes = 0;
   }
 
   bool up() const { return up_ && !stopped_; }
@@ -110,7 +109,10 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   // meanwhile, the link side reports them.
   void taken(std::size_t bytes) {
     const std::size_t left = backlog_.fetch_sub(bytes, std::memory_order_acq_rel) - bytes;
-    metrics_.redis_subscriber_backlog_bytes = static_cast<std::int64_t>(left);
+    // Added and subtracted, never stored: stores from several threads could
+    // land out of order and leave a stale figure behind.
+    metrics_.redis_subscriber_backlog_bytes.fetch_sub(static_cast<std::int64_t>(bytes),
+                                                      std::memory_order_relaxed);
     if (left <= limit_ / 2 && gap_pending_.exchange(false)) net::post(io_, [this] { flush(); });
   }
 
@@ -166,8 +168,9 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   void flush() {
     if (!batch_.empty()) {
       const std::size_t bytes = std::exchange(batch_bytes_, 0);
-      const std::size_t backlog = backlog_.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
-      metrics_.redis_subscriber_backlog_bytes = static_cast<std::int64_t>(backlog);
+      backlog_.fetch_add(bytes, std::memory_order_acq_rel);
+      metrics_.redis_subscriber_backlog_bytes.fetch_add(static_cast<std::int64_t>(bytes),
+                                                        std::memory_order_relaxed);
       auto hold = std::make_shared<const Hold>(shared_from_this(), bytes);
       post_control([batch = std::exchange(batch_, {}), hold = std::move(hold)](Impl& self) {
         for (const RespValue& reply : batch) {
@@ -182,7 +185,10 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     if (gap_.empty() && !gap_every_channel_) return;
     if (backlog_.load(std::memory_order_acquire) > limit_ / 2) {
       gap_pending_ = true;  // taken() calls flush() again once delivery catches up
-      return;
+      // ...unless it crossed half between the load and the store: then
+      // whoever clears the flag reports.
+      if (backlog_.load(std::memory_order_acquire) > limit_ / 2 || !gap_pending_.exchange(false))
+        return;
     }
     std::vector<std::string> channels;
     if (!gap_every_channel_) channels.assign(gap_.begin(), gap_.end());

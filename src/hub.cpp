@@ -147,7 +147,7 @@ void Hub::on_message(std::string_view channel, std::string_view payload, const D
   // Encode once: every shard, and every session in it, shares this object.
   MessagePtr message = Message::make(channel, payload);
   it->second.last = message->hash();
-  it->second.live_since_confirm = true;
+  ++it->second.live;
   fan_out(it->second, message, hold);
 }
 
@@ -164,10 +164,9 @@ void Hub::on_subscribed(const std::string& channel) {
   auto it = channels_.find(channel);
   if (it == channels_.end()) return;
   it->second.confirmed = true;
-  it->second.live_since_confirm = false;
   if (std::exchange(it->second.resync, false)) {
     if (to_resync_.empty()) net::post(control_, [this] { resync(); });
-    to_resync_.push_back(channel);
+    to_resync_.emplace_back(channel, it->second.live);
   }
   auto waiting = std::move(it->second.waiting);
   it->second.waiting.clear();
@@ -190,18 +189,28 @@ void Hub::on_link(bool up) {
 // is read again once its SUBSCRIBE is confirmed, and delivered as a live
 // message only when it differs from the last one the sessions got: an
 // unchanged value is not sent twice. The barrier first lets every message
-// sent before the read reach us; a live message since the confirmation is
-// at least as new as the stored value, so the channel is then up to date.
+// sent before the read reach us. A live message since the channel was
+// marked may be newer than the value read (an application that PUBLISHes
+// before it SETs leaves such a window): then nothing is sent, as that
+// might step the sessions back to an older value, and the channel is live
+// anyway. Each request keeps its own count, so a later gap or outage
+// cannot make an earlier resync forget a live message it must respect.
 void Hub::resync() {
   if (stopped_ || to_resync_.empty()) return;
-  auto channels = std::exchange(to_resync_, {});
-  engine_.get(channels, [this, channels](std::vector<std::optional<std::string>> values) {
-    engine_.barrier([this, channels, values = std::move(values)] {
+  std::vector<std::string> channels;
+  std::vector<std::uint64_t> seen;
+  for (auto& [channel, live] : std::exchange(to_resync_, {})) {
+    channels.push_back(std::move(channel));
+    seen.push_back(live);
+  }
+  engine_.get(channels, [this, channels,
+                         seen = std::move(seen)](std::vector<std::optional<std::string>> values) {
+    engine_.barrier([this, channels, seen, values = std::move(values)] {
       for (std::size_t i = 0; i < values.size() && i < channels.size(); ++i) {
         auto it = channels_.find(channels[i]);
         if (!values[i] || it == channels_.end()) continue;
         ChannelState& state = it->second;
-        if (!state.confirmed || state.live_since_confirm) continue;
+        if (!state.confirmed || state.live != seen[i]) continue;
         MessagePtr message = Message::make(channels[i], *values[i]);
         if (state.last == message->hash()) continue;
         state.last = message->hash();
@@ -214,16 +223,13 @@ void Hub::resync() {
 
 // Messages on these channels were dropped between Redis and the hub (the
 // subscriber's hand-off was full). Every message received before the drops
-// has been through on_message; from here on it is the outage case: the
-// stored value is read again and sent when no live message has come since
-// and it differs from the last one the sessions got.
+// has been through on_message; from here on it is the outage case (resync).
 void Hub::on_gap(std::vector<std::string> channels) {
   if (stopped_) return;
   auto mark = [this](const std::string& name, ChannelState& state) {
     if (!state.confirmed) return;  // the link dropped meanwhile: on_subscribed resyncs it
-    state.live_since_confirm = false;
     if (to_resync_.empty()) net::post(control_, [this] { resync(); });
-    to_resync_.push_back(name);
+    to_resync_.emplace_back(name, state.live);
   };
   if (channels.empty()) {
     for (auto& [name, state] : channels_) mark(name, state);

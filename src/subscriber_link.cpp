@@ -87,7 +87,9 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   }
 
  private:
-  // Returns a batch's bytes to the backlog when its last holder lets go.
+  // Returns a message's bytes to the backlog when its last holder lets go.
+  // One per message, not per read: a shard still holding one small message
+  // must not keep a whole read's bytes counted.
   struct Hold {
     Hold(std::shared_ptr<Impl> link, std::size_t bytes) : link(std::move(link)), bytes(bytes) {}
     ~Hold() { link->taken(bytes); }
@@ -104,13 +106,14 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     });
   }
 
-  // The last hold of a batch is gone (on the control thread or a shard's):
+  // The last hold of a message is gone (on the control thread or a shard's):
   // when the backlog is down to half the limit and messages were dropped
-  // meanwhile, the link side reports them.
+  // meanwhile, the link side reports them. backlog_ and gap_pending_ are
+  // sequentially consistent: flush() stores the flag and then loads the
+  // backlog, this subtracts and then exchanges the flag, and at least one
+  // of the two must see the other's write (no weaker order promises that).
   void taken(std::size_t bytes) {
-    const std::size_t left = backlog_.fetch_sub(bytes, std::memory_order_acq_rel) - bytes;
-    // Added and subtracted, never stored: stores from several threads could
-    // land out of order and leave a stale figure behind.
+    const std::size_t left = backlog_.fetch_sub(bytes) - bytes;
     metrics_.redis_subscriber_backlog_bytes.fetch_sub(static_cast<std::int64_t>(bytes),
                                                       std::memory_order_relaxed);
     if (left <= limit_ / 2 && gap_pending_.exchange(false)) net::post(io_, [this] { flush(); });
@@ -138,14 +141,20 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
       });
     }
     const Push push = classify_push(reply);
+    std::shared_ptr<const Hold> hold;
     if (push.kind == Push::Kind::message) {
       const std::size_t bytes = push.channel.size() + push.payload.size();
-      const std::size_t backlog = backlog_.load(std::memory_order_acquire) + batch_bytes_;
+      const std::size_t backlog = backlog_.load();
       // One message always passes an empty hand-off, however large.
       if (backlog > 0 && backlog + bytes > limit_) return drop(push.channel, backlog);
-      batch_bytes_ += bytes;
+      backlog_.fetch_add(bytes);
+      // Added and subtracted, never stored: stores from several threads could
+      // land out of order and leave a stale figure behind.
+      metrics_.redis_subscriber_backlog_bytes.fetch_add(static_cast<std::int64_t>(bytes),
+                                                        std::memory_order_relaxed);
+      hold = std::make_shared<const Hold>(shared_from_this(), bytes);
     }
-    batch_.push_back(std::move(reply));
+    batch_.push_back(Item{std::move(reply), std::move(hold)});
   }
 
   void drop(std::string_view channel, std::size_t backlog) {
@@ -167,15 +176,10 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
 
   void flush() {
     if (!batch_.empty()) {
-      const std::size_t bytes = std::exchange(batch_bytes_, 0);
-      backlog_.fetch_add(bytes, std::memory_order_acq_rel);
-      metrics_.redis_subscriber_backlog_bytes.fetch_add(static_cast<std::int64_t>(bytes),
-                                                        std::memory_order_relaxed);
-      auto hold = std::make_shared<const Hold>(shared_from_this(), bytes);
-      post_control([batch = std::exchange(batch_, {}), hold = std::move(hold)](Impl& self) {
-        for (const RespValue& reply : batch) {
+      post_control([batch = std::exchange(batch_, {})](Impl& self) {
+        for (const Item& item : batch) {
           if (self.stopped_) return;
-          if (self.handlers_.on_push) self.handlers_.on_push(reply, hold);
+          if (self.handlers_.on_push) self.handlers_.on_push(item.reply, item.hold);
         }
       });
     }
@@ -183,12 +187,11 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     // ones must not reach the hub after the gap, or the hub would take it
     // for a newer one and skip the re-send.
     if (gap_.empty() && !gap_every_channel_) return;
-    if (backlog_.load(std::memory_order_acquire) > limit_ / 2) {
+    if (backlog_.load() > limit_ / 2) {
       gap_pending_ = true;  // taken() calls flush() again once delivery catches up
       // ...unless it crossed half between the load and the store: then
       // whoever clears the flag reports.
-      if (backlog_.load(std::memory_order_acquire) > limit_ / 2 || !gap_pending_.exchange(false))
-        return;
+      if (backlog_.load() > limit_ / 2 || !gap_pending_.exchange(false)) return;
     }
     std::vector<std::string> channels;
     if (!gap_every_channel_) channels.assign(gap_.begin(), gap_.end());
@@ -220,8 +223,11 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
 
   // link side
   std::uint64_t link_epoch_ = 0;
-  std::vector<RespValue> batch_;
-  std::size_t batch_bytes_ = 0;
+  struct Item {
+    RespValue reply;
+    std::shared_ptr<const Hold> hold;  // messages only
+  };
+  std::vector<Item> batch_;
   bool flush_posted_ = false;
   std::unordered_set<std::string, StringHash, std::equal_to<>> gap_;
   bool gap_every_channel_ = false;

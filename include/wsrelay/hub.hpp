@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <wsrelay/engine.hpp>
@@ -83,9 +84,11 @@ class Hub {
     // none came live), to tell after an outage whether the stored one changed.
     std::optional<std::uint64_t> last;
     bool resync = false;  // confirmed when the link dropped
-    // A live message came since the confirmation (or since the last gap
-    // report): the stored value is then no newer than what sessions got.
-    bool live_since_confirm = false;
+    // Live messages received so far. A resync notes it when the channel is
+    // marked (confirmed again, or reported in a gap) and re-sends nothing
+    // if it moved before the barrier: such a message may be newer than the
+    // value read.
+    std::uint64_t live = 0;
   };
 
   void on_message(std::string_view channel, std::string_view payload, const DeliveryHold& hold);
@@ -106,7 +109,8 @@ class Hub {
   std::unordered_map<std::string, ChannelState, StringHash, std::equal_to<>> channels_;
   std::unordered_set<std::string> to_subscribe_;
   std::unordered_set<std::string> to_unsubscribe_;
-  std::vector<std::string> to_resync_;
+  // Channels to resync, each with its `live` count when it was marked.
+  std::vector<std::pair<std::string, std::uint64_t>> to_resync_;
   bool flush_posted_ = false;
   bool stopped_ = false;
   std::atomic<bool> ready_{false};

@@ -9,8 +9,8 @@
 // replies to the control executor in batches, one post per read.
 //
 // The hand-off is bounded: `backlog_limit` bytes of message payloads read
-// and not yet delivered, that is, whose batch's hold (see Handlers) someone
-// still has: the control thread, or a shard's queue. Past it, messages are dropped
+// and not yet delivered, that is, whose hold (see Handlers) someone still
+// has: the control thread, or a shard's queue. Past it, messages are dropped
 // here, counted (wsrelay_redis_messages_dropped_total) and logged, and
 // once the backlog is down to half the limit the channels that lost
 // messages are reported through on_gap, in order with the messages around
@@ -40,8 +40,8 @@ class SubscriberLink {
  public:
   struct Handlers {
     std::function<void(bool up)> on_state;
-    // `hold` is shared by every reply of one read; when its last copy is
-    // gone, their bytes leave the backlog.
+    // `hold` (messages only) stays with the message until it is delivered;
+    // when its last copy is gone, the message's bytes leave the backlog.
     std::function<void(const RespValue& reply, const std::shared_ptr<const void>& hold)> on_push;
     std::function<void(std::vector<std::string> channels)> on_gap;
   };

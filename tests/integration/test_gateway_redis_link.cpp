@@ -138,10 +138,16 @@ long long pubsub_client_id(RedisSync& redis) {
 // The subscriber reads on a thread of its own, so a 30 MiB burst through a
 // 1 MB hard limit gets through while 40 clients never read a byte. Before
 // that thread, with the read loop on the control thread, it failed 2 runs
-// in 3 on an idle machine; now it passed every run measured, also with two
-// CPU hogs beside it and under ASan.
+// in 3 on an idle machine; with it, it passed every run measured here (27,
+// with two CPU hogs beside it and under ASan among them). It stays out of
+// the default run (tag [.]): at a 1 MB limit the outcome also depends on
+// the machine giving that one thread a core within a few milliseconds,
+// which a machine loaded far beyond its cores does not promise. The
+// default run proves the design instead with a control thread that does
+// not run at all ("redis engine: a stalled control thread ..."). Run it with
+//   wsrelay_integration_tests "[stress]"
 TEST_CASE("redis link: the subscriber outlives a tight pubsub output-buffer limit under a burst",
-          "[gateway][redis_link][stress]") {
+          "[gateway][redis_link][.][stress]") {
   constexpr int kSilent = 40;
   constexpr int kMessages = 3000;
   const std::string payload(10 * 1024, 'x');  // 3000 x 10 KiB = 30 MiB

@@ -27,6 +27,7 @@
 
 #include "support/redis_server.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 using namespace std::chrono_literals;
 using namespace std::string_literals;
@@ -91,8 +92,10 @@ std::size_t count_of(const std::string& text, const std::string& needle) {
 
 // An engine on its own io_context, recording every handler call.
 struct Harness {
-  net::io_context io;
+  // Before io: a message's hold, destroyed with io's queue, counts itself
+  // out of the metrics.
   Metrics metrics;
+  net::io_context io;
   Config config;
   std::unique_ptr<Engine> engine;
   std::vector<std::pair<std::string, std::string>> messages;
@@ -101,9 +104,9 @@ struct Harness {
   std::vector<bool> readiness;
   std::vector<std::string> refused;
   std::vector<std::vector<std::string>> gaps;
-  // When set, each message's hold is kept (as a shard that has not
-  // delivered yet would keep it) until the test clears `holds`.
-  bool keep_holds = false;
+  // The holds of messages on channels it accepts are kept (as a shard that
+  // has not delivered yet would keep them) until the test clears `holds`.
+  std::function<bool(std::string_view channel)> keep_hold;
   std::vector<wsrelay::DeliveryHold> holds;
 
   explicit Harness(std::optional<RedisEndpoint> endpoint,
@@ -118,7 +121,7 @@ struct Harness {
         [this](std::string_view channel, std::string_view payload,
                const wsrelay::DeliveryHold& hold) {
           messages.emplace_back(channel, payload);
-          if (keep_holds) holds.push_back(hold);
+          if (keep_hold && keep_hold(channel)) holds.push_back(hold);
         },
         [this](const std::string& channel) { subscribed.push_back(channel); },
         [this](bool up) { links.push_back(up); },
@@ -240,7 +243,7 @@ TEST_CASE("redis engine: messages whose delivery is still held count against the
   REQUIRE(h.run_until([&] { return h.confirmations("c:1") == 1 && h.confirmations("c:2") == 1; }));
   RedisSync redis(server.port());
 
-  h.keep_holds = true;
+  h.keep_hold = [](std::string_view) { return true; };
   redis.publish("c:1", std::string(60, 'a'));  // passes: nothing held yet
   REQUIRE(h.run_until([&] { return h.messages.size() == 1; }));
   CHECK(h.metrics.redis_subscriber_backlog_bytes == 63);  // "c:1" + 60 bytes
@@ -252,7 +255,7 @@ TEST_CASE("redis engine: messages whose delivery is still held count against the
   CHECK(h.metrics.redis_messages_dropped == 2);
   CHECK(h.gaps.empty());  // reported only once delivery has caught up
 
-  h.keep_holds = false;
+  h.keep_hold = nullptr;
   h.holds.clear();  // the "shards" deliver
   REQUIRE(h.run_until([&] { return h.gaps.size() == 1; }));
   auto gap = h.gaps[0];
@@ -263,6 +266,67 @@ TEST_CASE("redis engine: messages whose delivery is still held count against the
   REQUIRE(h.run_until([&] { return h.messages.size() == 3; }));
   CHECK(h.metrics.redis_messages_dropped == 2);
   CHECK(h.gaps.size() == 1);
+
+  // Counted per message, not per read: one read brings both of a
+  // transaction's messages, and only the small one is still held.
+  h.keep_hold = [](std::string_view channel) { return channel == "c:1"; };
+  REQUIRE(redis.command({"MULTI"}).str == "OK");
+  REQUIRE(redis.command({"PUBLISH", "c:1", "tiny"}).str == "QUEUED");
+  REQUIRE(redis.command({"PUBLISH", "c:2", std::string(90, 'e')}).str == "QUEUED");
+  REQUIRE(redis.command({"EXEC"}).elements.size() == 2);
+  REQUIRE(h.run_until([&] { return h.messages.size() == 5; }));
+  CHECK(h.metrics.redis_subscriber_backlog_bytes == 7);  // "c:1" + "tiny"
+  h.holds.clear();
+  CHECK(h.metrics.redis_subscriber_backlog_bytes == 0);
+}
+
+// The subscriber reads on its own thread, so not even a control thread that
+// does nothing at all (here: the test does not run its io_context while a
+// 60 MiB burst is published) lets Redis's output buffer for it grow: the
+// link reads on, drops past its bound and counts, and reports the gap once
+// the control thread runs again. With the read loop on the control thread,
+// Redis would drop the connection at its 8 MB limit every time.
+TEST_CASE("redis engine: a stalled control thread never gets the subscriber disconnected",
+          "[redis]") {
+  constexpr int kMessages = 6000;
+  const std::string payload(10 * 1024, 'x');
+  RedisServer server;
+  RedisSync admin(server.port());
+  REQUIRE(admin.command({"CONFIG", "SET", "client-output-buffer-limit", "pubsub 8mb 4mb 10"}).str ==
+          "OK");
+  Harness h(tcp_endpoint(server.port()),
+            [](Config& c) { c.redis_subscriber_backlog_bytes = 1024 * 1024; });
+  REQUIRE(h.wait_ready());
+  h.engine->subscribe({"burst"});
+  REQUIRE(h.run_until([&] { return h.confirmations("burst") == 1; }));
+  const std::string before = admin.command({"CLIENT", "LIST", "TYPE", "pubsub"}).str;
+  REQUIRE(before.find("id=") != std::string::npos);
+  const std::string id = before.substr(before.find("id="), before.find(' ') - before.find("id="));
+
+  {
+    RedisSync publisher(server.port());
+    for (int i = 0; i < kMessages; ++i) publisher.publish("burst", payload);
+  }
+  // Redis has handed the link every byte: its buffer for the link is empty.
+  REQUIRE(wsrelay::test::wait_until(
+      [&] {
+        const std::string list = admin.command({"CLIENT", "LIST", "TYPE", "pubsub"}).str;
+        return list.find(id + " ") != std::string::npos &&
+               list.find(" omem=0 ") != std::string::npos;
+      },
+      20s));
+  CHECK(admin.command({"CLIENT", "LIST", "TYPE", "pubsub"}).str.find(id + " ") !=
+        std::string::npos);
+  CHECK(server.log().find("output buffer limits") == std::string::npos);
+
+  // The control thread runs again: what fitted the bound arrives, the rest
+  // was counted, and the channel is reported once.
+  REQUIRE(h.run_until([&] { return h.gaps.size() == 1; }, 20s));
+  CHECK(h.gaps[0] == std::vector<std::string>{"burst"});
+  CHECK(h.metrics.redis_messages_dropped > 0);
+  CHECK(h.messages.size() + h.metrics.redis_messages_dropped == kMessages);
+  CHECK(h.links == std::vector<bool>{true});
+  CHECK(h.metrics.redis_subscriber_backlog_bytes == 0);
 }
 
 TEST_CASE("redis engine: publish sends PUBLISH then SET EX, and get reads it back", "[redis]") {

@@ -2,11 +2,11 @@
 // keep-alive HTTP/1.1 connections to the site, a bounded queue of handshakes
 // waiting for a connection, and an optional short cache of answers. Every
 // member of Impl below the constructor's arguments is touched only on the
-// authorizer's thread.
+// authorizer's thread. What is sent to the site and what its answer means
+// are pure functions, in auth_callback_wire.cpp.
 #include <wsrelay/auth_callback.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <deque>
 #include <thread>
@@ -23,7 +23,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <nlohmann/json.hpp>
 
 #include <wsrelay/config.hpp>
 #include <wsrelay/metrics.hpp>
@@ -41,131 +40,7 @@ constexpr std::string_view unavailable_reason = "authorization service unavailab
 constexpr std::size_t max_answer_bytes = 64 * 1024;
 constexpr auto log_interval = std::chrono::seconds(1);
 
-bool is_space_or_control(char c) {
-  return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
-}
-
-AuthDecision unavailable(std::string detail) {
-  AuthDecision decision;
-  decision.status = 503;
-  decision.reason = std::move(detail);
-  return decision;
-}
-
-// "user"/"session": a string, or null/absent/"" for none. False on any other type.
-bool optional_string(const nlohmann::json& answer, const char* key,
-                     std::optional<std::string>& out) {
-  const auto it = answer.find(key);
-  if (it == answer.end() || it->is_null()) return true;
-  if (!it->is_string()) return false;
-  std::string value = it->get<std::string>();
-  if (!value.empty()) out = std::move(value);
-  return true;
-}
-
-// A list of strings, or null/absent for none. False on any other shape.
-bool string_list(const nlohmann::json& answer, const char* key, std::vector<std::string>& out,
-                 bool& present) {
-  const auto it = answer.find(key);
-  present = it != answer.end() && !it->is_null();
-  if (!present) return true;
-  if (!it->is_array()) return false;
-  for (const auto& item : *it) {
-    if (!item.is_string()) return false;
-    std::string value = item.get<std::string>();
-    if (!value.empty()) out.push_back(std::move(value));
-  }
-  return true;
-}
-
 }  // namespace
-
-std::optional<CallbackUrl> parse_callback_url(std::string_view url, std::string* reason) {
-  auto fail = [&](std::string why) -> std::optional<CallbackUrl> {
-    if (reason) *reason = std::move(why);
-    return std::nullopt;
-  };
-  constexpr std::string_view scheme = "http://";
-  if (url.size() < scheme.size() ||
-      !std::equal(scheme.begin(), scheme.end(), url.begin(),
-                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
-    return fail(fmt::format("must be an http:// URL (http://host[:port]/path), got \"{}\"", url));
-  if (std::any_of(url.begin(), url.end(), is_space_or_control))
-    return fail("must not contain whitespace or control characters");
-  if (url.find('#') != std::string_view::npos) return fail("must not contain a fragment ('#')");
-  std::string_view rest = url.substr(scheme.size());
-  const auto authority_end = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, authority_end);
-  CallbackUrl out;
-  if (authority_end != std::string_view::npos) {
-    out.target = std::string(rest.substr(authority_end));
-    if (out.target.front() == '?') out.target.insert(0, "/");
-  }
-  if (authority.find('@') != std::string_view::npos)
-    return fail("must not carry credentials (user@host)");
-  std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return fail("unterminated [IPv6] host");
-    out.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty() && after.front() != ':') return fail("expected ':' after the [IPv6] host");
-    if (!after.empty()) port_text = after.substr(1);
-  } else {
-    const auto colon = authority.find(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-  }
-  if (out.host.empty()) return fail(fmt::format("has no host, got \"{}\"", url));
-  if (!port_text.empty() || authority.find(':') != std::string_view::npos) {
-    unsigned port = 0;
-    const bool digits = !port_text.empty() && port_text.size() <= 5 &&
-                        std::all_of(port_text.begin(), port_text.end(),
-                                    [](char c) { return c >= '0' && c <= '9'; });
-    if (digits) port = static_cast<unsigned>(std::stoul(std::string(port_text)));
-    if (!digits || port == 0 || port > 65535)
-      return fail(fmt::format("port must be a number from 1 to 65535, got \"{}\"", port_text));
-    out.port = static_cast<std::uint16_t>(port);
-  }
-  return out;
-}
-
-AuthDecision callback_decision(int status, std::string_view body, Flags requested) {
-  AuthDecision decision;
-  if (status == 401 || status == 403) {
-    decision.status = status;
-    decision.reason = status == 401 ? "authentication required" : "forbidden";
-    return decision;
-  }
-  if (status != 200) return unavailable(fmt::format("the site answered HTTP {}", status));
-  const auto answer = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (answer.is_discarded() || !answer.is_object())
-    return unavailable("the site's answer is not a JSON object");
-  Identity& identity = decision.identity;
-  if (!optional_string(answer, "user", identity.user))
-    return unavailable("\"user\" in the site's answer is not a string or null");
-  if (!optional_string(answer, "session", identity.session))
-    return unavailable("\"session\" in the site's answer is not a string or null");
-  bool present = false;
-  if (!string_list(answer, "groups", identity.groups, present))
-    return unavailable("\"groups\" in the site's answer is not a list of strings");
-  std::vector<std::string> allow;
-  if (!string_list(answer, "allow", allow, present))
-    return unavailable("\"allow\" in the site's answer is not a list of flag names");
-  decision.allowed = all_flags;
-  if (present) {
-    // Unknown names are ignored, as they are in the query string.
-    decision.allowed = 0;
-    for (const std::string& name : allow)
-      if (auto flag = flag_from_name(name)) decision.allowed |= *flag;
-  }
-  // ws4redis's rule: what is not allowed is dropped; nothing left is a 403.
-  if (requested != 0 && (requested & decision.allowed) == 0) {
-    decision.status = 403;
-    decision.reason = "none of the requested flags is allowed";
-  }
-  return decision;
-}
 
 class CallbackAuthorizer::Impl {
  public:
@@ -265,9 +140,7 @@ CallbackAuthorizer::Impl::Impl(const Config& config, Metrics* metrics)
   auto url = parse_callback_url(config.auth_callback_url, &reason);
   if (!url) throw ConfigError("auth.callback_url: " + reason);
   url_ = std::move(*url);
-  const bool ipv6 = url_.host.find(':') != std::string::npos;
-  host_header_ = ipv6 ? "[" + url_.host + "]" : url_.host;
-  if (url_.port != 80) host_header_ += fmt::format(":{}", url_.port);
+  host_header_ = callback_host_header(url_);
 }
 
 void CallbackAuthorizer::Impl::stop() {
@@ -292,9 +165,7 @@ void CallbackAuthorizer::Impl::stop() {
 void CallbackAuthorizer::Impl::submit(AuthRequest request, std::function<void(AuthDecision)> done) {
   auto job = std::make_shared<Job>();
   job->deadline = Clock::now() + timeout_;
-  job->key = fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}", request.cookie, request.authorization,
-                         request.origin, request.remote_address, request.target, request.facility,
-                         request.requested);
+  job->key = callback_cache_key(request);
   job->request = std::move(request);
   job->done = std::move(done);
   net::post(ioc_, [this, job] { dispatch(job); });
@@ -337,7 +208,6 @@ void CallbackAuthorizer::Impl::dispatch(const JobPtr& job) {
 void CallbackAuthorizer::Impl::run(const ConnectionPtr& connection, const JobPtr& job) {
   busy_.insert(connection);
   connection->job = job;
-  const AuthRequest& r = job->request;
   auto& req = connection->request;
   req = {};
   req.method(http::verb::get);
@@ -345,16 +215,7 @@ void CallbackAuthorizer::Impl::run(const ConnectionPtr& connection, const JobPtr
   req.version(11);
   req.set(http::field::host, host_header_);
   req.set(http::field::user_agent, "wsrelay/" WSRELAY_VERSION);
-  if (!r.cookie.empty()) req.set(http::field::cookie, r.cookie);
-  if (!r.authorization.empty()) req.set(http::field::authorization, r.authorization);
-  if (!r.origin.empty()) req.set(http::field::origin, r.origin);
-  if (!r.remote_address.empty()) {
-    req.set("X-Forwarded-For", r.remote_address);
-    req.set("X-Real-IP", r.remote_address);
-  }
-  req.set("X-Original-URI", r.target);
-  req.set("X-WsRelay-Facility", r.facility);
-  req.set("X-WsRelay-Flags", flags_to_string(r.requested));
+  for (const auto& [name, value] : callback_request_headers(job->request)) req.set(name, value);
   req.keep_alive(true);
   connection->stream.expires_at(job->deadline);
   count(&Metrics::auth_callback_requests);
@@ -471,7 +332,10 @@ void CallbackAuthorizer::Impl::finish(const JobPtr& job, AuthDecision decision) 
 void CallbackAuthorizer::Impl::fail(const JobPtr& job, const std::string& detail) {
   count(&Metrics::auth_callback_failures);
   log_failure(detail);
-  finish(job, unavailable(std::string(unavailable_reason)));
+  AuthDecision decision;
+  decision.status = 503;
+  decision.reason = unavailable_reason;
+  finish(job, std::move(decision));
 }
 
 // A site that is down fails every handshake: one line per second says so

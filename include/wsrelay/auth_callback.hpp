@@ -18,33 +18,16 @@
 // in a bounded queue when all are busy. Destroying the authorizer closes its
 // connections and joins its thread; pending callbacks are dropped uncalled.
 //
+// What goes over the wire, without I/O: auth_callback_wire.hpp.
 // No Boost headers here: this header is included by the config and tests.
-#include <cstdint>
 #include <memory>
-#include <optional>
-#include <string>
-#include <string_view>
 
 #include <wsrelay/auth.hpp>
+#include <wsrelay/auth_callback_wire.hpp>
 
 namespace wsrelay {
 
 class Metrics;
-
-// Where the callback goes: `http://host[:port]/path[?query]`.
-struct CallbackUrl {
-  std::string host;
-  std::uint16_t port = 80;
-  std::string target = "/";  // path and query, as sent on the request line
-};
-
-// The parsed URL, or the reason `url` is not one (http:// only; no user
-// info, no fragment, no whitespace).
-std::optional<CallbackUrl> parse_callback_url(std::string_view url, std::string* reason = nullptr);
-
-// Turns the site's answer into a decision for a handshake that requested
-// `requested` flags. Pure: the unit tests feed it statuses and bodies.
-AuthDecision callback_decision(int status, std::string_view body, Flags requested);
 
 class CallbackAuthorizer final : public Authorizer {
  public:

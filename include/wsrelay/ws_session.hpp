@@ -74,7 +74,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
     std::string_view bytes() const { return message ? message->frame() : std::string_view(own); }
   };
 
-  // handshake
+  // handshake (ws_session_handshake.cpp); on_replay, on_publish_refused: ws_session.cpp
   void on_request(error_code ec);
   void route();
   void on_authorized(AuthDecision decision);

@@ -1,8 +1,10 @@
-// The pure parts of the HTTP callback backend: the callback URL and the
-// mapping from the site's answer (status + JSON body) to a decision.
+// The pure parts of the HTTP callback backend: the callback URL, what the
+// site is sent, the answer cache's key, and the mapping from the site's
+// answer (status + JSON body) to a decision.
 #include <catch2/catch.hpp>
 
 #include <wsrelay/auth_callback.hpp>
+#include <wsrelay/auth_callback_wire.hpp>
 #include <wsrelay/config.hpp>
 
 using namespace wsrelay;
@@ -54,6 +56,85 @@ TEST_CASE("parse_callback_url refuses what it cannot send", "[auth_callback]") {
   CHECK_THAT(url_error("http://host/a\r\nX: y"), Contains("whitespace"));
   CHECK_THAT(url_error("http://host/#frag"), Contains("fragment"));
   CHECK_THAT(url_error("http://[::1/"), Contains("IPv6"));
+}
+
+TEST_CASE("the Host header names the host, and the port unless it is 80", "[auth_callback]") {
+  CHECK(callback_host_header(CallbackUrl{"app.internal", 80, "/auth"}) == "app.internal");
+  CHECK(callback_host_header(CallbackUrl{"127.0.0.1", 8000, "/auth"}) == "127.0.0.1:8000");
+  CHECK(callback_host_header(CallbackUrl{"::1", 80, "/auth"}) == "[::1]");
+  CHECK(callback_host_header(CallbackUrl{"::1", 9000, "/auth"}) == "[::1]:9000");
+}
+
+TEST_CASE("the site is sent the client's credentials, address, URI, facility and flags",
+          "[auth_callback]") {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  AuthRequest request;
+  request.facility = "chat";
+  request.requested = subscribe_broadcast | publish_user;
+  request.target = "/ws/chat?subscribe-broadcast&publish-user";
+  request.cookie = "sessionid=abc";
+  request.authorization = "Bearer t";
+  request.origin = "https://site.example";
+  request.remote_address = "203.0.113.7";
+  request.peer_address = "10.0.0.1";
+  request.query_token = "secret";
+  request.headers = {{"X-Other", "not forwarded"}};
+  CHECK(callback_request_headers(request) ==
+        Headers{{"Cookie", "sessionid=abc"},
+                {"Authorization", "Bearer t"},
+                {"Origin", "https://site.example"},
+                {"X-Forwarded-For", "203.0.113.7"},
+                {"X-Real-IP", "203.0.113.7"},
+                {"X-Original-URI", "/ws/chat?subscribe-broadcast&publish-user"},
+                {"X-WsRelay-Facility", "chat"},
+                {"X-WsRelay-Flags", "subscribe-broadcast,publish-user"}});
+
+  // What the client did not send is left out, not sent empty; the URI, the
+  // facility and the flags always go.
+  AuthRequest bare;
+  bare.facility = "news";
+  bare.target = "/ws/news";
+  CHECK(callback_request_headers(bare) == Headers{{"X-Original-URI", "/ws/news"},
+                                                  {"X-WsRelay-Facility", "news"},
+                                                  {"X-WsRelay-Flags", ""}});
+}
+
+TEST_CASE("handshakes share a cached answer only when the site is sent the same",
+          "[auth_callback]") {
+  AuthRequest base;
+  base.facility = "chat";
+  base.requested = subscribe_broadcast;
+  base.target = "/ws/chat?subscribe-broadcast";
+  base.cookie = "sessionid=abc";
+  base.authorization = "Bearer t";
+  base.origin = "https://site.example";
+  base.remote_address = "203.0.113.7";
+  const std::string key = callback_cache_key(base);
+
+  // What the site never sees cannot change its answer.
+  AuthRequest unseen = base;
+  unseen.peer_address = "10.0.0.2";
+  unseen.from_trusted_proxy = true;
+  unseen.query_token = "other";
+  unseen.headers = {{"X-Other", "1"}};
+  CHECK(callback_cache_key(unseen) == key);
+
+  // Everything the site sees can.
+  const std::vector<void (*)(AuthRequest&)> changes = {
+      [](AuthRequest& r) { r.cookie = "sessionid=xyz"; },
+      [](AuthRequest& r) { r.authorization.clear(); },
+      [](AuthRequest& r) { r.origin = "https://other.example"; },
+      [](AuthRequest& r) { r.remote_address = "203.0.113.8"; },
+      [](AuthRequest& r) { r.target = "/ws/chat?subscribe-user"; },
+      [](AuthRequest& r) { r.facility = "news"; },
+      [](AuthRequest& r) { r.requested = subscribe_user; },
+  };
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    INFO("change " << i);
+    AuthRequest changed = base;
+    changes[i](changed);
+    CHECK(callback_cache_key(changed) != key);
+  }
 }
 
 TEST_CASE("auth.callback_url is checked when it is set", "[auth_callback][config]") {

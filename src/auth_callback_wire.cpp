@@ -1,0 +1,170 @@
+// The HTTP callback backend's exchange with the site, without I/O: see
+// auth_callback_wire.hpp. The requests and answers themselves travel in
+// auth_callback.cpp.
+#include <wsrelay/auth_callback_wire.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace wsrelay {
+namespace {
+
+bool is_space_or_control(char c) {
+  return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+}
+
+AuthDecision unavailable(std::string detail) {
+  AuthDecision decision;
+  decision.status = 503;
+  decision.reason = std::move(detail);
+  return decision;
+}
+
+// "user"/"session": a string, or null/absent/"" for none. False on any other type.
+bool optional_string(const nlohmann::json& answer, const char* key,
+                     std::optional<std::string>& out) {
+  const auto it = answer.find(key);
+  if (it == answer.end() || it->is_null()) return true;
+  if (!it->is_string()) return false;
+  std::string value = it->get<std::string>();
+  if (!value.empty()) out = std::move(value);
+  return true;
+}
+
+// A list of strings, or null/absent for none. False on any other shape.
+bool string_list(const nlohmann::json& answer, const char* key, std::vector<std::string>& out,
+                 bool& present) {
+  const auto it = answer.find(key);
+  present = it != answer.end() && !it->is_null();
+  if (!present) return true;
+  if (!it->is_array()) return false;
+  for (const auto& item : *it) {
+    if (!item.is_string()) return false;
+    std::string value = item.get<std::string>();
+    if (!value.empty()) out.push_back(std::move(value));
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<CallbackUrl> parse_callback_url(std::string_view url, std::string* reason) {
+  auto fail = [&](std::string why) -> std::optional<CallbackUrl> {
+    if (reason) *reason = std::move(why);
+    return std::nullopt;
+  };
+  constexpr std::string_view scheme = "http://";
+  if (url.size() < scheme.size() ||
+      !std::equal(scheme.begin(), scheme.end(), url.begin(),
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+    return fail(fmt::format("must be an http:// URL (http://host[:port]/path), got \"{}\"", url));
+  if (std::any_of(url.begin(), url.end(), is_space_or_control))
+    return fail("must not contain whitespace or control characters");
+  if (url.find('#') != std::string_view::npos) return fail("must not contain a fragment ('#')");
+  std::string_view rest = url.substr(scheme.size());
+  const auto authority_end = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, authority_end);
+  CallbackUrl out;
+  if (authority_end != std::string_view::npos) {
+    out.target = std::string(rest.substr(authority_end));
+    if (out.target.front() == '?') out.target.insert(0, "/");
+  }
+  if (authority.find('@') != std::string_view::npos)
+    return fail("must not carry credentials (user@host)");
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return fail("unterminated [IPv6] host");
+    out.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return fail("expected ':' after the [IPv6] host");
+    if (!after.empty()) port_text = after.substr(1);
+  } else {
+    const auto colon = authority.find(':');
+    out.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (out.host.empty()) return fail(fmt::format("has no host, got \"{}\"", url));
+  if (!port_text.empty() || authority.find(':') != std::string_view::npos) {
+    unsigned port = 0;
+    const bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                        std::all_of(port_text.begin(), port_text.end(),
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) port = static_cast<unsigned>(std::stoul(std::string(port_text)));
+    if (!digits || port == 0 || port > 65535)
+      return fail(fmt::format("port must be a number from 1 to 65535, got \"{}\"", port_text));
+    out.port = static_cast<std::uint16_t>(port);
+  }
+  return out;
+}
+
+std::string callback_host_header(const CallbackUrl& url) {
+  const bool ipv6 = url.host.find(':') != std::string::npos;
+  std::string host = ipv6 ? "[" + url.host + "]" : url.host;
+  if (url.port != 80) host += fmt::format(":{}", url.port);
+  return host;
+}
+
+std::vector<std::pair<std::string, std::string>> callback_request_headers(
+    const AuthRequest& request) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!request.cookie.empty()) headers.emplace_back("Cookie", request.cookie);
+  if (!request.authorization.empty()) headers.emplace_back("Authorization", request.authorization);
+  if (!request.origin.empty()) headers.emplace_back("Origin", request.origin);
+  if (!request.remote_address.empty()) {
+    headers.emplace_back("X-Forwarded-For", request.remote_address);
+    headers.emplace_back("X-Real-IP", request.remote_address);
+  }
+  headers.emplace_back("X-Original-URI", request.target);
+  headers.emplace_back("X-WsRelay-Facility", request.facility);
+  headers.emplace_back("X-WsRelay-Flags", flags_to_string(request.requested));
+  return headers;
+}
+
+std::string callback_cache_key(const AuthRequest& request) {
+  return fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}", request.cookie, request.authorization,
+                     request.origin, request.remote_address, request.target, request.facility,
+                     request.requested);
+}
+
+AuthDecision callback_decision(int status, std::string_view body, Flags requested) {
+  AuthDecision decision;
+  if (status == 401 || status == 403) {
+    decision.status = status;
+    decision.reason = status == 401 ? "authentication required" : "forbidden";
+    return decision;
+  }
+  if (status != 200) return unavailable(fmt::format("the site answered HTTP {}", status));
+  const auto answer = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (answer.is_discarded() || !answer.is_object())
+    return unavailable("the site's answer is not a JSON object");
+  Identity& identity = decision.identity;
+  if (!optional_string(answer, "user", identity.user))
+    return unavailable("\"user\" in the site's answer is not a string or null");
+  if (!optional_string(answer, "session", identity.session))
+    return unavailable("\"session\" in the site's answer is not a string or null");
+  bool present = false;
+  if (!string_list(answer, "groups", identity.groups, present))
+    return unavailable("\"groups\" in the site's answer is not a list of strings");
+  std::vector<std::string> allow;
+  if (!string_list(answer, "allow", allow, present))
+    return unavailable("\"allow\" in the site's answer is not a list of flag names");
+  decision.allowed = all_flags;
+  if (present) {
+    // Unknown names are ignored, as they are in the query string.
+    decision.allowed = 0;
+    for (const std::string& name : allow)
+      if (auto flag = flag_from_name(name)) decision.allowed |= *flag;
+  }
+  // ws4redis's rule: what is not allowed is dropped; nothing left is a 403.
+  if (requested != 0 && (requested & decision.allowed) == 0) {
+    decision.status = 403;
+    decision.reason = "none of the requested flags is allowed";
+  }
+  return decision;
+}
+
+}  // namespace wsrelay

@@ -105,23 +105,26 @@ void WsSession::route() {
   auto& req = request_->parser.get();
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
+  // HEAD is answered like GET, without the body (RFC 9110 9.3.2): load
+  // balancers and monitors probe with it.
+  head_only_ = req.method() == http::verb::head;
+  const bool get = req.method() == http::verb::get || head_only_;
 
-  if (req.method() == http::verb::get && path == "/healthz") return respond(200, "ok", "ok\n");
-  if (req.method() == http::verb::get && path == "/readyz") {
+  if (get && path == "/healthz") return respond(200, "ok", "ok\n");
+  if (get && path == "/readyz") {
     if (shard_.shutting_down()) return respond(503, "draining", "draining\n");
     if (shard_.hub().ready()) return respond(200, "ready", "ready\n");
     return respond(503, "not ready", "not ready: the backend link is down\n");
   }
-  if (req.method() == http::verb::get && path == "/metrics")
+  if (get && path == "/metrics")
     return respond(200, "metrics", metrics.render_prometheus(),
                    "Content-Type: text/plain; version=0.0.4\r\n");
 
-  if (req.method() == http::verb::get && !config.client_path.empty() &&
-      path == config.client_path) {
+  if (get && !config.client_path.empty() && path == config.client_path) {
     auto answer = client_script_answer(req[http::field::if_none_match]);
     return respond(answer.status, answer.reason, answer.body, answer.headers);
   }
-  if (req.method() == http::verb::get) {
+  if (get) {
     if (auto demo = demo_route(config, path)) {
       if (*demo == DemoRoute::redirect)
         return respond(301, "demo redirect", "", "Location: /demo/\r\n");
@@ -288,7 +291,7 @@ void WsSession::respond(int status, std::string_view reason, std::string_view bo
     response += "Content-Type: text/plain; charset=utf-8\r\n";
   response += extra_headers;
   response += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-  response += body;
+  if (!head_only_) response += body;
   request_.reset();
   state_ = State::closing;
   deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);

@@ -153,6 +153,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool flush_scheduled_ = false;
   bool reading_ = false;
   bool close_after_write_ = false;  // plain HTTP answers and echoed close frames
+  bool head_only_ = false;          // a HEAD request: answers carry no body
   bool peer_closed_ = false;
   bool finish_posted_ = false;
   bool lingering_ = false;   // everything written, FIN sent, discarding input

@@ -47,6 +47,52 @@ TEST_CASE("static: the client is served with a validator, 304 when unchanged", "
   CHECK(http_get(gateway.port(), "/healthz").status == 200);
 }
 
+namespace {
+
+// The whole answer to one raw request; the gateway closes after it.
+std::string raw_answer(const Gateway& gateway, const std::string& request) {
+  RawWsClient raw;
+  raw.connect_tcp(gateway.port());
+  REQUIRE(raw.send_raw(request));
+  REQUIRE(raw.wait_eof(5s));
+  return raw.received();
+}
+
+std::string content_length(const std::string& answer) {
+  const auto at = answer.find("Content-Length: ");
+  if (at == std::string::npos) return {};
+  return answer.substr(at + 16, answer.find("\r\n", at) - at - 16);
+}
+
+}  // namespace
+
+// Load balancers and monitors probe with HEAD: the same status and headers
+// as GET, and not one byte of body after them.
+TEST_CASE("static: HEAD is answered like GET, without the body", "[static]") {
+  TestGateway gateway;
+  const std::string body = http_get(gateway.port(), "/static/wsrelay.js").body;
+  REQUIRE(!body.empty());
+  for (const std::string target : {"/static/wsrelay.js", "/healthz", "/readyz", "/metrics"}) {
+    INFO(target);
+    const std::string answer =
+        raw_answer(gateway, "HEAD " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    const auto end = answer.find("\r\n\r\n");
+    REQUIRE(end != std::string::npos);
+    CHECK(answer.rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(end + 4 == answer.size());  // nothing after the headers
+    CHECK(content_length(answer) != "0");
+    if (target == "/static/wsrelay.js") {
+      CHECK(content_length(answer) == std::to_string(body.size()));
+      CHECK(answer.find("ETag: ") != std::string::npos);
+    }
+  }
+  // Other methods are still not served; the WebSocket path still wants GET.
+  CHECK(raw_answer(gateway, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            .rfind("HTTP/1.1 404 ", 0) == 0);
+  CHECK(raw_answer(gateway, "HEAD /ws/foo?subscribe-broadcast HTTP/1.1\r\nHost: x\r\n\r\n")
+            .rfind("HTTP/1.1 400 ", 0) == 0);
+}
+
 TEST_CASE("static: client_path moves or turns off the client", "[static]") {
   TestGateway moved({"--set", "server.client_path=/assets/relay.js"});
   CHECK(http_get(moved.port(), "/assets/relay.js").status == 200);

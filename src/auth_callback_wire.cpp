@@ -75,20 +75,23 @@ std::optional<CallbackUrl> parse_callback_url(std::string_view url, std::string*
   if (authority.find('@') != std::string_view::npos)
     return fail("must not carry credentials (user@host)");
   std::string_view port_text;
+  bool port_given = false;  // a ':' after the host, even with nothing after it
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
     if (close == std::string_view::npos) return fail("unterminated [IPv6] host");
     out.host = std::string(authority.substr(1, close - 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty() && after.front() != ':') return fail("expected ':' after the [IPv6] host");
-    if (!after.empty()) port_text = after.substr(1);
+    port_given = !after.empty();
+    if (port_given) port_text = after.substr(1);
   } else {
     const auto colon = authority.find(':');
     out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+    port_given = colon != std::string_view::npos;
+    if (port_given) port_text = authority.substr(colon + 1);
   }
   if (out.host.empty()) return fail(fmt::format("has no host, got \"{}\"", url));
-  if (!port_text.empty() || authority.find(':') != std::string_view::npos) {
+  if (port_given) {
     unsigned port = 0;
     const bool digits = !port_text.empty() && port_text.size() <= 5 &&
                         std::all_of(port_text.begin(), port_text.end(),

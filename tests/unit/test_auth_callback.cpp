@@ -41,6 +41,13 @@ TEST_CASE("parse_callback_url takes http://host[:port]/path", "[auth_callback]")
   CHECK(url->host == "::1");
   CHECK(url->port == 9000);
   CHECK(url->target == "/?q");
+
+  // The colons of an IPv6 address are not a port separator.
+  url = parse_callback_url("http://[::1]/auth");
+  REQUIRE(url);
+  CHECK(url->host == "::1");
+  CHECK(url->port == 80);
+  CHECK(url->target == "/auth");
 }
 
 TEST_CASE("parse_callback_url refuses what it cannot send", "[auth_callback]") {
@@ -56,6 +63,8 @@ TEST_CASE("parse_callback_url refuses what it cannot send", "[auth_callback]") {
   CHECK_THAT(url_error("http://host/a\r\nX: y"), Contains("whitespace"));
   CHECK_THAT(url_error("http://host/#frag"), Contains("fragment"));
   CHECK_THAT(url_error("http://[::1/"), Contains("IPv6"));
+  CHECK_THAT(url_error("http://[::1]:/"), Contains("port"));
+  CHECK_THAT(url_error("http://[::1]x/"), Contains("':'"));
 }
 
 TEST_CASE("the Host header names the host, and the port unless it is 80", "[auth_callback]") {

@@ -392,6 +392,7 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   static constexpr std::size_t kKeepBufferBytes = 1 << 20;
+  static constexpr std::size_t kFeedSlice = 16 * 1024;  // see on_read
 
   net::any_io_executor executor_;
   RedisConnectionOptions options_;
@@ -403,7 +404,6 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
   RespReader reader_;
   // One read takes up to this much: after a pause, a backlog is drained in
   // few wake-ups.
-  static constexpr std::size_t kFeedSlice = 16 * 1024;
   std::array<char, 256 * 1024> read_buffer_{};
   std::string out_;
   std::string writing_;

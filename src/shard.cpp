@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <wsrelay/config.hpp>
+#include <wsrelay/http_session.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/ws_session.hpp>
@@ -52,10 +53,29 @@ void Shard::accept(tcp::socket socket) {
         net::socket_base::send_buffer_size(static_cast<int>(config_->send_buffer_bytes)), ignored);
   // Session ids are unique across shards: the shard index in the top bits.
   std::uint64_t id = (static_cast<std::uint64_t>(shard_index_) << 48) | next_session_id_++;
-  auto session = std::make_shared<WsSession>(*this, std::move(socket), id);
+  auto handshake = std::make_shared<HttpSession>(*this, std::move(socket), id);
+  handshakes_.emplace(handshake.get(), handshake);
+  count_sessions();
+  handshake->start();
+}
+
+void Shard::upgrade(HttpSession* from, tcp::socket socket, WsUpgrade upgrade) {
+  auto it = handshakes_.find(from);
+  if (it == handshakes_.end()) return;
+  auto session = std::make_shared<WsSession>(*this, std::move(socket), std::move(upgrade));
   sessions_.emplace(session.get(), session);
-  session_count_.store(sessions_.size(), std::memory_order_relaxed);
+  // Posted, so that the list is never changed while it is walked (tick).
+  net::post(context_, [this, handshake = it->second] { remove(handshake.get()); });
   session->start();
+}
+
+void Shard::remove(HttpSession* handshake) {
+  handshakes_.erase(handshake);
+  count_sessions();
+}
+
+void Shard::count_sessions() {
+  session_count_.store(handshakes_.size() + sessions_.size(), std::memory_order_relaxed);
 }
 
 // Why spread: every client closed with 1001 reconnects, and a deploy that
@@ -65,6 +85,8 @@ void Shard::accept(tcp::socket socket) {
 // clock, and no client can tell in advance when its turn comes.
 void Shard::shutdown(std::chrono::milliseconds drain) {
   shutting_down_ = true;
+  // Handshakes are no WebSocket yet: nothing to spread.
+  for (auto& [raw, handshake] : handshakes_) handshake->go_away();
   if (drain.count() <= 0 || sessions_.empty()) {
     for (auto& [raw, session] : sessions_) session->go_away();
     return;
@@ -140,7 +162,7 @@ void Shard::remove(WsSession* session) {
   }
   if (!removed.empty()) hub_.shard_unsubscribed(shard_index_, std::move(removed));
   sessions_.erase(session);
-  session_count_.store(sessions_.size(), std::memory_order_relaxed);
+  count_sessions();
 }
 
 void Shard::refuse(const std::string& channel, const std::string& reason) {
@@ -194,6 +216,7 @@ void Shard::flush_all() {
 
 void Shard::tick() {
   now_ = clock::now();
+  for (auto& [raw, handshake] : handshakes_) handshake->tick(now_);
   for (auto& [raw, session] : sessions_) session->tick(now_);
   if (dropped_unlogged_ > 0 && now_ - last_drop_log_ >= drop_log_period) {
     spdlog::warn(

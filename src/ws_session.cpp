@@ -1,8 +1,8 @@
-// WsSession after the upgrade: the replay of last messages, reading and
-// answering the client's frames, the outbound queue and its writes, the
-// deadlines of tick(), and the close. The HTTP side (request, routing,
-// authorization, the 101) is in ws_session_handshake.cpp; the queue limits
-// and the publish rate are in ws_session_limits.cpp.
+// WsSession: the replay of last messages, reading and answering the
+// client's frames, the writes of the outbound queue, the deadlines of
+// tick(), and the close. The HTTP side (request, routing, authorization) is
+// HttpSession; the queue limits and the publish rate are in
+// ws_session_limits.cpp.
 #include <wsrelay/ws_session.hpp>
 
 #include <algorithm>
@@ -21,55 +21,75 @@ namespace wsrelay {
 
 namespace {
 
-// Own publishes waiting to come back from the backend, for echo suppression.
-// A client with more than this in flight sees the oldest come back.
-constexpr std::size_t max_suppressions = 1024;
-// An own publish that has not come back by then was lost (pending queue full,
-// link down): its entry must not swallow someone else's identical message.
-constexpr std::chrono::seconds own_publish_lifetime{30};
-// How long a replayed value guards against its own live copy: an application
-// that SETs before it PUBLISHes sends that copy right after the read.
-constexpr std::chrono::seconds replay_guard_lifetime{1};
-// Queue slots already written are reclaimed once they are this many and
-// half the vector, so a reader that stays a little behind does not grow it.
-constexpr std::size_t compact_after = 64;
 constexpr std::size_t max_write_buffers = 64;
 
 }  // namespace
 
+WsSession::WsSession(Shard& shard, tcp::socket socket, WsUpgrade upgrade)
+    : shard_(shard),
+      socket_(std::move(socket)),
+      id_(upgrade.id),
+      facility_(std::move(upgrade.facility)),
+      client_(std::move(upgrade.client)),
+      flags_(upgrade.flags),
+      subscribe_(std::move(upgrade.subscribe)),
+      publish_(std::move(upgrade.publish)),
+      response_(std::move(upgrade.response)),
+      early_(std::move(upgrade.early)),
+      parser_(shard.config().max_message_bytes),
+      holds_slot_(upgrade.holds_slot) {
+  settings_changed();
+}
+
+WsSession::~WsSession() {
+  if (holds_slot_) shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void WsSession::start() {
+  state_ = subscribe_.empty() ? State::open : State::replaying;
+  if (state_ == State::open) filter_.replay_done();
+  auto now = shard_.now();
+  last_read_ = last_data_ = last_ping_ = now;
+  push_own(std::exchange(response_, {}));
+  spdlog::debug("session {}: open /{} from {} flags={} subscribe={} publish={}", id_, facility_,
+                client_, flags_to_string(flags_), subscribe_.size(), publish_.size());
+
+  if (!subscribe_.empty()) {
+    shard_.subscribe(this, subscribe_);
+    shard_.hub().open(shard_.index(), subscribe_, weak_from_this(),
+                      [weak = weak_from_this()](std::vector<std::optional<std::string>> values) {
+                        if (auto self = weak.lock()) self->on_replay(std::move(values));
+                      });
+  }
+  const std::string early = std::exchange(early_, {});
+  if (!early.empty() && !parser_.feed(early, *this)) return;
+  do_read();
+}
+
 void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
   if (state_ != State::replaying) return;
   Metrics& metrics = shard_.metrics();
+  const auto now = shard_.now();
   for (std::size_t i = 0; i < values.size() && i < subscribe_.size(); ++i) {
     if (!values[i]) continue;
-    const std::string& channel = subscribe_[i];
-    // A live message equal to the stored one, received while the stored one
-    // was being read, is that same publish: deliver it once, in live order.
-    bool live_copy = std::any_of(pending_.begin(), pending_.end(), [&](const MessagePtr& m) {
-      return m->channel() == channel && m->payload() == *values[i];
-    });
-    if (live_copy) continue;
+    auto message = Message::make(subscribe_[i], *values[i]);
+    if (!filter_.pass_replayed(*message, queue_.held(), now)) continue;
     metrics.last_messages_replayed.fetch_add(1, std::memory_order_relaxed);
-    auto message = Message::make(channel, *values[i]);
     if (!queue_message(message, false)) return;  // closing: nothing may follow the close frame
-    replay_guards_.push_back(
-        ReplayGuard{channel, message->hash(), shard_.now() + replay_guard_lifetime});
   }
   state_ = State::open;
-  auto pending = std::move(pending_);
-  pending_.clear();
-  pending_bytes_ = 0;
-  std::uint64_t delivered = 0;
-  for (auto& message : pending) {
-    if (!queue_message(message)) break;
-    ++delivered;
-  }
+  filter_.replay_done();
+  const std::size_t delivered = queue_.held().size();
+  queue_.release_held();
   metrics.messages_delivered.fetch_add(delivered, std::memory_order_relaxed);
+  if (delivered > 0) {
+    last_data_ = now;
+    schedule_flush();
+  }
 }
 
 void WsSession::do_read() {
   if (reading_ || state_ == State::finished) return;
-  if (state_ == State::handshake && !lingering_) return;
   reading_ = true;
   socket_.async_wait(tcp::socket::wait_read,
                      [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
@@ -92,7 +112,7 @@ void WsSession::on_readable(error_code ec) {
     if (ec) return finish(ec == net::error::eof ? "peer closed the connection" : "read failed");
     last_read_ = shard_.now();
     if (lingering_) continue;  // after our last write: read and discard
-    if (!parser_->feed(std::string_view(shard_.read_buffer(), n), *this)) return;
+    if (!parser_.feed(std::string_view(shard_.read_buffer(), n), *this)) return;
     if (state_ == State::finished) return;
     if (n < Shard::read_buffer_size) break;
   }
@@ -118,7 +138,7 @@ void WsSession::on_message(bool binary, std::string_view payload) {
   for (const auto& channel : publish_) {
     if (!(flags_ & echo) &&
         std::find(subscribe_.begin(), subscribe_.end(), channel) != subscribe_.end()) {
-      suppress(Message::hash_of(channel, payload));
+      filter_.published(Message::hash_of(channel, payload), shard_.now());
     }
     shard_.hub().publish(channel, std::string(payload), config.expire_seconds,
                          [weak = weak_from_this(), &shard = shard_] {
@@ -151,7 +171,7 @@ void WsSession::on_pong(std::string_view) {}
 void WsSession::on_close(std::uint16_t code, std::string_view) {
   peer_closed_ = true;
   if (state_ == State::closing) {
-    if (queued_bytes_ == 0) return finish("close handshake complete");
+    if (!queue_.has_unwritten()) return finish("close handshake complete");
     close_after_write_ = true;
     return;
   }
@@ -168,67 +188,37 @@ void WsSession::on_protocol_error(std::uint16_t code, std::string_view reason) {
 }
 
 bool WsSession::enqueue(const MessagePtr& message) {
+  if (state_ != State::open && state_ != State::replaying) return false;
+  if (!filter_.pass_live(*message, shard_.now())) return false;
   if (state_ == State::replaying) {
-    if (suppressed(*message)) return false;
     if (!admit(message->frame().size(), message.get())) return false;
-    pending_bytes_ += message->frame().size();
-    pending_.push_back(message);
+    queue_.hold(message);
     note_queue_growth();
     return false;
   }
-  if (state_ != State::open) return false;
-  if (suppressed(*message)) return false;
-  if (!replay_guards_.empty()) {
-    auto guard =
-        std::find_if(replay_guards_.begin(), replay_guards_.end(),
-                     [&](const ReplayGuard& g) { return g.channel == message->channel(); });
-    if (guard != replay_guards_.end()) {
-      // Only the next message on the channel can be the replayed value's own
-      // live copy; anything else ends the guard.
-      bool copy = guard->hash == message->hash() && shard_.now() < guard->until;
-      replay_guards_.erase(guard);
-      if (copy) return false;
-    }
-  }
   return queue_message(message);
-}
-
-void WsSession::suppress(std::uint64_t hash) {
-  if (suppressions_.size() >= max_suppressions) suppressions_.erase(suppressions_.begin());
-  suppressions_.push_back(Suppression{hash, shard_.now() + own_publish_lifetime});
-}
-
-bool WsSession::suppressed(const Message& message) {
-  if (suppressions_.empty()) return false;
-  auto now = shard_.now();
-  auto it = std::find_if(suppressions_.begin(), suppressions_.end(), [&](const Suppression& s) {
-    return s.hash == message.hash() && s.until > now;
-  });
-  if (it == suppressions_.end()) return false;
-  suppressions_.erase(it);
-  return true;
 }
 
 bool WsSession::queue_message(const MessagePtr& message, bool newest) {
   if (!admit(message->frame().size(), message.get(), newest)) return false;
   last_data_ = shard_.now();
-  push(Outbound{message, {}});
+  queue_.push(message);
+  note_queue_growth();
+  schedule_flush();
   return true;
 }
 
 void WsSession::push_own(std::string frame) {
-  push(Outbound{nullptr, std::move(frame)});
+  if (state_ == State::finished) return;
+  queue_.push_own(std::move(frame));
+  note_queue_growth();
+  schedule_flush();
 }
 
-void WsSession::push(Outbound item) {
-  if (state_ == State::finished) return;
-  queued_bytes_ += item.bytes().size();
-  queue_.push_back(std::move(item));
-  note_queue_growth();
-  if (!flush_scheduled_ && !waiting_writable_) {
-    flush_scheduled_ = true;
-    shard_.schedule_flush(this);
-  }
+void WsSession::schedule_flush() {
+  if (flush_scheduled_ || waiting_writable_) return;
+  flush_scheduled_ = true;
+  shard_.schedule_flush(this);
 }
 
 void WsSession::flush() {
@@ -238,16 +228,14 @@ void WsSession::flush() {
     error_code ignored;
     socket_.non_blocking(true, ignored);
   }
+  std::array<std::string_view, max_write_buffers> views;
   std::array<net::const_buffer, max_write_buffers> buffers;
-  while (queue_head_ < queue_.size()) {
-    std::size_t count = 0;
-    for (std::size_t i = queue_head_; i < queue_.size() && count < buffers.size(); ++i) {
-      std::string_view bytes = queue_[i].bytes();
-      if (i == queue_head_) bytes.remove_prefix(head_offset_);
-      buffers[count++] = net::buffer(bytes.data(), bytes.size());
-    }
+  while (queue_.has_unwritten()) {
+    const std::size_t count = queue_.gather(views);
+    for (std::size_t i = 0; i < count; ++i)
+      buffers[i] = net::buffer(views[i].data(), views[i].size());
     error_code ec;
-    std::size_t written =
+    const std::size_t written =
         socket_.write_some(std::span<const net::const_buffer>(buffers.data(), count), ec);
     if (ec == net::error::would_block || ec == net::error::try_again) {
       waiting_writable_ = true;
@@ -257,28 +245,8 @@ void WsSession::flush() {
       return;
     }
     if (ec) return finish("write failed");
-    queued_bytes_ -= written;
-    while (written > 0) {
-      std::size_t left = queue_[queue_head_].bytes().size() - head_offset_;
-      if (written < left) {
-        head_offset_ += written;
-        break;
-      }
-      written -= left;
-      queue_[queue_head_] = Outbound{};
-      ++queue_head_;
-      head_offset_ = 0;
-    }
-    if (over_soft_since_ && queued_bytes_ + pending_bytes_ <= shard_.config().soft_queue_bytes)
-      over_soft_since_.reset();
-    if (queue_head_ >= compact_after && queue_head_ * 2 >= queue_.size()) {
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queue_head_));
-      queue_head_ = 0;
-    }
+    queue_.consume(written, shard_.config().soft_queue_bytes);
   }
-  queue_.clear();
-  queue_head_ = 0;
-  if (queue_.capacity() > 64) std::vector<Outbound>().swap(queue_);
   if (close_after_write_) linger();
 }
 
@@ -305,10 +273,8 @@ void WsSession::on_writable(error_code ec) {
 void WsSession::tick(clock::time_point now) {
   const Config& config = shard_.config();
   switch (state_) {
-    case State::handshake:
     case State::closing:
-      if (now >= deadline_)
-        finish(state_ == State::handshake ? "handshake timeout" : "close timeout");
+      if (now >= deadline_) finish("close timeout");
       return;
     case State::finished:
       return;
@@ -316,12 +282,13 @@ void WsSession::tick(clock::time_point now) {
     case State::open:
       break;
   }
-  if (!suppressions_.empty())
-    std::erase_if(suppressions_, [&](const Suppression& s) { return s.until <= now; });
-  if (!replay_guards_.empty())
-    std::erase_if(replay_guards_, [&](const ReplayGuard& g) { return g.until <= now; });
-  check_soft_limit(now);
-  if (state_ == State::closing) return;
+  filter_.expire(now);
+  queue_.trim(now);
+  if (now - last_read_ >= OutboundQueue::idle_release) parser_.trim();
+  // A drop policy keeps a client over the soft limit open: its backlog is
+  // bounded by the hard limit, and what it reads is as current as it can be.
+  if (queue_.soft_limit_passed(now, limits()) && policy_ == SlowConsumerPolicy::close)
+    return close_slow_consumer("soft_queue_bytes", config.soft_queue_bytes);
   if (now - last_read_ >= std::chrono::seconds(config.idle_timeout_seconds)) {
     shard_.metrics().closed_idle.fetch_add(1, std::memory_order_relaxed);
     return start_close(close_code::going_away, "idle timeout");
@@ -341,16 +308,6 @@ void WsSession::tick(clock::time_point now) {
 }
 
 void WsSession::go_away() {
-  // A request still on its way gets close_timeout_seconds more, then is
-  // answered 503 (route() checks the shard's shutdown) or dropped.
-  if (state_ == State::handshake) {
-    // Waiting on the authorizer (the slot is taken only then): no answer it
-    // gives could open a WebSocket now, so do not wait for it.
-    if (holds_slot_) return respond(503, "shutting down", "server shutting down\n");
-    deadline_ = std::min(
-        deadline_, shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds));
-    return;
-  }
   if (state_ == State::replaying || state_ == State::open)
     start_close(close_code::going_away, "server shutting down");
 }
@@ -363,15 +320,8 @@ void WsSession::close_refused(std::string_view reason) {
 
 void WsSession::start_close(std::uint16_t code, std::string_view reason, bool drop_queued) {
   if (state_ == State::closing || state_ == State::finished) return;
-  if (drop_queued) {
-    // Keep a partly written frame (the stream must stay well-formed); the
-    // rest is released now, which is the point of closing a slow consumer.
-    std::size_t keep = queue_head_ + (head_offset_ > 0 ? 1 : 0);
-    for (std::size_t i = keep; i < queue_.size(); ++i) queued_bytes_ -= queue_[i].bytes().size();
-    queue_.resize(std::max(keep, queue_head_));
-  }
-  pending_.clear();
-  pending_bytes_ = 0;
+  if (drop_queued) queue_.drop_unwritten();
+  queue_.clear_held();
   state_ = State::closing;
   deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);
   push_own(make_close_frame(code, reason));
@@ -391,9 +341,9 @@ void WsSession::do_finish() {
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  queue_.clear();
-  pending_.clear();
-  if (holds_slot_) shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+  queue_ = OutboundQueue();
+  if (std::exchange(holds_slot_, false))
+    shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
   shard_.remove(this);
 }
 

@@ -32,8 +32,10 @@ namespace wsrelay {
 struct Config;
 class Authorizer;
 class Hub;
+class HttpSession;
 class Metrics;
 class WsSession;
+struct WsUpgrade;
 
 class Shard {
  public:
@@ -56,12 +58,14 @@ class Shard {
   Hub& hub() { return hub_; }
   Authorizer& authorizer() { return authorizer_; }
 
-  // Any thread: sessions (including handshakes) alive on this shard.
+  // Any thread: connections (handshakes and WebSocket sessions) alive on this shard.
   std::size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
 
   void start();  // shard thread: starts the tick
   // Takes a freshly accepted socket (already on this shard's context).
   void accept(tcp::socket socket);
+  // The handshake `from` succeeded: a WsSession takes its socket over.
+  void upgrade(HttpSession* from, tcp::socket socket, WsUpgrade upgrade);
   // Server going away: no new sessions; every session is closed with 1001,
   // spread evenly with jitter over `drain` (all at once when zero).
   void shutdown(std::chrono::milliseconds drain);
@@ -69,6 +73,7 @@ class Shard {
 
   void subscribe(WsSession* session, const std::vector<std::string>& channels);
   void remove(WsSession* session);  // unsubscribes its channels, drops ownership
+  void remove(HttpSession* handshake);
 
   // The backend refused `channel`: it leaves the index and each of its
   // sessions is closed with 1008 and `reason`.
@@ -100,6 +105,7 @@ class Shard {
   void tick();
   void flush_all();
   void drain_due();
+  void count_sessions();
 
   std::size_t shard_index_;
   std::shared_ptr<const Config> config_;
@@ -110,6 +116,7 @@ class Shard {
   net::steady_timer tick_timer_{context_};
   clock::time_point now_ = clock::now();
   std::unique_ptr<char[]> read_buffer_;
+  std::unordered_map<HttpSession*, std::shared_ptr<HttpSession>> handshakes_;
   std::unordered_map<WsSession*, std::shared_ptr<WsSession>> sessions_;
   std::unordered_map<std::string, std::vector<WsSession*>, StringHash, std::equal_to<>> index_;
   std::vector<std::shared_ptr<WsSession>> dirty_;

@@ -48,6 +48,10 @@ class FrameParser {
   // buffers count: an empty string's inline (SSO) capacity holds nothing.
   std::size_t buffered_bytes() const { return heap_bytes(message_) + heap_bytes(control_); }
   void set_max_message_bytes(std::size_t n) { max_message_bytes_ = n; }
+  // Between messages: gives back the buffer a busy connection keeps.
+  void trim() {
+    if (!in_message_ && !in_payload_) std::string().swap(message_);
+  }
 
  private:
   static std::size_t heap_bytes(const std::string& s) {

@@ -1,17 +1,19 @@
 #pragma once
-// WsSession: one client connection, from the HTTP request to the close.
-// Owns its socket, its outbound queue (bounded in bytes: max_queue_bytes)
-// and the frame parser for what the client sends. Lives on one shard and
-// runs only on that shard's thread.
+// WsSession: one WebSocket connection, from the authorized upgrade (handed
+// over by HttpSession with the socket) to the close. Owns its socket, its
+// outbound queue (OutboundQueue: bounded, with the facility's slow-consumer
+// policy), what it must not be sent (DeliveryFilter) and the frame parser
+// for what the client sends. Lives on one shard and runs only on that
+// shard's thread.
 //
-// Life: handshake (HTTP request read, routed, authorized, 101 queued) ->
-// replaying (subscribed; live messages wait in `pending_` until the stored
-// last messages have been queued) -> open -> closing (close frame queued,
-// waiting for the peer's) -> finished (socket closed, removed from shard).
+// Life: replaying (101 queued, subscribed; live messages are held until the
+// stored last messages have been queued) -> open -> closing (close frame
+// queued, waiting for the peer's) -> finished (socket closed, removed from
+// the shard).
 //
 // Writes: a single writer. Everything (the 101 response, data frames shared
-// with other sessions, pings, heartbeats, the close frame) goes through
-// `queue_`; flush() writes as much as the socket takes without blocking and
+// with other sessions, pings, heartbeats, the close frame) goes through the
+// queue; flush() writes as much as the socket takes without blocking and
 // waits for writability only when the kernel buffer is full.
 #include <chrono>
 #include <cstdint>
@@ -21,36 +23,49 @@
 #include <string_view>
 #include <vector>
 
+#include <wsrelay/delivery_filter.hpp>
 #include <wsrelay/message.hpp>
 #include <wsrelay/net.hpp>
+#include <wsrelay/outbound_queue.hpp>
 #include <wsrelay/protocol.hpp>
-#include <wsrelay/slow_consumer.hpp>
 #include <wsrelay/token_bucket.hpp>
 #include <wsrelay/ws_frame.hpp>
 
 namespace wsrelay {
 
 class Shard;
-struct AuthDecision;
-struct AuthRequest;
-class HttpRequestReader;
+
+// What the HTTP side decided, handed over with the socket.
+struct WsUpgrade {
+  std::uint64_t id = 0;  // the connection's, in the logs since accept
+  std::string facility;
+  Flags flags = 0;  // requested and allowed
+  std::vector<std::string> subscribe;
+  std::vector<std::string> publish;
+  std::string client;       // the client address for logs
+  std::string response;     // the 101, with Sec-WebSocket-Accept and the subprotocol
+  std::string early;        // bytes the client sent right after its request
+  bool holds_slot = false;  // counted in connections_open (max_connections)
+  std::chrono::steady_clock::time_point deadline;  // the handshake's
+};
 
 class WsSession : public std::enable_shared_from_this<WsSession>, private FrameSink {
  public:
   using clock = std::chrono::steady_clock;
 
-  WsSession(Shard& shard, tcp::socket socket, std::uint64_t id);
+  WsSession(Shard& shard, tcp::socket socket, WsUpgrade upgrade);
   ~WsSession() override;
+  WsSession(const WsSession&) = delete;
+  WsSession& operator=(const WsSession&) = delete;
 
   void start();
-  std::uint64_t id() const { return id_; }
 
   // Shard thread. A message for one of this session's channels.
   // Returns true when the message was queued for writing.
   bool enqueue(const MessagePtr& message);
   // Shard thread. Writes what is queued (called once per loop turn).
   void flush();
-  // Shard thread. Deadlines: handshake, idle, ping, heartbeat, close.
+  // Shard thread. Deadlines: idle, ping, heartbeat, close; the soft limit.
   void tick(clock::time_point now);
   // Shard thread. The server is going away.
   void go_away();
@@ -66,23 +81,8 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   std::vector<std::uint32_t>& index_slots() { return index_slots_; }
 
  private:
-  enum class State { handshake, replaying, open, closing, finished };
+  enum class State { replaying, open, closing, finished };
 
-  struct Outbound {
-    MessagePtr message;  // shared frame, or
-    std::string own;     // a frame or response built for this session only
-    std::string_view bytes() const { return message ? message->frame() : std::string_view(own); }
-  };
-
-  // handshake (ws_session_handshake.cpp); on_replay, on_publish_refused: ws_session.cpp
-  void on_request(error_code ec);
-  void route();
-  void on_authorized(AuthDecision decision);
-  AuthRequest auth_request(std::string_view facility, Flags flags);
-  void serve_demo_page();
-  void respond(int status, std::string_view reason, std::string_view body,
-               std::string_view extra_headers = {});
-  void open_websocket(const std::string& subprotocol);
   void on_replay(std::vector<std::optional<std::string>> values);
   void on_publish_refused();
 
@@ -98,27 +98,17 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void on_protocol_error(std::uint16_t code, std::string_view reason) override;
 
   // writing
-  void push(Outbound item);
   void push_own(std::string frame);
+  void schedule_flush();
   void on_writable(error_code ec);
-  bool suppressed(const Message& message);
-  void suppress(std::uint64_t hash);
+
   // ws_session_limits.cpp: the outbound limits and the publish rate.
+  OutboundQueue::Limits limits() const;
   // False (and the session closing with 1013) when `bytes` more would pass
-  // max_queue_bytes and the facility's policy is `close`, or nothing can be
-  // dropped to make room. `incoming` is the data message asking, if any;
-  // `incoming_is_newest` is false for a replayed value, which is older than
-  // the live messages held in `pending_`.
+  // max_queue_bytes and the facility's policy cannot make room.
   bool admit(std::size_t bytes, const Message* incoming = nullptr, bool incoming_is_newest = true);
-  // Drops queued data messages by `policy` until `need` bytes are free (or
-  // nothing more may go). Returns the bytes freed.
-  std::size_t make_room(std::size_t need, SlowConsumerPolicy policy, const Message* incoming,
-                        bool incoming_is_newest);
-  SlowConsumerPolicy policy() const;
   void close_slow_consumer(std::string_view which_limit, std::size_t limit);
-  // Starts the soft-limit clock when the queue passes soft_queue_bytes.
   void note_queue_growth();
-  void check_soft_limit(clock::time_point now);
   // False when the client is over publish_rate (the session is closing).
   bool within_publish_rate();
   bool queue_message(const MessagePtr& message, bool newest = true);
@@ -131,55 +121,33 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   Shard& shard_;
   tcp::socket socket_;
   std::uint64_t id_;
-  State state_ = State::handshake;
+  State state_ = State::replaying;
 
-  std::unique_ptr<HttpRequestReader> request_;  // handshake only
-
-  Target target_;
-  std::string client_;  // the client address for logs (X-Forwarded-For behind trusted proxies)
+  std::string facility_;
+  std::string client_;
   Flags flags_ = 0;
   std::vector<std::string> subscribe_;
   std::vector<std::string> publish_;
   std::vector<std::uint32_t> index_slots_;
-  std::unique_ptr<FrameParser> parser_;
+  std::string response_;  // the 101 until start() queues it
+  std::string early_;     // until start() parses it
+  FrameParser parser_;
 
-  std::vector<Outbound> queue_;
-  std::size_t queue_head_ = 0;       // first entry not fully written
-  std::size_t head_offset_ = 0;      // bytes of queue_[queue_head_] already written
-  std::size_t queued_bytes_ = 0;     // unwritten bytes in queue_
-  std::vector<MessagePtr> pending_;  // live messages held back during the replay
-  std::size_t pending_bytes_ = 0;
+  OutboundQueue queue_;
+  SlowConsumerPolicy policy_ = SlowConsumerPolicy::close;  // the facility's, from the config
+  DeliveryFilter filter_;
   bool waiting_writable_ = false;
   bool flush_scheduled_ = false;
   bool reading_ = false;
-  bool close_after_write_ = false;  // plain HTTP answers and echoed close frames
-  bool head_only_ = false;          // a HEAD request: answers carry no body
+  bool close_after_write_ = false;  // echoed close frames
   bool peer_closed_ = false;
   bool finish_posted_ = false;
   bool lingering_ = false;   // everything written, FIN sent, discarding input
   bool holds_slot_ = false;  // counted in connections_open (max_connections)
 
-  // What this session published without echo, by Message::hash, to drop
-  // once when the backend hands it back. Bounded; entries expire.
-  struct Suppression {
-    std::uint64_t hash;
-    clock::time_point until;
-  };
-  std::vector<Suppression> suppressions_;
-  // Per replayed channel: drop the next live message if it is the replayed
-  // value again (an application that SETs before it PUBLISHes).
-  struct ReplayGuard {
-    std::string channel;
-    std::uint64_t hash;
-    clock::time_point until;
-  };
-  std::vector<ReplayGuard> replay_guards_;
-
   TokenBucket publish_bucket_;
-  // Since when the queue has been over soft_queue_bytes without a break.
-  std::optional<clock::time_point> over_soft_since_;
 
-  clock::time_point deadline_;  // handshake or close deadline
+  clock::time_point deadline_;  // close deadline
   clock::time_point last_read_;
   clock::time_point last_data_;  // last data frame (message or heartbeat) queued
   clock::time_point last_ping_;

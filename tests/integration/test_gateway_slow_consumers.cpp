@@ -243,9 +243,9 @@ TEST_CASE("soft limit: closed with 1013 after soft_queue_seconds over it, not be
                  << " s after the first publish, "
                  << std::chrono::duration<double>(*closed_at - last).count()
                  << " s after the last");
+  // Never before its time; the exact timing (and the restart of the clock
+  // when the queue drops under the limit) is OutboundQueue's unit tests'.
   CHECK(*closed_at - first >= 2s);
-  // 2 s, plus one 250 ms tick, plus polling and scheduling slack.
-  CHECK(*closed_at - last < 3500ms);
 
   REQUIRE(slow.read_until_eof(10s));
   const auto& frames = slow.frames();

@@ -1,11 +1,8 @@
-// WsSession's HTTP side, alive until the upgrade or a plain HTTP answer:
-// reading the request (bounded by max_header_bytes and the handshake
-// deadline), routing it (health, readiness, metrics, the client script, the
-// demo page, /ws/...), the checks a WebSocket upgrade must pass, the
-// authorization, and the 101 that opens the WebSocket or the HTTP error that
-// closes the connection. The constructor and destructor are here because
-// HttpRequestReader is a complete type only in this file.
-#include <wsrelay/ws_session.hpp>
+// HttpSession: the request, its route, the checks of an upgrade, the
+// authorization, then the hand-over to a WsSession or an HTTP answer.
+#include <wsrelay/http_session.hpp>
+
+#include <boost/asio/write.hpp>
 
 #include <spdlog/spdlog.h>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -24,6 +21,8 @@
 #include <wsrelay/origin.hpp>
 #include <wsrelay/shard.hpp>
 #include <wsrelay/static_pages.hpp>
+#include <wsrelay/ws_frame.hpp>
+#include <wsrelay/ws_session.hpp>
 
 namespace wsrelay {
 
@@ -69,12 +68,15 @@ std::string_view status_reason(int status) {
 
 }  // namespace
 
-WsSession::WsSession(Shard& shard, tcp::socket socket, std::uint64_t id)
+HttpSession::HttpSession(Shard& shard, tcp::socket socket, std::uint64_t id)
     : shard_(shard), socket_(std::move(socket)), id_(id) {}
 
-WsSession::~WsSession() = default;
+HttpSession::~HttpSession() {
+  // A handshake that ends without an upgrade gives its slot back here.
+  if (holds_slot_) shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+}
 
-void WsSession::start() {
+void HttpSession::start() {
   const Config& config = shard_.config();
   deadline_ = shard_.now() + std::chrono::seconds(config.handshake_timeout_seconds);
   request_ = std::make_unique<HttpRequestReader>(config.max_header_bytes);
@@ -83,8 +85,8 @@ void WsSession::start() {
       [self = shared_from_this()](error_code ec, std::size_t) { self->on_request(ec); });
 }
 
-void WsSession::on_request(error_code ec) {
-  if (state_ != State::handshake) return;
+void HttpSession::on_request(error_code ec) {
+  if (state_ != State::reading) return;
   if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
     shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
     return respond(431, "request header too large", "request header fields too large\n");
@@ -99,7 +101,7 @@ void WsSession::on_request(error_code ec) {
   route();
 }
 
-void WsSession::route() {
+void HttpSession::route() {
   const Config& config = shard_.config();
   Metrics& metrics = shard_.metrics();
   auto& req = request_->parser.get();
@@ -165,6 +167,7 @@ void WsSession::route() {
     return respond(503, "too many connections", "too many connections\n");
   }
   holds_slot_ = true;
+  state_ = State::authorizing;
 
   shard_.authorizer().authorize(auth_request(target_.facility, target_.flags),
                                 [self = shared_from_this()](AuthDecision decision) {
@@ -175,7 +178,7 @@ void WsSession::route() {
                                 });
 }
 
-AuthRequest WsSession::auth_request(std::string_view facility, Flags flags) {
+AuthRequest HttpSession::auth_request(std::string_view facility, Flags flags) {
   auto& req = request_->parser.get();
   AuthRequest auth;
   auth.facility = std::string(facility);
@@ -208,12 +211,12 @@ AuthRequest WsSession::auth_request(std::string_view facility, Flags flags) {
 // The demo page shows the visitor's personal channel, so the page request is
 // authorized as the personal connection's handshake will be. A refusal only
 // leaves that panel out: the page itself is public.
-void WsSession::serve_demo_page() {
+void HttpSession::serve_demo_page() {
   shard_.authorizer().authorize(
       auth_request(demo_facility, demo_personal_flags),
       [self = shared_from_this()](AuthDecision decision) {
         net::post(self->shard_.context(), [self, decision = std::move(decision)] {
-          if (self->state_ != State::handshake) return;
+          if (self->state_ == State::answering || self->state_ == State::done) return;
           Identity identity;
           if (decision.status == 0 && !decision.abstain) identity = decision.identity;
           auto answer = demo_page_answer(self->shard_.config(), identity);
@@ -222,8 +225,8 @@ void WsSession::serve_demo_page() {
       });
 }
 
-void WsSession::on_authorized(AuthDecision decision) {
-  if (state_ != State::handshake) return;
+void HttpSession::on_authorized(AuthDecision decision) {
+  if (state_ != State::authorizing) return;
   if (decision.status != 0) {
     holds_slot_ = false;
     shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
@@ -235,68 +238,118 @@ void WsSession::on_authorized(AuthDecision decision) {
     return respond(status, reason, reason + "\n");
   }
   const Config& config = shard_.config();
-  flags_ = target_.flags & decision.allowed;
-  auto channels = channels_for(decision.identity, target_.facility, flags_, config.prefix);
-  subscribe_ = std::move(channels.subscribe);
-  publish_ = std::move(channels.publish);
   auto& req = request_->parser.get();
-  open_websocket(select_subprotocol(req[http::field::sec_websocket_protocol], config.subprotocols));
-}
-
-void WsSession::open_websocket(const std::string& subprotocol) {
-  const Config& config = shard_.config();
-  Metrics& metrics = shard_.metrics();
-  auto& req = request_->parser.get();
-  std::string response =
+  WsUpgrade upgrade;
+  upgrade.id = id_;
+  upgrade.facility = target_.facility;
+  upgrade.flags = target_.flags & decision.allowed;
+  auto channels = channels_for(decision.identity, target_.facility, upgrade.flags, config.prefix);
+  upgrade.subscribe = std::move(channels.subscribe);
+  upgrade.publish = std::move(channels.publish);
+  upgrade.client = std::move(client_);
+  upgrade.response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ";
-  response += websocket_accept_key(req[http::field::sec_websocket_key]);
-  response += "\r\n";
-  if (!subprotocol.empty()) response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n";
-  response += "\r\n";
-
+  upgrade.response += websocket_accept_key(req[http::field::sec_websocket_key]);
+  upgrade.response += "\r\n";
+  const std::string subprotocol =
+      select_subprotocol(req[http::field::sec_websocket_protocol], config.subprotocols);
+  if (!subprotocol.empty()) upgrade.response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n";
+  upgrade.response += "\r\n";
   // Bytes the client sent right after its request belong to the WebSocket.
-  std::string early(static_cast<const char*>(request_->buffer.data().data()),
-                    request_->buffer.size());
+  upgrade.early.assign(static_cast<const char*>(request_->buffer.data().data()),
+                       request_->buffer.size());
+  upgrade.holds_slot = std::exchange(holds_slot_, false);
+  upgrade.deadline = deadline_;
   request_.reset();
-
-  metrics.handshakes_rejected.fetch_sub(1, std::memory_order_relaxed);
-  state_ = subscribe_.empty() ? State::open : State::replaying;
-  auto now = shard_.now();
-  last_read_ = last_data_ = last_ping_ = now;
-  parser_ = std::make_unique<FrameParser>(config.max_message_bytes);
-  push_own(std::move(response));
-  spdlog::debug("session {}: open /{} from {} flags={} subscribe={} publish={}", id_,
-                target_.facility, client_, flags_to_string(flags_), subscribe_.size(),
-                publish_.size());
-
-  if (!subscribe_.empty()) {
-    shard_.subscribe(this, subscribe_);
-    shard_.hub().open(shard_.index(), subscribe_, weak_from_this(),
-                      [weak = weak_from_this()](std::vector<std::optional<std::string>> values) {
-                        if (auto self = weak.lock()) self->on_replay(std::move(values));
-                      });
-  }
-  if (!early.empty() && !parser_->feed(early, *this)) return;
-  do_read();
+  state_ = State::done;
+  shard_.metrics().handshakes_rejected.fetch_sub(1, std::memory_order_relaxed);
+  shard_.upgrade(this, std::move(socket_), std::move(upgrade));
 }
 
-void WsSession::respond(int status, std::string_view reason, std::string_view body,
-                        std::string_view extra_headers) {
+void HttpSession::respond(int status, std::string_view reason, std::string_view body,
+                          std::string_view extra_headers) {
   spdlog::debug("session {}: HTTP {} ({})", id_, status, reason);
-  std::string response = "HTTP/1.1 " + std::to_string(status) + " ";
-  response += status_reason(status);
-  response += "\r\n";
+  answer_ = "HTTP/1.1 " + std::to_string(status) + " ";
+  answer_ += status_reason(status);
+  answer_ += "\r\n";
   if (extra_headers.find("Content-Type:") == std::string_view::npos)
-    response += "Content-Type: text/plain; charset=utf-8\r\n";
-  response += extra_headers;
-  response += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-  if (!head_only_) response += body;
+    answer_ += "Content-Type: text/plain; charset=utf-8\r\n";
+  answer_ += extra_headers;
+  answer_ += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  if (!head_only_) answer_ += body;
   request_.reset();
-  state_ = State::closing;
+  if (holds_slot_) {
+    holds_slot_ = false;
+    shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+  }
+  state_ = State::answering;
   deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);
-  close_after_write_ = true;
-  push_own(std::move(response));
+  net::async_write(
+      socket_, net::buffer(answer_),
+      [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+}
+
+void HttpSession::on_written(error_code ec) {
+  if (state_ == State::done) return;
+  std::string().swap(answer_);
+  if (ec) return finish("write failed");
+  linger();
+}
+
+// Closing a socket that still has unread input sends a reset, and the
+// peer's stack may then drop our answer unread (a client still sending an
+// oversized header hits exactly this). So: send FIN, read and discard until
+// the peer closes too, or the close deadline.
+void HttpSession::linger() {
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this()](error_code ec) { self->on_lingering(ec); });
+}
+
+void HttpSession::on_lingering(error_code ec) {
+  if (state_ == State::done) return;
+  if (ec) return finish("read wait failed");
+  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+  for (int round = 0; round < 4; ++round) {
+    socket_.read_some(net::buffer(shard_.read_buffer(), Shard::read_buffer_size), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) break;
+    if (ec) return finish("closed");
+  }
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code wait_ec) {
+    self->on_lingering(wait_ec);
+  });
+}
+
+void HttpSession::tick(clock::time_point now) {
+  if (state_ == State::done || now < deadline_) return;
+  // Waiting on the authorizer: the connection is refused, not dropped.
+  if (state_ == State::authorizing) return respond(503, "handshake timeout", "handshake timeout\n");
+  finish(state_ == State::answering ? "close timeout" : "handshake timeout");
+}
+
+void HttpSession::go_away() {
+  if (state_ == State::authorizing) {
+    // No answer the authorizer gives could open a WebSocket now.
+    return respond(503, "shutting down", "server shutting down\n");
+  }
+  // A request still on its way gets close_timeout_seconds more, then is
+  // answered 503 (route() checks the shard's shutdown) or dropped.
+  if (state_ == State::reading)
+    deadline_ = std::min(
+        deadline_, shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds));
+}
+
+void HttpSession::finish(std::string_view why) {
+  if (finished_) return;
+  finished_ = true;
+  spdlog::debug("session {}: finish ({})", id_, why);
+  error_code ignored;
+  socket_.close(ignored);
+  state_ = State::done;
+  // Posted, so that the shard's list is never changed while it is walked.
+  net::post(shard_.context(), [self = shared_from_this()] { self->shard_.remove(self.get()); });
 }
 
 }  // namespace wsrelay

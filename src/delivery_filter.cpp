@@ -43,6 +43,10 @@ bool DeliveryFilter::pass_replayed(const Message& stored, const std::vector<Mess
     return m->channel() == stored.channel() && m->payload() == stored.payload();
   });
   if (live_copy) return false;
+  const bool own = std::any_of(own_.begin(), own_.end(), [&](const Own& o) {
+    return o.hash == stored.hash() && o.until > now;
+  });
+  if (own) return false;
   guards_.push_back(Guard{stored.channel(), stored.hash(), now + replay_guard_lifetime});
   return true;
 }

@@ -16,6 +16,7 @@
 #include <wsrelay/auth.hpp>
 #include <wsrelay/cidr.hpp>
 #include <wsrelay/config.hpp>
+#include <wsrelay/http_answer.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/origin.hpp>
@@ -36,37 +37,6 @@ class HttpRequestReader {
   beast::flat_buffer buffer;
   http::request_parser<http::empty_body> parser;
 };
-
-namespace {
-
-std::string_view status_reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 301:
-      return "Moved Permanently";
-    case 304:
-      return "Not Modified";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 426:
-      return "Upgrade Required";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Error";
-  }
-}
-
-}  // namespace
 
 HttpSession::HttpSession(Shard& shard, tcp::socket socket, std::uint64_t id)
     : shard_(shard), socket_(std::move(socket)), id_(id) {}
@@ -270,14 +240,7 @@ void HttpSession::on_authorized(AuthDecision decision) {
 void HttpSession::respond(int status, std::string_view reason, std::string_view body,
                           std::string_view extra_headers) {
   spdlog::debug("session {}: HTTP {} ({})", id_, status, reason);
-  answer_ = "HTTP/1.1 " + std::to_string(status) + " ";
-  answer_ += status_reason(status);
-  answer_ += "\r\n";
-  if (extra_headers.find("Content-Type:") == std::string_view::npos)
-    answer_ += "Content-Type: text/plain; charset=utf-8\r\n";
-  answer_ += extra_headers;
-  answer_ += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-  if (!head_only_) answer_ += body;
+  answer_ = format_http_answer(status, body, extra_headers, head_only_);
   request_.reset();
   if (holds_slot_) {
     holds_slot_ = false;

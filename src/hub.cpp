@@ -78,9 +78,9 @@ void Hub::shard_unsubscribed(std::size_t shard, std::vector<std::string> channel
 }
 
 void Hub::open(std::size_t shard, std::vector<std::string> channels, std::weak_ptr<void> owner,
-               ReplayCallback done) {
-  auto request = std::make_shared<OpenRequest>(
-      OpenRequest{shard, std::move(channels), 0, std::move(owner), std::move(done)});
+               std::function<void()> confirmed, ReplayCallback done) {
+  auto request = std::make_shared<OpenRequest>(OpenRequest{
+      shard, std::move(channels), 0, std::move(owner), std::move(confirmed), std::move(done)});
   net::post(control_, [this, request] {
     for (const auto& channel : request->channels) {
       auto it = channels_.find(channel);
@@ -100,6 +100,10 @@ void Hub::open(std::size_t shard, std::vector<std::string> channels, std::weak_p
 
 void Hub::proceed(const std::shared_ptr<OpenRequest>& request) {
   if (stopped_ || request->owner.expired()) return;
+  // Every channel is confirmed and has this shard in its list (the shard's
+  // shard_subscribed was posted before its open): whatever Redis sends from
+  // now on reaches the shard.
+  net::post(shards_[request->shard]->context(), std::move(request->confirmed));
   if (request->channels.empty()) {
     net::post(shards_[request->shard]->context(), [done = std::move(request->done)] { done({}); });
     return;

@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 
 #include <wsrelay/config.hpp>
+#include <wsrelay/http_answer.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/shard.hpp>
@@ -37,7 +38,8 @@ WsSession::WsSession(Shard& shard, tcp::socket socket, WsUpgrade upgrade)
       response_(std::move(upgrade.response)),
       early_(std::move(upgrade.early)),
       parser_(shard.config().max_message_bytes),
-      holds_slot_(upgrade.holds_slot) {
+      holds_slot_(upgrade.holds_slot),
+      deadline_(upgrade.deadline) {
   settings_changed();
 }
 
@@ -46,24 +48,61 @@ WsSession::~WsSession() {
 }
 
 void WsSession::start() {
-  state_ = subscribe_.empty() ? State::open : State::replaying;
-  if (state_ == State::open) filter_.replay_done();
-  auto now = shard_.now();
+  if (subscribe_.empty()) return open_websocket();
+  shard_.subscribe(this, subscribe_);
+  std::weak_ptr<WsSession> weak = weak_from_this();
+  shard_.hub().open(
+      shard_.index(), subscribe_, weak,
+      [weak] {
+        if (auto self = weak.lock()) self->on_confirmed();
+      },
+      [weak](std::vector<std::optional<std::string>> values) {
+        if (auto self = weak.lock()) self->on_replay(std::move(values));
+      });
+}
+
+void WsSession::on_confirmed() {
+  if (state_ != State::subscribing) return;
+  state_ = State::replaying;
+  open_websocket();
+}
+
+void WsSession::open_websocket() {
+  if (state_ == State::subscribing) {
+    state_ = State::open;  // nothing to replay
+    filter_.replay_done();
+  }
+  const auto now = shard_.now();
   last_read_ = last_data_ = last_ping_ = now;
   push_own(std::exchange(response_, {}));
+  if (state_ == State::open) heartbeat_at_open();
   spdlog::debug("session {}: open /{} from {} flags={} subscribe={} publish={}", id_, facility_,
                 client_, flags_to_string(flags_), subscribe_.size(), publish_.size());
-
-  if (!subscribe_.empty()) {
-    shard_.subscribe(this, subscribe_);
-    shard_.hub().open(shard_.index(), subscribe_, weak_from_this(),
-                      [weak = weak_from_this()](std::vector<std::optional<std::string>> values) {
-                        if (auto self = weak.lock()) self->on_replay(std::move(values));
-                      });
-  }
   const std::string early = std::exchange(early_, {});
   if (!early.empty() && !parser_.feed(early, *this)) return;
   do_read();
+}
+
+// ws4redis sent a heartbeat as soon as a connection was open (after the
+// stored messages), and ws4redis.js counts the heartbeats it missed across
+// a reconnect: without this one, a page that waited out an outage of a few
+// heartbeat intervals would close its own new connection once.
+void WsSession::heartbeat_at_open() {
+  const Config& config = shard_.config();
+  if (config.heartbeat.empty()) return;
+  last_data_ = shard_.now();
+  push_own(make_frame(Opcode::text, config.heartbeat));
+}
+
+void WsSession::refuse_upgrade(int status, std::string_view reason) {
+  spdlog::debug("session {}: /{} from {} not opened, HTTP {}: {}", id_, facility_, client_, status,
+                reason);
+  shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
+  queue_.clear_held();
+  state_ = State::closing;
+  deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);
+  close_after_write_ = true;
+  push_own(format_http_answer(status, std::string(reason) + "\n"));
 }
 
 void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
@@ -79,6 +118,7 @@ void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
   }
   state_ = State::open;
   filter_.replay_done();
+  heartbeat_at_open();
   const std::size_t delivered = queue_.held().size();
   queue_.release_held();
   metrics.messages_delivered.fetch_add(delivered, std::memory_order_relaxed);
@@ -188,9 +228,9 @@ void WsSession::on_protocol_error(std::uint16_t code, std::string_view reason) {
 }
 
 bool WsSession::enqueue(const MessagePtr& message) {
-  if (state_ != State::open && state_ != State::replaying) return false;
+  if (state_ == State::closing || state_ == State::finished) return false;
   if (!filter_.pass_live(*message, shard_.now())) return false;
-  if (state_ == State::replaying) {
+  if (state_ != State::open) {
     if (!admit(message->frame().size(), message.get())) return false;
     queue_.hold(message);
     note_queue_growth();
@@ -273,6 +313,10 @@ void WsSession::on_writable(error_code ec) {
 void WsSession::tick(clock::time_point now) {
   const Config& config = shard_.config();
   switch (state_) {
+    case State::subscribing:
+      if (now >= deadline_)
+        refuse_upgrade(503, "backend unavailable: the subscription was not confirmed in time");
+      return;
     case State::closing:
       if (now >= deadline_) finish("close timeout");
       return;
@@ -308,11 +352,13 @@ void WsSession::tick(clock::time_point now) {
 }
 
 void WsSession::go_away() {
+  if (state_ == State::subscribing) return refuse_upgrade(503, "server shutting down");
   if (state_ == State::replaying || state_ == State::open)
     start_close(close_code::going_away, "server shutting down");
 }
 
 void WsSession::close_refused(std::string_view reason) {
+  if (state_ == State::subscribing) return refuse_upgrade(403, reason);
   if (state_ != State::replaying && state_ != State::open) return;
   spdlog::info("session {}: closed with 1008: {}", id_, reason);
   start_close(close_code::policy, reason);
@@ -320,6 +366,9 @@ void WsSession::close_refused(std::string_view reason) {
 
 void WsSession::start_close(std::uint16_t code, std::string_view reason, bool drop_queued) {
   if (state_ == State::closing || state_ == State::finished) return;
+  // No close frame before the 101: a session that has to go then (a burst
+  // past its queue limit while it waits) gets an HTTP answer instead.
+  if (state_ == State::subscribing) return refuse_upgrade(503, reason);
   if (drop_queued) queue_.drop_unwritten();
   queue_.clear_held();
   state_ = State::closing;

@@ -45,14 +45,20 @@ class Hub {
   void shard_subscribed(std::size_t shard, std::vector<std::string> channels);
   void shard_unsubscribed(std::size_t shard, std::vector<std::string> channels);
 
-  // Any thread. Once every channel is confirmed subscribed, reads their
-  // stored last messages, waits for the subscriber to pass every message sent
-  // before that read, then posts `done(values)` to the shard. Messages the
-  // shard receives before `done` runs are the ones the replay must be
-  // ordered against (see WsSession::on_replay).
-  // `owner` expired = the session is gone: the request is dropped.
+  // Any thread. The shard's session wants `channels` (already registered
+  // with shard_subscribed, posted earlier from the same thread). Once every
+  // channel is confirmed subscribed, posts `confirmed()` to the shard: from
+  // then on every message published on them reaches the shard ("open means
+  // subscribed": the session writes its 101 there). A channel already live
+  // on the gateway needs no Redis round trip for it. Then reads their stored
+  // last messages, waits for the subscriber to pass every message sent
+  // before that read, and posts `done(values)` (after `confirmed`: both are
+  // posted to the same shard, in this order). Messages the shard receives
+  // before `done` runs are the ones the replay must be ordered against (see
+  // WsSession::on_replay). `owner` expired = the session is gone: the
+  // request is dropped.
   void open(std::size_t shard, std::vector<std::string> channels, std::weak_ptr<void> owner,
-            ReplayCallback done);
+            std::function<void()> confirmed, ReplayCallback done);
 
   // Any thread. Client publish. When the engine refuses it (its pending
   // queue is full: Redis down or behind), the engine counts and logs the
@@ -74,6 +80,7 @@ class Hub {
     std::vector<std::string> channels;
     std::size_t unconfirmed;
     std::weak_ptr<void> owner;
+    std::function<void()> confirmed;
     ReplayCallback done;
   };
   struct ChannelState {

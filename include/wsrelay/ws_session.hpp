@@ -6,10 +6,15 @@
 // for what the client sends. Lives on one shard and runs only on that
 // shard's thread.
 //
-// Life: replaying (101 queued, subscribed; live messages are held until the
+// Life: subscribing (registered with the shard and the hub, waiting for
+// the backend to confirm every channel; nothing written yet) -> replaying
+// (101 queued: "open means subscribed"; live messages are held until the
 // stored last messages have been queued) -> open -> closing (close frame
 // queued, waiting for the peer's) -> finished (socket closed, removed from
-// the shard).
+// the shard). A session without channels to subscribe opens at once. One
+// that cannot open (the handshake deadline passes, the server shuts down,
+// Redis refuses a channel) is answered with an HTTP status instead, as the
+// 101 was never written.
 //
 // Writes: a single writer. Everything (the 101 response, data frames shared
 // with other sessions, pings, heartbeats, the close frame) goes through the
@@ -81,8 +86,14 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   std::vector<std::uint32_t>& index_slots() { return index_slots_; }
 
  private:
-  enum class State { replaying, open, closing, finished };
+  enum class State { subscribing, replaying, open, closing, finished };
 
+  void on_confirmed();
+  // Queues the 101, starts reading.
+  void open_websocket();
+  void heartbeat_at_open();
+  // Before the 101: answers HTTP `status` with `reason` and closes.
+  void refuse_upgrade(int status, std::string_view reason);
   void on_replay(std::vector<std::optional<std::string>> values);
   void on_publish_refused();
 
@@ -121,7 +132,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   Shard& shard_;
   tcp::socket socket_;
   std::uint64_t id_;
-  State state_ = State::replaying;
+  State state_ = State::subscribing;
 
   std::string facility_;
   std::string client_;
@@ -147,7 +158,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
 
   TokenBucket publish_bucket_;
 
-  clock::time_point deadline_;  // close deadline
+  clock::time_point deadline_;  // the handshake's while subscribing, then the close deadline
   clock::time_point last_read_;
   clock::time_point last_data_;  // last data frame (message or heartbeat) queued
   clock::time_point last_ping_;

@@ -113,6 +113,15 @@ inline void sync_subscriptions(RedisSync& redis, const std::vector<WsClient*>& c
   }
 }
 
+// With websocket.heartbeat set, a connection receives it once as soon as it
+// is open (after any stored message), as ws4redis did.
+inline void expect_heartbeat_at_open(WsClient& client,
+                                     const std::string& heartbeat = "--heartbeat--") {
+  auto first = client.read(5s);
+  REQUIRE(first);
+  CHECK(first->data == heartbeat);
+}
+
 inline void sync_subscription(RedisSync& redis, WsClient& client, const std::string& channel,
                               std::chrono::milliseconds timeout = 10s) {
   sync_subscriptions(redis, {&client}, channel, timeout);

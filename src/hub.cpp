@@ -127,11 +127,11 @@ void Hub::proceed(const std::shared_ptr<OpenRequest>& request) {
 }
 
 void Hub::publish(std::string channel, std::string payload, int expire_seconds,
-                  std::function<void()> refused) {
+                  PublishRefused refused) {
   net::post(control_, [this, channel = std::move(channel), payload = std::move(payload),
-                       expire_seconds, refused = std::move(refused)] {
+                       expire_seconds, refused = std::move(refused)]() mutable {
     if (stopped_) return;
-    if (!engine_.publish(channel, payload, expire_seconds) && refused) refused();
+    engine_.publish(channel, payload, expire_seconds, std::move(refused));
   });
 }
 

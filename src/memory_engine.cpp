@@ -99,17 +99,16 @@ void MemoryEngine::unsubscribe(const std::vector<std::string>& channels) {
   for (const auto& channel : channels) state_->channels.erase(channel);
 }
 
-bool MemoryEngine::publish(const std::string& channel, std::string_view payload,
-                           int expire_seconds) {
-  if (state_->stopped) return false;
+void MemoryEngine::publish(const std::string& channel, std::string_view payload, int expire_seconds,
+                           PublishRefused) {
+  if (state_->stopped) return;
   if (expire_seconds > 0) state_->store(channel, payload, expire_seconds);
-  if (!state_->channels.contains(channel)) return true;
+  if (!state_->channels.contains(channel)) return;
   net::post(state_->executor, [state = state_, channel, payload = std::string(payload)] {
     if (state->stopped || !state->channels.contains(channel)) return;
     ++state->metrics.messages_from_redis;
     if (state->handlers.on_message) state->handlers.on_message(channel, payload, nullptr);
   });
-  return true;
 }
 
 void MemoryEngine::get(const std::vector<std::string>& keys, GetCallback callback) {

@@ -67,8 +67,12 @@ std::string Metrics::render_prometheus() const {
   line(out, "redis_reconnects_total", "counter", "Redis connections re-established.",
        redis_reconnects);
   line(out, "redis_subscribe_refused_total", "counter",
-       "SUBSCRIBEs refused by Redis (ACL); their sessions were closed with 1008.",
+       "SUBSCRIBEs refused by Redis (ACL); their handshakes refused with 403, or their open "
+       "sessions closed with 1008.",
        redis_subscribe_refused);
+  line(out, "redis_publish_refused_total", "counter",
+       "Client publishes Redis refused (ACL); their senders were closed with 1008.",
+       redis_publish_refused);
   line(out, "redis_channels", "gauge", "Channels the subscriber is subscribed to.", redis_channels);
   line(out, "redis_pending_messages", "gauge", "Client publishes waiting for Redis.",
        redis_pending_messages);

@@ -258,19 +258,15 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
       return;
     }
     if (options_.subscriber && state_ == State::up) {
-      if (is_health_reply(reply)) return;
-      if (on_push_) on_push_(std::move(reply));
+      // Unsubscribed, PING <arg> answers with the bare argument.
+      if (reply.type == RespValue::Type::string && reply.str == kHealthToken) return;
+      Push push = classify_push(std::move(reply));
+      // Subscribed, with ["pong", arg].
+      if (push.kind == Push::Kind::pong && push.payload == kHealthToken) return;
+      if (on_push_) on_push_(std::move(push));
       return;
     }
     fail(make_error_code(boost::system::errc::protocol_error), "reply without a command");
-  }
-
-  static bool is_health_reply(const RespValue& reply) {
-    // Unsubscribed, PING <arg> answers with the bare argument; subscribed,
-    // with ["pong", arg].
-    if (reply.type == RespValue::Type::string) return reply.str == kHealthToken;
-    const Push push = classify_push(reply);
-    return push.kind == Push::Kind::pong && push.payload == kHealthToken;
   }
 
   void append(const std::vector<std::string_view>& args) {

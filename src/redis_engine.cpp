@@ -1,39 +1,30 @@
 #include <wsrelay/redis_engine.hpp>
-#include <wsrelay/string_hash.hpp>
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <optional>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 
 #include <wsrelay/config.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/publish_queue.hpp>
 #include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/redis_connection.hpp>
 #include <wsrelay/resp.hpp>
 #include <wsrelay/subscriber_link.hpp>
+#include <wsrelay/subscription_tracker.hpp>
 
 namespace wsrelay {
 namespace {
-
-// Redis accepts any number of arguments, but one huge SUBSCRIBE holds its
-// event loop and our output buffer for long; chunks keep both short.
-constexpr std::size_t kMaxChannelsPerCommand = 1000;
 
 // Why this value: ten silent seconds before a PING, ten more to answer it.
 // Long enough that a Redis busy with a slow command is not taken for dead
 // (it still answers other clients with -BUSY, which counts as a sign of
 // life), short enough that a vanished host is noticed within half a minute.
 constexpr std::chrono::milliseconds kHealthCheckInterval{10000};
-
-using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
-template <typename T>
-using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
 
 std::string describe(const RedisEndpoint& endpoint) {
   if (endpoint.is_unix) return "unix:" + endpoint.path;
@@ -44,12 +35,15 @@ std::string describe(const RedisEndpoint& endpoint) {
 
 // Everything the engine owns, shared so that connection handlers can hold a
 // weak_ptr: the RedisEngine front may be destroyed while completions are
-// still queued on the executor.
+// still queued on the executor. The logic lives in the two cores
+// (subscriptions_, queue_); this class moves values between them and the
+// connections, and keeps the metrics and the log lines.
 class RedisEngine::State : public std::enable_shared_from_this<State> {
  public:
   State(const Config& config, net::any_io_executor executor, Metrics& metrics)
       : executor_(std::move(executor)),
         metrics_(metrics),
+        queue_(config.redis_pending_max_messages, config.redis_pending_max_bytes),
         max_messages_(config.redis_pending_max_messages),
         max_bytes_(config.redis_pending_max_bytes) {
     RedisConnectionOptions options;
@@ -77,8 +71,8 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     link.on_state = [weak](bool up) {
       if (auto self = weak.lock()) self->on_subscriber_state(up);
     };
-    link.on_push = [weak](const RespValue& reply, const DeliveryHold& hold) {
-      if (auto self = weak.lock()) self->on_push(reply, hold);
+    link.on_push = [weak](const Push& push, const DeliveryHold& hold) {
+      if (auto self = weak.lock()) self->on_push(push, hold);
     };
     link.on_gap = [weak](std::vector<std::string> channels) {
       auto self = weak.lock();
@@ -96,13 +90,8 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     stopped_ = true;
     subscriber_->stop();
     command_->stop();
-    queued_.clear();
-    barriers_.clear();
-    published_waiters_.clear();
-    outstanding_.clear();
-    subscribe_commands_.clear();
-    held_messages_ = 0;
-    held_bytes_ = 0;
+    queue_ = PublishQueue(max_messages_, max_bytes_);
+    subscriptions_ = SubscriptionTracker();
     metrics_.redis_subscriber_up = 0;
     metrics_.redis_command_up = 0;
     metrics_.redis_channels = 0;
@@ -113,39 +102,37 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
 
   void subscribe(const std::vector<std::string>& channels) {
     if (stopped_ || channels.empty()) return;
-    for (const auto& channel : channels) wanted_.insert(channel);
-    if (subscriber_->up()) send_subscribe(channels.begin(), channels.end());
+    act(subscriptions_.subscribe(channels));
   }
 
   void unsubscribe(const std::vector<std::string>& channels) {
     if (stopped_ || channels.empty()) return;
-    for (const auto& channel : channels) wanted_.erase(channel);
-    if (!subscriber_->up()) return;
-    // Never an UNSUBSCRIBE without arguments: that would drop every channel.
-    for (std::size_t begin = 0; begin < channels.size(); begin += kMaxChannelsPerCommand) {
-      const std::size_t end = std::min(channels.size(), begin + kMaxChannelsPerCommand);
-      std::vector<std::string_view> args{"UNSUBSCRIBE"};
-      args.insert(args.end(), channels.begin() + begin, channels.begin() + end);
-      subscriber_->send(args);
-    }
+    act(subscriptions_.unsubscribe(channels));
   }
 
   void barrier(std::function<void()> callback) {
     if (stopped_) return;
-    barriers_.push_back(std::move(callback));
-    if (subscriber_->up()) subscriber_->send({"PING"});
+    act(subscriptions_.barrier(std::move(callback)));
   }
 
   void when_published(std::function<void()> callback) {
     if (stopped_) return;
-    published_waiters_.push_back(std::move(callback));
-    if (held_messages_ == 0) notify_published();
+    queue_.when_published(std::move(callback));
+    notify_idle();
   }
 
-  bool publish(const std::string& channel, std::string_view payload, int expire_seconds) {
-    if (stopped_) return false;
-    const std::size_t bytes = channel.size() + payload.size();
-    if (!hold(bytes)) {
+  void publish(const std::string& channel, std::string_view payload, int expire_seconds,
+               PublishRefused refused) {
+    if (stopped_) return;
+    PublishOp op{channel, std::string(payload), expire_seconds, {}};
+    if (refused) {
+      op.refused = [weak = weak_from_this(), refused](std::string_view error) {
+        auto self = weak.lock();
+        if (self) self->note_refused(error);
+        refused(PublishRefusal{PublishRefusal::Kind::refused, std::string(error)});
+      };
+    }
+    if (!queue_.publish(std::move(op))) {
       ++metrics_.messages_publish_dropped;
       std::uint64_t suppressed = 0;
       if (drop_log_.should_log(suppressed)) {
@@ -153,16 +140,13 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
             "redis: publish dropped: {} message(s) / {} byte(s) already waiting for Redis "
             "(redis_pending_max_messages = {}, redis_pending_max_bytes = {}); {} other(s) "
             "dropped since the previous line",
-            held_messages_, held_bytes_, max_messages_, max_bytes_, suppressed);
+            queue_.held_messages(), queue_.held_bytes(), max_messages_, max_bytes_, suppressed);
       }
-      return false;
+      if (refused) net::post(executor_, [refused] { refused(PublishRefusal{}); });
+      return;
     }
-    if (command_->up() && queued_.empty()) {
-      send_publish(channel, payload, expire_seconds, bytes);
-    } else {
-      queued_.push_back(Op{channel, std::string(payload), expire_seconds, {}, {}, bytes});
-    }
-    return true;
+    count_pending();
+    pump();
   }
 
   void get(const std::vector<std::string>& keys, GetCallback callback) {
@@ -171,93 +155,127 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
       net::post(executor_, [callback = std::move(callback)] { callback({}); });
       return;
     }
-    if (command_->up() && queued_.empty()) return send_get(keys, std::move(callback));
-    std::size_t bytes = 0;
-    for (const auto& key : keys) bytes += key.size();
-    if (!hold(bytes)) {
+    if (!queue_.read(ReadOp{keys, callback})) {
       net::post(executor_, [callback = std::move(callback), n = keys.size()] {
         callback(std::vector<std::optional<std::string>>(n));
       });
       return;
     }
-    queued_.push_back(Op{{}, {}, 0, keys, std::move(callback), bytes});
+    count_pending();
+    pump();
   }
 
  private:
-  // A publish (keys empty) or a get (callback set) waiting for the command
-  // connection.
-  struct Op {
-    std::string channel;
-    std::string payload;
-    int expire_seconds = 0;
-    std::vector<std::string> keys;
-    GetCallback callback;
-    std::size_t bytes = 0;
-  };
-
-  // Publishes are held (counted against redis_pending_max_*) from publish()
-  // until Redis answers them, so the bound covers both a Redis that is down
-  // and one that falls behind. Gets are held only while queued.
-  bool hold(std::size_t bytes) {
-    if (held_messages_ + 1 > max_messages_ || held_bytes_ + bytes > max_bytes_) return false;
-    ++held_messages_;
-    held_bytes_ += bytes;
-    metrics_.redis_pending_messages = static_cast<std::int64_t>(held_messages_);
-    return true;
+  // Writes what the subscriptions core asks for, then reports the rest.
+  void act(SubscriptionTracker::Events events) {
+    for (const auto& command : events.send)
+      subscriber_->send(std::vector<std::string_view>(command.begin(), command.end()));
+    for (auto& [channel, error] : events.refused) {
+      ++metrics_.redis_subscribe_refused;
+      spdlog::warn("redis subscriber: SUBSCRIBE {} refused: {}; closing its sessions", channel,
+                   error);
+      if (handlers_.on_refused) handlers_.on_refused(channel, error);
+    }
+    for (const auto& channel : events.confirmed)
+      if (handlers_.on_subscribed) handlers_.on_subscribed(channel);
+    for (const auto& done : events.barriers_done)
+      if (done) done();
+    if (!events.unexpected_error.empty()) {
+      std::uint64_t suppressed = 0;
+      if (subscriber_error_log_.should_log(suppressed)) {
+        spdlog::warn("redis subscriber: error reply: {} ({} other(s) since the previous line)",
+                     events.unexpected_error, suppressed);
+      }
+    }
+    if (events.settled) update_gate();
   }
 
-  void release(std::size_t bytes) {
-    if (held_messages_ > 0) --held_messages_;
-    held_bytes_ -= std::min(held_bytes_, bytes);
-    metrics_.redis_pending_messages = static_cast<std::int64_t>(held_messages_);
-    if (held_messages_ == 0 && !published_waiters_.empty()) notify_published();
+  // Publishes go out only while the command connection is up and the
+  // subscriber has re-subscribed every channel (PublishQueue).
+  void update_gate() {
+    queue_.set_open(command_->up() && subscriptions_.settled());
+    pump();
   }
 
-  void notify_published() {
-    net::post(executor_,
-              [weak = weak_from_this(), waiters = std::exchange(published_waiters_, {})] {
-                auto self = weak.lock();
-                if (!self || self->stopped_) return;
-                for (const auto& waiter : waiters) waiter();
-              });
+  void pump() {
+    while (command_->up()) {
+      auto op = queue_.next();
+      if (!op) break;
+      if (auto* publish = std::get_if<PublishOp>(&*op)) {
+        send_publish(std::move(*publish));
+      } else {
+        send_read(std::move(std::get<ReadOp>(*op)));
+      }
+    }
+    count_pending();
   }
 
-  void send_publish(std::string_view channel, std::string_view payload, int expire_seconds,
-                    std::size_t bytes) {
-    std::weak_ptr<State> weak = weak_from_this();
-    auto check = [weak](const RespValue* reply) {
-      auto self = weak.lock();
-      if (self && reply != nullptr && reply->is_error()) self->log_command_error(*reply);
-    };
-    // A publish whose connection dropped before Redis answered is sent
-    // again after the reconnect, ahead of anything queued since: Redis may
-    // have run it (a duplicate), but a client message is never lost silently.
-    auto done = [weak, bytes, check, channel = std::string(channel), payload = std::string(payload),
-                 expire_seconds](const RespValue* reply) {
-      check(reply);
+  void count_pending() {
+    metrics_.redis_pending_messages = static_cast<std::int64_t>(queue_.held_messages());
+  }
+
+  void notify_idle() {
+    auto waiters = queue_.idle_waiters();
+    if (waiters.empty()) return;
+    net::post(executor_, [weak = weak_from_this(), waiters = std::move(waiters)] {
       auto self = weak.lock();
       if (!self || self->stopped_) return;
-      if (reply == nullptr) {
-        self->queued_.insert(self->queued_.begin() + static_cast<std::ptrdiff_t>(self->requeued_++),
-                             Op{channel, payload, expire_seconds, {}, {}, bytes});
-        return;
-      }
-      self->release(bytes);
-    };
-    if (expire_seconds > 0) {
-      command_->send({"PUBLISH", channel, payload}, check);
-      const std::string expire = std::to_string(expire_seconds);
-      command_->send({"SET", channel, payload, "EX", expire}, done);
-    } else {
-      command_->send({"PUBLISH", channel, payload}, done);
+      for (const auto& waiter : waiters) waiter();
+    });
+  }
+
+  void note_refused(std::string_view error) {
+    ++metrics_.redis_publish_refused;
+    std::uint64_t suppressed = 0;
+    if (publish_refused_log_.should_log(suppressed)) {
+      spdlog::warn(
+          "redis command: publish refused: {}; its sender is closed with 1008 ({} other(s) "
+          "since the previous line)",
+          error, suppressed);
     }
   }
 
-  void send_get(const std::vector<std::string>& keys, GetCallback callback) {
+  // PUBLISH, then SET EX when the message is stored: one operation, answered
+  // when its last reply arrives. An error in either is a refusal.
+  void send_publish(PublishOp op) {
+    struct InFlight {
+      PublishOp op;
+      std::string error;
+    };
+    auto flight = std::make_shared<InFlight>(InFlight{std::move(op), {}});
+    std::weak_ptr<State> weak = weak_from_this();
+    auto first = [flight](const RespValue* reply) {
+      if (reply != nullptr && reply->is_error() && flight->error.empty())
+        flight->error = reply->str;
+    };
+    auto last = [weak, flight, first](const RespValue* reply) {
+      first(reply);
+      auto self = weak.lock();
+      if (!self || self->stopped_) return;
+      if (reply == nullptr) {
+        flight->error.clear();
+        self->queue_.lost(std::move(flight->op));
+        return;
+      }
+      self->queue_.answered(flight->op, flight->error);
+      self->count_pending();
+      self->notify_idle();
+    };
+    const PublishOp& sent = flight->op;
+    if (sent.expire_seconds > 0) {
+      command_->send({"PUBLISH", sent.channel, sent.payload}, first);
+      const std::string expire = std::to_string(sent.expire_seconds);
+      command_->send({"SET", sent.channel, sent.payload, "EX", expire}, last);
+    } else {
+      command_->send({"PUBLISH", sent.channel, sent.payload}, last);
+    }
+  }
+
+  void send_read(ReadOp op) {
     std::vector<std::string_view> args{"MGET"};
-    args.insert(args.end(), keys.begin(), keys.end());
-    command_->send(args, [weak = weak_from_this(), n = keys.size(),
-                          callback = std::move(callback)](const RespValue* reply) {
+    args.insert(args.end(), op.keys.begin(), op.keys.end());
+    command_->send(args, [weak = weak_from_this(), n = op.keys.size(),
+                          callback = std::move(op.done)](const RespValue* reply) {
       auto self = weak.lock();
       if (!self || self->stopped_) return;
       std::vector<std::optional<std::string>> values(n);
@@ -274,64 +292,18 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     });
   }
 
-  template <typename It>
-  void send_subscribe(It first, It last) {
-    while (first != last) {
-      std::vector<std::string_view> args{"SUBSCRIBE"};
-      SubscribeCommand command;
-      for (; first != last && args.size() <= kMaxChannelsPerCommand; ++first) {
-        args.emplace_back(*first);
-        command.channels.emplace_back(*first);
-        ++outstanding_[*first];
-      }
-      subscriber_->send(args);
-      subscribe_commands_.push_back(std::move(command));
-    }
-  }
-
-  // An error reply on the subscriber answers the oldest SUBSCRIBE not fully
-  // acknowledged (replies come in command order, and a SUBSCRIBE's acks come
-  // in one run). Redis refuses a whole SUBSCRIBE when one of its channels is
-  // not allowed to the user (ACL), so a refused batch is retried one channel
-  // at a time: only the channels really refused are reported, the others
-  // are subscribed as usual.
-  bool on_subscribe_error(std::string_view error) {
-    if (subscribe_commands_.empty() || !error.starts_with("NOPERM")) return false;
-    SubscribeCommand command = std::move(subscribe_commands_.front());
-    subscribe_commands_.pop_front();
-    std::vector<std::string> retry;
-    for (std::size_t i = command.acked; i < command.channels.size(); ++i) {
-      const std::string& channel = command.channels[i];
-      auto it = outstanding_.find(channel);
-      if (it != outstanding_.end() && --it->second == 0) outstanding_.erase(it);
-      if (!wanted_.contains(channel) || outstanding_.contains(channel)) continue;
-      if (command.channels.size() - command.acked > 1) {
-        retry.push_back(channel);
-        continue;
-      }
-      ++metrics_.redis_subscribe_refused;
-      spdlog::warn("redis subscriber: SUBSCRIBE {} refused: {}; closing its sessions", channel,
-                   error);
-      if (handlers_.on_refused) handlers_.on_refused(channel, error);
-    }
-    for (const auto& channel : retry) send_subscribe(&channel, &channel + 1);
-    return true;
-  }
-
   void on_subscriber_state(bool up) {
     if (stopped_) return;
     metrics_.redis_subscriber_up = up ? 1 : 0;
     metrics_.redis_channels = 0;
-    // Acks of the old connection will never come; a new SUBSCRIBE replaces them.
-    outstanding_.clear();
-    subscribe_commands_.clear();
     if (up) {
       if (subscriber_ever_up_) ++metrics_.redis_reconnects;
       subscriber_ever_up_ = true;
-      send_subscribe(wanted_.begin(), wanted_.end());
-      // The PINGs of pending barriers were lost with the old connection.
-      for (std::size_t i = 0; i < barriers_.size(); ++i) subscriber_->send({"PING"});
+      act(subscriptions_.connected());
+    } else {
+      subscriptions_.disconnected();
     }
+    update_gate();
     if (handlers_.on_link) handlers_.on_link(up);
     if (handlers_.on_ready) handlers_.on_ready(ready());
   }
@@ -340,70 +312,27 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     if (stopped_) return;
     metrics_.redis_command_up = up ? 1 : 0;
     if (handlers_.on_ready) handlers_.on_ready(ready());
-    if (!up) return;
-    if (command_ever_up_) ++metrics_.redis_reconnects;
-    command_ever_up_ = true;
-    requeued_ = 0;
-    while (!queued_.empty() && command_->up()) {
-      Op op = std::move(queued_.front());
-      queued_.pop_front();
-      if (op.callback) {
-        release(op.bytes);
-        send_get(op.keys, std::move(op.callback));
-      } else {
-        send_publish(op.channel, op.payload, op.expire_seconds, op.bytes);
-      }
+    if (up) {
+      if (command_ever_up_) ++metrics_.redis_reconnects;
+      command_ever_up_ = true;
     }
+    update_gate();
   }
 
-  void on_push(const RespValue& reply, const DeliveryHold& hold) {
+  void on_push(const Push& push, const DeliveryHold& hold) {
     if (stopped_) return;
-    const Push push = classify_push(reply);
-    switch (push.kind) {
-      case Push::Kind::message:
-        ++metrics_.messages_from_redis;
-        // A message can still be in flight after UNSUBSCRIBE was sent.
-        if (wanted_.contains(push.channel) && handlers_.on_message) {
-          handlers_.on_message(push.channel, push.payload, hold);
-        }
-        return;
-      case Push::Kind::subscribed: {
-        metrics_.redis_channels = push.count;
-        if (!subscribe_commands_.empty() &&
-            ++subscribe_commands_.front().acked == subscribe_commands_.front().channels.size())
-          subscribe_commands_.pop_front();
-        auto it = outstanding_.find(push.channel);
-        if (it == outstanding_.end()) return;
-        if (--it->second > 0) return;  // a later SUBSCRIBE of it is still unanswered
-        outstanding_.erase(it);
-        if (wanted_.contains(push.channel) && handlers_.on_subscribed) {
-          handlers_.on_subscribed(std::string(push.channel));
-        }
-        return;
-      }
-      case Push::Kind::unsubscribed:
-        metrics_.redis_channels = push.count;
-        return;
-      case Push::Kind::pong: {
-        if (barriers_.empty()) return;
-        auto callback = std::move(barriers_.front());
-        barriers_.pop_front();
-        if (callback) callback();
-        return;
-      }
-      case Push::Kind::error: {
-        if (on_subscribe_error(push.payload)) return;
-        std::uint64_t suppressed = 0;
-        if (subscriber_error_log_.should_log(suppressed)) {
-          spdlog::warn("redis subscriber: error reply: {} ({} other(s) since the previous line)",
-                       push.payload, suppressed);
-        }
-        return;
-      }
-      case Push::Kind::other:
-        spdlog::debug("redis subscriber: unexpected reply ignored");
-        return;
+    if (push.kind == Push::Kind::message) {
+      ++metrics_.messages_from_redis;
+      if (subscriptions_.wants(push.channel) && handlers_.on_message)
+        handlers_.on_message(push.channel, push.payload, hold);
+      return;
     }
+    if (push.kind == Push::Kind::other) {
+      spdlog::debug("redis subscriber: unexpected reply ignored");
+      return;
+    }
+    act(subscriptions_.on_reply(push));
+    metrics_.redis_channels = subscriptions_.subscribed_count();
   }
 
   void log_command_error(const RespValue& reply) {
@@ -416,6 +345,8 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
 
   net::any_io_executor executor_;
   Metrics& metrics_;
+  SubscriptionTracker subscriptions_;
+  PublishQueue queue_;
   std::size_t max_messages_;
   std::size_t max_bytes_;
   std::unique_ptr<SubscriberLink> subscriber_;
@@ -425,26 +356,10 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   bool stopped_ = false;
   bool subscriber_ever_up_ = false;
   bool command_ever_up_ = false;
-
-  StringSet wanted_;
-  // SUBSCRIBEs sent on the current connection and not yet acknowledged:
-  // per channel, and per command in sending order.
-  StringMap<int> outstanding_;
-  struct SubscribeCommand {
-    std::vector<std::string> channels;
-    std::size_t acked = 0;
-  };
-  std::deque<SubscribeCommand> subscribe_commands_;
-  std::deque<std::function<void()>> barriers_;
-  std::vector<std::function<void()>> published_waiters_;
-
-  std::deque<Op> queued_;
-  std::size_t requeued_ = 0;  // unanswered publishes put back at the front of queued_
-  std::size_t held_messages_ = 0;
-  std::size_t held_bytes_ = 0;
   RateLimitedLog drop_log_;
   RateLimitedLog command_error_log_;
   RateLimitedLog subscriber_error_log_;
+  RateLimitedLog publish_refused_log_;
 };
 
 RedisEngine::RedisEngine(const Config& config, net::any_io_executor control, Metrics& metrics)
@@ -471,9 +386,9 @@ void RedisEngine::subscribe(const std::vector<std::string>& channels) {
 void RedisEngine::unsubscribe(const std::vector<std::string>& channels) {
   state_->unsubscribe(channels);
 }
-bool RedisEngine::publish(const std::string& channel, std::string_view payload,
-                          int expire_seconds) {
-  return state_->publish(channel, payload, expire_seconds);
+void RedisEngine::publish(const std::string& channel, std::string_view payload, int expire_seconds,
+                          PublishRefused refused) {
+  state_->publish(channel, payload, expire_seconds, std::move(refused));
 }
 void RedisEngine::get(const std::vector<std::string>& keys, GetCallback callback) {
   state_->get(keys, std::move(callback));

@@ -188,12 +188,12 @@ std::string format_command(const std::vector<std::string_view>& args) {
   return out;
 }
 
-Push classify_push(const RespValue& value) {
+Push classify_push(RespValue value) {
   Push push;
   switch (value.type) {
     case RespValue::Type::error:
       push.kind = Push::Kind::error;
-      push.payload = value.str;
+      push.payload = std::move(value.str);
       return push;
     case RespValue::Type::status:
       if (equals_ascii_nocase(value.str, "pong")) push.kind = Push::Kind::pong;
@@ -203,26 +203,26 @@ Push classify_push(const RespValue& value) {
     default:
       return push;
   }
-  const auto& e = value.elements;
+  auto& e = value.elements;
   if (e.empty() || !is_bulk(e[0])) return push;
   const std::string_view kind = e[0].str;
   if (e.size() == 3 && equals_ascii_nocase(kind, "message") && is_bulk(e[1]) && is_bulk(e[2])) {
     push.kind = Push::Kind::message;
-    push.channel = e[1].str;
-    push.payload = e[2].str;
+    push.channel = std::move(e[1].str);
+    push.payload = std::move(e[2].str);
   } else if (e.size() == 3 && equals_ascii_nocase(kind, "subscribe") && is_bulk(e[1]) &&
              e[2].type == RespValue::Type::integer) {
     push.kind = Push::Kind::subscribed;
-    push.channel = e[1].str;
+    push.channel = std::move(e[1].str);
     push.count = e[2].integer;
   } else if (e.size() == 3 && equals_ascii_nocase(kind, "unsubscribe") &&
              (is_bulk(e[1]) || e[1].is_nil()) && e[2].type == RespValue::Type::integer) {
     push.kind = Push::Kind::unsubscribed;
-    push.channel = e[1].str;
+    push.channel = std::move(e[1].str);
     push.count = e[2].integer;
   } else if (e.size() == 2 && equals_ascii_nocase(kind, "pong") && is_bulk(e[1])) {
     push.kind = Push::Kind::pong;
-    push.payload = e[1].str;
+    push.payload = std::move(e[1].str);
   }
   return push;
 }

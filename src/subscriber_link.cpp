@@ -58,7 +58,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     });
     net::post(io_, [this] {
       connection_->start([this](bool up) { on_state(up); },
-                         [this](RespValue&& reply) { on_push(std::move(reply)); });
+                         [this](Push&& push) { on_push(std::move(push)); });
     });
   }
 
@@ -131,7 +131,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     });
   }
 
-  void on_push(RespValue&& reply) {
+  void on_push(Push&& push) {
     // One post per read: this runs after the read handler that parsed the batch.
     if (!flush_posted_) {
       flush_posted_ = true;
@@ -140,7 +140,6 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
         flush();
       });
     }
-    const Push push = classify_push(reply);
     std::shared_ptr<const Hold> hold;
     if (push.kind == Push::Kind::message) {
       const std::size_t bytes = push.channel.size() + push.payload.size();
@@ -154,7 +153,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
                                                         std::memory_order_relaxed);
       hold = std::make_shared<const Hold>(shared_from_this(), bytes);
     }
-    batch_.push_back(Item{std::move(reply), std::move(hold)});
+    batch_.push_back(Item{std::move(push), std::move(hold)});
   }
 
   void drop(std::string_view channel, std::size_t backlog) {
@@ -179,7 +178,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
       post_control([batch = std::exchange(batch_, {})](Impl& self) {
         for (const Item& item : batch) {
           if (self.stopped_) return;
-          if (self.handlers_.on_push) self.handlers_.on_push(item.reply, item.hold);
+          if (self.handlers_.on_push) self.handlers_.on_push(item.push, item.hold);
         }
       });
     }
@@ -224,7 +223,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   // link side
   std::uint64_t link_epoch_ = 0;
   struct Item {
-    RespValue reply;
+    Push push;
     std::shared_ptr<const Hold> hold;  // messages only
   };
   std::vector<Item> batch_;

@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 
 #include <wsrelay/config.hpp>
+#include <wsrelay/engine.hpp>
 #include <wsrelay/http_answer.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
@@ -181,19 +182,26 @@ void WsSession::on_message(bool binary, std::string_view payload) {
       filter_.published(Message::hash_of(channel, payload), shard_.now());
     }
     shard_.hub().publish(channel, std::string(payload), config.expire_seconds,
-                         [weak = weak_from_this(), &shard = shard_] {
-                           net::post(shard.context(), [weak] {
-                             if (auto self = weak.lock()) self->on_publish_refused();
+                         [weak = weak_from_this(), &shard = shard_](const PublishRefusal& why) {
+                           net::post(shard.context(), [weak, why] {
+                             if (auto self = weak.lock()) self->on_publish_refused(why);
                            });
                          });
   }
   metrics.messages_published.fetch_add(1, std::memory_order_relaxed);
 }
 
-void WsSession::on_publish_refused() {
-  // The backend's pending queue is full (Redis down or behind): this
-  // client's message was dropped (counted and logged by the engine). Closing
-  // with "try again later" tells the client so, instead of losing more.
+void WsSession::on_publish_refused(const PublishRefusal& why) {
+  // Counted and logged by the engine. Closing tells the client that its
+  // message was not published, instead of losing more.
+  if (why.kind == PublishRefusal::Kind::refused) {
+    // Redis will refuse the next one too (an ACL without the channel), as
+    // it refuses a subscription.
+    std::string reason = "publish refused by Redis";
+    if (why.error.starts_with("NOPERM")) reason += " (NOPERM)";
+    return start_close(close_code::policy, reason);
+  }
+  // The backend's queue is full (Redis down or behind): try again later.
   start_close(close_code::try_again_later, "backend unavailable, publish dropped");
 }
 

@@ -50,6 +50,17 @@ struct EngineHandlers {
   std::function<void(std::vector<std::string> channels)> on_gap;
 };
 
+// Why a client publish was not carried out.
+struct PublishRefusal {
+  enum class Kind {
+    queue_full,  // the bounded queue in front of the backend was full (Redis down or behind)
+    refused,     // the backend answered with an error (Redis ACL: -NOPERM)
+  };
+  Kind kind = Kind::queue_full;
+  std::string error;  // the backend's error text, for `refused`
+};
+using PublishRefused = std::function<void(const PublishRefusal&)>;
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -67,11 +78,14 @@ class Engine {
   virtual void unsubscribe(const std::vector<std::string>& channels) = 0;
 
   // PUBLISH channel payload, then (expire_seconds > 0) SET channel payload EX
-  // expire_seconds, in that order. While the link is down publishes wait in a
-  // bounded queue (redis_pending_max_*) and are flushed in order on reconnect;
-  // returns false when that queue is full and the message was not accepted.
-  virtual bool publish(const std::string& channel, std::string_view payload,
-                       int expire_seconds) = 0;
+  // expire_seconds, in that order. While the backend cannot take them
+  // publishes wait in a bounded queue (redis_pending_max_*) and go out in
+  // order once it can again (redis: the command connection is up and the
+  // subscriber has re-subscribed every channel). `refused` (may be empty)
+  // runs when the queue is full or the backend refuses the publish, and
+  // the drop or refusal is counted and logged.
+  virtual void publish(const std::string& channel, std::string_view payload, int expire_seconds,
+                       PublishRefused refused) = 0;
 
   // GET of each key (the stored last messages). The callback gets one entry
   // per key, nullopt where there is none or the command failed.

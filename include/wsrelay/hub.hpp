@@ -60,11 +60,11 @@ class Hub {
   void open(std::size_t shard, std::vector<std::string> channels, std::weak_ptr<void> owner,
             std::function<void()> confirmed, ReplayCallback done);
 
-  // Any thread. Client publish. When the engine refuses it (its pending
-  // queue is full: Redis down or behind), the engine counts and logs the
-  // drop and `refused` runs on the control executor.
+  // Any thread. Client publish. When it is not carried out (the engine's
+  // queue is full, or Redis refused it), the engine counts and logs it and
+  // `refused` runs on the control executor.
   void publish(std::string channel, std::string payload, int expire_seconds,
-               std::function<void()> refused);
+               PublishRefused refused);
 
   // Control thread. `done` runs (on the control thread) once every client
   // publish accepted so far has been answered by the backend: the flush of

@@ -32,7 +32,8 @@ class MemoryEngine final : public Engine {
 
   void subscribe(const std::vector<std::string>& channels) override;
   void unsubscribe(const std::vector<std::string>& channels) override;
-  bool publish(const std::string& channel, std::string_view payload, int expire_seconds) override;
+  void publish(const std::string& channel, std::string_view payload, int expire_seconds,
+               PublishRefused refused) override;
   void get(const std::vector<std::string>& keys, GetCallback callback) override;
   void barrier(std::function<void()> callback) override;
   void when_published(std::function<void()> callback) override { barrier(std::move(callback)); }

@@ -43,6 +43,7 @@ class Metrics {
   gauge redis_command_up{0};
   counter redis_reconnects{0};
   counter redis_subscribe_refused{0};  // SUBSCRIBE refused (ACL); its sessions closed with 1008
+  counter redis_publish_refused{0};    // client publish refused (ACL); its sender closed with 1008
   gauge redis_channels{0};             // channels the subscriber is subscribed to
   gauge redis_pending_messages{0};
   counter redis_messages_dropped{0};  // subscriber hand-off over redis.subscriber_backlog_bytes

@@ -51,8 +51,9 @@ class RedisConnection {
  public:
   // reply == nullptr: the connection failed (or was stopped) before the reply.
   using ReplyCallback = std::function<void(const RespValue* reply)>;
-  // Takes the reply: a subscriber hands it on without copying its payload.
-  using PushHandler = std::function<void(RespValue&& reply)>;
+  // A subscriber's reply, classified once (our health-check pongs are
+  // not passed on); its strings were moved out of the reply, not copied.
+  using PushHandler = std::function<void(Push&& push)>;
   using StateHandler = std::function<void(bool up)>;
 
   RedisConnection(net::any_io_executor executor, RedisConnectionOptions options);

@@ -1,17 +1,17 @@
 #pragma once
-// RedisEngine: the Engine backed by a Redis server, with two connections on
-// the control executor:
+// RedisEngine: the Engine backed by a Redis server. A thin shell around two
+// pure cores and two connections:
 //
-// - the subscriber (RedisConnection in subscriber mode) holds the set of
-//   wanted channels, replays one SUBSCRIBE with all of them after every
-//   reconnect, and answers barrier() with a PING whose pong comes back after
-//   every message Redis sent before it;
-// - the command connection pipelines PUBLISH / SET EX / MGET. While it is
-//   down, publishes and gets wait in one bounded queue (redis_pending_max_*)
-//   and are sent in order on reconnect.
-//
-// Delivery is at most once: a command already written when the link drops
-// is not replayed, since Redis may have executed it.
+// - the subscriber connection (SubscriberLink: its own thread) and its
+//   bookkeeping (SubscriptionTracker): the wanted channels, one SUBSCRIBE
+//   run with all of them after every reconnect, confirmations, refusals,
+//   and barrier() as a PING whose pong comes back after every message Redis
+//   sent before it;
+// - the command connection (RedisConnection, on the control executor) and
+//   what waits for it (PublishQueue): PUBLISH / SET EX / GET, pipelined, in
+//   order, bounded (redis_pending_max_*), held back while the subscriber
+//   has not re-subscribed every channel, sent again when the connection
+//   dropped before Redis answered (at least once).
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,7 +38,8 @@ class RedisEngine final : public Engine {
 
   void subscribe(const std::vector<std::string>& channels) override;
   void unsubscribe(const std::vector<std::string>& channels) override;
-  bool publish(const std::string& channel, std::string_view payload, int expire_seconds) override;
+  void publish(const std::string& channel, std::string_view payload, int expire_seconds,
+               PublishRefused refused) override;
   void get(const std::vector<std::string>& keys, GetCallback callback) override;
   void barrier(std::function<void()> callback) override;
   void when_published(std::function<void()> callback) override;

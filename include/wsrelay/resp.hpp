@@ -59,25 +59,24 @@ class RespReader {
 // The RESP encoding of one command; binary-safe (arguments may hold NULs).
 std::string format_command(const std::vector<std::string_view>& args);
 
-// What a reply on a subscriber connection means. The views point into the
-// classified RespValue.
+// What a reply on a subscriber connection means, classified once where it
+// is read (RedisConnection in subscriber mode) and handed on as it is.
+// Owns its strings: they are moved out of the reply, not copied.
 struct Push {
   enum class Kind {
     message,       // ["message", channel, payload]
     subscribed,    // ["subscribe", channel, count]
     unsubscribed,  // ["unsubscribe", channel or nil, count]
     pong,          // +PONG, or ["pong", payload] while subscribed; payload = PING's argument
-    error,         // -ERR ...; str = the message
+    error,         // -ERR ...; payload = the message
     other,
   };
   Kind kind = Kind::other;
-  std::string_view channel;
-  std::string_view payload;  // message payload, pong payload, error text
-  long long count = 0;       // subscriptions left after a (un)subscribe ack
+  std::string channel;
+  std::string payload;  // message payload, pong payload, error text
+  long long count = 0;  // subscriptions left after a (un)subscribe ack
 };
 
-Push classify_push(const RespValue& value);
-// The views would dangle.
-Push classify_push(RespValue&&) = delete;
+Push classify_push(RespValue value);
 
 }  // namespace wsrelay

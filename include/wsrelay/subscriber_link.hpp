@@ -42,7 +42,7 @@ class SubscriberLink {
     std::function<void(bool up)> on_state;
     // `hold` (messages only) stays with the message until it is delivered;
     // when its last copy is gone, the message's bytes leave the backlog.
-    std::function<void(const RespValue& reply, const std::shared_ptr<const void>& hold)> on_push;
+    std::function<void(const Push& push, const std::shared_ptr<const void>& hold)> on_push;
     std::function<void(std::vector<std::string> channels)> on_gap;
   };
 

@@ -39,6 +39,7 @@
 namespace wsrelay {
 
 class Shard;
+struct PublishRefusal;
 
 // What the HTTP side decided, handed over with the socket.
 struct WsUpgrade {
@@ -95,7 +96,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   // Before the 101: answers HTTP `status` with `reason` and closes.
   void refuse_upgrade(int status, std::string_view reason);
   void on_replay(std::vector<std::optional<std::string>> values);
-  void on_publish_refused();
+  void on_publish_refused(const PublishRefusal& why);
 
   // reading
   void do_read();

@@ -250,3 +250,47 @@ TEST_CASE("redis link: messages dropped at a full hand-off are counted, then the
   CHECK(metric_value(gateway, "wsrelay_redis_subscriber_backlog_bytes") == 0);
   CHECK(gateway.log().find("dropped: ") != std::string::npos);
 }
+
+TEST_CASE("redis link: a publish the ACL refuses closes its sender with 1008, counted",
+          "[gateway][redis_link]") {
+  // Channels: broadcast:ok* only. Keys: everything but "nokey:*".
+  AclSetup acl("&broadcast:ok*");
+  REQUIRE(acl.admin.command({"ACL", "SETUSER", "gw", "resetkeys", "%R~*", "%W~broadcast:*"}).str ==
+          "OK");
+  TestGateway gateway({"--redis", acl.url()});
+  REQUIRE(wait_readyz(gateway, 200, 10s));
+  auto reader = open_ws(gateway, "/ws/ok?subscribe-broadcast");
+  auto fine = open_ws(gateway, "/ws/ok?publish-broadcast");
+
+  // PUBLISH refused: the channel is not allowed.
+  auto denied = open_ws(gateway, "/ws/secret?publish-broadcast");
+  REQUIRE(denied->send_text("nope"));
+  CHECK(denied->wait_close(5s) == 1008);
+  CHECK(metric_value(gateway, "wsrelay_redis_publish_refused_total") == 1);
+
+  // The sender of an allowed channel is not affected.
+  REQUIRE(fine->send_text("yes"));
+  auto m = reader->read(5s);
+  REQUIRE(m);
+  CHECK(m->data == "yes");
+  CHECK(fine->is_open());
+  CHECK(gateway.log().find("publish refused: NOPERM") != std::string::npos);
+}
+
+TEST_CASE("redis link: a stored last message the ACL refuses closes its sender too",
+          "[gateway][redis_link]") {
+  // The channel may be published, but its key may not be written.
+  AclSetup acl("&broadcast:ok*");
+  REQUIRE(acl.admin.command({"ACL", "SETUSER", "gw", "resetkeys", "%R~*"}).str == "OK");
+  TestGateway gateway({"--redis", acl.url()});
+  REQUIRE(wait_readyz(gateway, 200, 10s));
+  auto reader = open_ws(gateway, "/ws/ok?subscribe-broadcast");
+  auto sender = open_ws(gateway, "/ws/ok?publish-broadcast");
+  REQUIRE(sender->send_text("published, not stored"));
+  auto m = reader->read(5s);
+  REQUIRE(m);
+  CHECK(m->data == "published, not stored");
+  CHECK(sender->wait_close(5s) == 1008);
+  CHECK(metric_value(gateway, "wsrelay_redis_publish_refused_total") == 1);
+  CHECK_FALSE(acl.admin.get("broadcast:ok").has_value());
+}

@@ -147,6 +147,12 @@ struct Harness {
     if (!run_until([&] { return result.has_value(); })) return std::nullopt;
     return result;
   }
+  // A client publish; its refusals (posted, never inline) are recorded.
+  void publish(const std::string& channel, std::string_view payload, int expire_seconds) {
+    engine->publish(channel, payload, expire_seconds,
+                    [this](const wsrelay::PublishRefusal& why) { publish_refusals.push_back(why); });
+  }
+  std::vector<wsrelay::PublishRefusal> publish_refusals;
   bool barrier() {
     bool fired = false;
     engine->barrier([&] { fired = true; });
@@ -335,9 +341,9 @@ TEST_CASE("redis engine: publish sends PUBLISH then SET EX, and get reads it bac
   Harness h(tcp_endpoint(server.port()));
   REQUIRE(h.wait_ready());
 
-  CHECK(h.engine->publish("last:x", "first", 60));
-  CHECK(h.engine->publish("last:x", "second\0!"s, 60));
-  CHECK(h.engine->publish("last:y", "not stored", 0));
+  h.publish("last:x", "first", 60);
+  h.publish("last:x", "second\0!"s, 60);
+  h.publish("last:y", "not stored", 0);
   // The MGET goes down the same pipelined connection after the SETs.
   const auto values = h.get({"last:x", "last:y", "missing"});
   REQUIRE(values);
@@ -452,13 +458,15 @@ TEST_CASE("redis engine: survives a Redis restart, queueing what it cannot send"
   CHECK(h.metrics.redis_channels == 0);
 
   // While down: three publishes and a get fill the queue of four; a fifth is refused.
-  CHECK(h.engine->publish("r", "q1", 60));
-  CHECK(h.engine->publish("r", "q2", 60));
-  CHECK(h.engine->publish("r", "q3", 60));
+  h.publish("r", "q1", 60);
+  h.publish("r", "q2", 60);
+  h.publish("r", "q3", 60);
   std::optional<Values> got;
   h.engine->get({"r"}, [&](Values v) { got = std::move(v); });
-  CHECK_FALSE(h.engine->publish("r", "q4", 60));
+  h.publish("r", "q4", 60);
   CHECK(h.metrics.messages_publish_dropped == 1);
+  REQUIRE(h.run_until([&] { return h.publish_refusals.size() == 1; }));
+  CHECK(h.publish_refusals[0].kind == wsrelay::PublishRefusal::Kind::queue_full);
   CHECK(h.metrics.redis_pending_messages == 4);
   std::optional<std::size_t> confirmations_at_barrier;
   h.engine->barrier([&] { confirmations_at_barrier = h.confirmations("r"); });
@@ -505,7 +513,7 @@ TEST_CASE("redis engine: AUTH and SELECT", "[redis]") {
     endpoint.db = 3;
     Harness h(endpoint);
     REQUIRE(h.wait_ready());
-    CHECK(h.engine->publish("k", "v", 60));
+    h.publish("k", "v", 60);
     CHECK(h.get({"k"}) == Values{"v"});
     REQUIRE(admin.command({"SELECT", "3"}).str == "OK");
     CHECK(admin.get("k") == "v");
@@ -664,8 +672,8 @@ TEST_CASE("redis connection: health-check pongs never reach the subscriber's pus
   options.subscriber = true;
   options.health_check_interval = 20ms;
   RedisConnection connection(io.get_executor(), options);
-  std::vector<RespValue> pushes;
-  connection.start([](bool) {}, [&](const RespValue& reply) { pushes.push_back(reply); });
+  std::vector<wsrelay::Push> pushes;
+  connection.start([](bool) {}, [&](wsrelay::Push&& push) { pushes.push_back(std::move(push)); });
   REQUIRE(run_until(io, [&] { return connection.up(); }));
   REQUIRE(connection.send({"SUBSCRIBE", "quiet"}));
   REQUIRE(run_until(io, [&] { return pushes.size() == 1; }));
@@ -679,7 +687,7 @@ TEST_CASE("redis connection: health-check pongs never reach the subscriber's pus
   }));
   CHECK(connection.up());
   CHECK(pushes.size() == 1);
-  CHECK(wsrelay::classify_push(pushes[0]).kind == wsrelay::Push::Kind::subscribed);
+  CHECK(pushes[0].kind == wsrelay::Push::Kind::subscribed);
 }
 
 TEST_CASE("redis connection: a peer that never answers hits the connect timeout", "[redis]") {
@@ -725,9 +733,9 @@ TEST_CASE("memory engine: subscribe, publish, last message, barrier, unsubscribe
 
   h.engine->subscribe({"m:1", "m:2"});
   CHECK(h.subscribed.empty());
-  CHECK(h.engine->publish("m:1", "one", 60));
-  CHECK(h.engine->publish("m:3", "nobody", 0));
-  CHECK(h.engine->publish("m:2", "two", 0));
+  h.publish("m:1", "one", 60);
+  h.publish("m:3", "nobody", 0);
+  h.publish("m:2", "two", 0);
   bool barrier_fired = false;
   std::size_t messages_at_barrier = 0;
   h.engine->barrier([&] {
@@ -743,14 +751,14 @@ TEST_CASE("memory engine: subscribe, publish, last message, barrier, unsubscribe
   CHECK(h.get({"m:1", "m:2", "m:3"}) == Values{"one", std::nullopt, std::nullopt});
 
   h.engine->unsubscribe({"m:1"});
-  CHECK(h.engine->publish("m:1", "unheard", 0));
-  CHECK(h.engine->publish("m:2", "heard", 0));
+  h.publish("m:1", "unheard", 0);
+  h.publish("m:2", "heard", 0);
   REQUIRE(h.barrier());
   CHECK(h.messages.size() == 3);
   CHECK(h.messages.back().second == "heard");
 
   // After stop nothing is called, not even what was already posted.
-  CHECK(h.engine->publish("m:2", "late", 0));
+  h.publish("m:2", "late", 0);
   h.engine->stop();
   h.io.restart();
   h.io.poll();

@@ -224,7 +224,7 @@ std::string check_header(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 60> kFields{{
+const std::array<Field, 61> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -257,6 +257,8 @@ const std::array<Field, 60> kFields{{
      kInt64Max},
     {"redis", "subscriber_backlog_bytes", "redis_subscriber_backlog_bytes",
      &Config::redis_subscriber_backlog_bytes, 1, kInt64Max},
+    {"redis", "max_message_bytes", "redis_max_message_bytes", &Config::redis_max_message_bytes, 1,
+     512 * kMiB},
     {"websocket", "heartbeat", "heartbeat", &Config::heartbeat, 0, 0, nullptr, kReloadable},
     {"websocket", "heartbeat_interval_seconds", "heartbeat_interval_seconds",
      &Config::heartbeat_interval_seconds, 1, 86400, nullptr, kReloadable},

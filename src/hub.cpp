@@ -24,6 +24,9 @@ void Hub::start() {
     on_refused(channel, why);
   };
   handlers.on_gap = [this](std::vector<std::string> channels) { on_gap(std::move(channels)); };
+  handlers.on_oversized = [this](std::string_view channel, std::size_t bytes) {
+    on_oversized(channel, bytes);
+  };
   handlers.on_ready = [this](bool ready) { ready_.store(ready, std::memory_order_relaxed); };
   engine_.start(std::move(handlers));
   // ready() is read from every shard; the engine's state lives here, so it
@@ -242,6 +245,20 @@ void Hub::on_gap(std::vector<std::string> channels) {
   for (const auto& channel : channels) {
     auto it = channels_.find(channel);
     if (it != channels_.end()) mark(it->first, it->second);
+  }
+}
+
+// Why drop, not cut: a browser cannot tell a truncated message from a whole
+// one, and the bound exists so that one message cannot take the memory of
+// every queue it is posted to.
+void Hub::on_oversized(std::string_view channel, std::size_t bytes) {
+  metrics_.messages_oversized.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t suppressed = 0;
+  if (oversized_log_.should_log(suppressed)) {
+    spdlog::warn(
+        "message on {} dropped: {} bytes, over redis.max_message_bytes; {} other(s) dropped "
+        "since the previous line",
+        channel, bytes, suppressed);
   }
 }
 

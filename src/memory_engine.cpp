@@ -19,8 +19,8 @@ class MemoryEngine::State {
  public:
   using clock = std::chrono::steady_clock;
 
-  State(net::any_io_executor executor, Metrics& metrics)
-      : executor(std::move(executor)), metrics(metrics) {}
+  State(net::any_io_executor executor, Metrics& metrics, std::size_t max_message_bytes)
+      : executor(std::move(executor)), metrics(metrics), max_message_bytes(max_message_bytes) {}
 
   struct Stored {
     std::string payload;
@@ -52,6 +52,7 @@ class MemoryEngine::State {
 
   net::any_io_executor executor;
   Metrics& metrics;
+  std::size_t max_message_bytes;
   EngineHandlers handlers;
   bool started = false;
   bool stopped = false;
@@ -60,8 +61,9 @@ class MemoryEngine::State {
   std::size_t sweep_at = kMinSweep;
 };
 
-MemoryEngine::MemoryEngine(net::any_io_executor control, Metrics& metrics)
-    : state_(std::make_shared<State>(std::move(control), metrics)) {
+MemoryEngine::MemoryEngine(net::any_io_executor control, Metrics& metrics,
+                           std::size_t max_message_bytes)
+    : state_(std::make_shared<State>(std::move(control), metrics, max_message_bytes)) {
   spdlog::warn("engine: memory (no redis_url configured; messages stay inside this process)");
 }
 
@@ -104,6 +106,14 @@ void MemoryEngine::publish(const std::string& channel, std::string_view payload,
   if (state_->stopped) return;
   if (expire_seconds > 0) state_->store(channel, payload, expire_seconds);
   if (!state_->channels.contains(channel)) return;
+  if (payload.size() > state_->max_message_bytes) {
+    net::post(state_->executor, [state = state_, channel, size = payload.size()] {
+      if (state->stopped || !state->channels.contains(channel)) return;
+      ++state->metrics.messages_from_redis;
+      if (state->handlers.on_oversized) state->handlers.on_oversized(channel, size);
+    });
+    return;
+  }
   net::post(state_->executor, [state = state_, channel, payload = std::string(payload)] {
     if (state->stopped || !state->channels.contains(channel)) return;
     ++state->metrics.messages_from_redis;
@@ -114,11 +124,26 @@ void MemoryEngine::publish(const std::string& channel, std::string_view payload,
 void MemoryEngine::get(const std::vector<std::string>& keys, GetCallback callback) {
   if (state_->stopped) return;
   std::vector<std::optional<std::string>> values;
+  std::vector<std::pair<std::string, std::size_t>> oversized;
   values.reserve(keys.size());
-  for (const auto& key : keys) values.push_back(state_->load(key));
+  for (const auto& key : keys) {
+    auto value = state_->load(key);
+    // As the redis engine reads them: an empty value is none, as is one
+    // over the limit (reported).
+    if (value && value->size() > state_->max_message_bytes) {
+      oversized.emplace_back(key, value->size());
+      value.reset();
+    }
+    if (value && value->empty()) value.reset();
+    values.push_back(std::move(value));
+  }
   net::post(state_->executor,
-            [state = state_, values = std::move(values), callback = std::move(callback)]() mutable {
-              if (!state->stopped) callback(std::move(values));
+            [state = state_, values = std::move(values), oversized = std::move(oversized),
+             callback = std::move(callback)]() mutable {
+              if (state->stopped) return;
+              for (const auto& [key, size] : oversized)
+                if (state->handlers.on_oversized) state->handlers.on_oversized(key, size);
+              callback(std::move(values));
             });
 }
 

@@ -46,6 +46,10 @@ std::string Metrics::render_prometheus() const {
        messages_published);
   line(out, "messages_publish_dropped_total", "counter",
        "Client messages refused because the pending queue was full.", messages_publish_dropped);
+  line(out, "messages_oversized_total", "counter",
+       "Messages (or stored last messages) from the backend over redis.max_message_bytes, "
+       "dropped: never delivered, not even in part.",
+       messages_oversized);
   line(out, "last_messages_replayed_total", "counter",
        "Stored last messages sent to sessions when they opened.", last_messages_replayed);
   line(out, "last_messages_resent_total", "counter",

@@ -1,4 +1,5 @@
 #include <wsrelay/redis_connection.hpp>
+#include <wsrelay/resp_size_gate.hpp>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -8,6 +9,7 @@
 #include <array>
 #include <deque>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -101,6 +103,8 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
     state_ = State::connecting;
     ++generation_;
     reader_ = RespReader();
+    if (options_.subscriber && options_.max_message_bytes > 0)
+      gate_.emplace(options_.max_message_bytes);
     callbacks_.clear();
     out_.clear();
     handshake_pending_ = 0;
@@ -237,7 +241,15 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
     // about twelve times over. Fed a slice at a time, its buffer stays
     // near one slice and each byte is moved about once.
     for (std::size_t at = 0; at < n; at += kFeedSlice) {
-      reader_.feed(std::string_view(read_buffer_.data() + at, std::min(kFeedSlice, n - at)));
+      const std::string_view slice(read_buffer_.data() + at, std::min(kFeedSlice, n - at));
+      if (gate_) {
+        // Oversized payloads never reach the reader's buffer.
+        pieces_.clear();
+        gate_->feed(slice, pieces_);
+        for (const auto piece : pieces_) reader_.feed(piece);
+      } else {
+        reader_.feed(slice);
+      }
       while (auto reply = reader_.next()) {
         deliver(std::move(*reply));
         if (gen != generation_) return;  // a handler failed or stopped us
@@ -398,6 +410,8 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
   net::steady_timer retry_timer_;
   net::steady_timer health_timer_;
   RespReader reader_;
+  std::optional<RespSizeGate> gate_;
+  std::vector<std::string_view> pieces_;
   // One read takes up to this much: after a pause, a backlog is drained in
   // few wake-ups.
   std::array<char, 256 * 1024> read_buffer_{};

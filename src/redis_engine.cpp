@@ -45,7 +45,8 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
         metrics_(metrics),
         queue_(config.redis_pending_max_messages, config.redis_pending_max_bytes),
         max_messages_(config.redis_pending_max_messages),
-        max_bytes_(config.redis_pending_max_bytes) {
+        max_bytes_(config.redis_pending_max_bytes),
+        max_message_bytes_(config.redis_max_message_bytes) {
     RedisConnectionOptions options;
     options.endpoint = *config.redis;
     options.connect_timeout = std::chrono::milliseconds(config.redis_connect_timeout_ms);
@@ -55,6 +56,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
 
     options.name = "subscriber";
     options.subscriber = true;
+    options.max_message_bytes = config.redis_max_message_bytes;
     subscriber_ = std::make_unique<SubscriberLink>(executor_, options,
                                                    config.redis_subscriber_backlog_bytes, metrics);
     options.name = "command";
@@ -271,25 +273,38 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     }
   }
 
+  // One GETRANGE per key, pipelined: at most max_message_bytes + 1 bytes of
+  // a stored value come back, so an oversized one is told without being
+  // read whole.
   void send_read(ReadOp op) {
-    std::vector<std::string_view> args{"MGET"};
-    args.insert(args.end(), op.keys.begin(), op.keys.end());
-    command_->send(args, [weak = weak_from_this(), n = op.keys.size(),
-                          callback = std::move(op.done)](const RespValue* reply) {
-      auto self = weak.lock();
-      if (!self || self->stopped_) return;
-      std::vector<std::optional<std::string>> values(n);
-      if (reply != nullptr && reply->is_error()) self->log_command_error(*reply);
-      if (reply != nullptr && reply->type == RespValue::Type::array &&
-          reply->elements.size() == n) {
-        for (std::size_t i = 0; i < n; ++i) {
-          if (reply->elements[i].type == RespValue::Type::string) {
-            values[i] = reply->elements[i].str;
+    struct Read {
+      std::vector<std::string> keys;
+      std::function<void(std::vector<std::optional<std::string>>)> done;
+      std::vector<std::optional<std::string>> values;
+      std::size_t answered = 0;
+    };
+    auto read = std::make_shared<Read>();
+    read->keys = std::move(op.keys);
+    read->done = std::move(op.done);
+    read->values.resize(read->keys.size());
+    const std::string last = std::to_string(max_message_bytes_);
+    for (std::size_t i = 0; i < read->keys.size(); ++i) {
+      command_->send({"GETRANGE", read->keys[i], "0", last}, [weak = weak_from_this(), read,
+                                                              i](const RespValue* reply) {
+        auto self = weak.lock();
+        if (!self || self->stopped_) return;
+        if (reply != nullptr && reply->is_error()) self->log_command_error(*reply);
+        if (reply != nullptr && reply->type == RespValue::Type::string && !reply->str.empty()) {
+          if (reply->str.size() > self->max_message_bytes_) {
+            if (self->handlers_.on_oversized)
+              self->handlers_.on_oversized(read->keys[i], reply->str.size());
+          } else {
+            read->values[i] = reply->str;
           }
         }
-      }
-      callback(std::move(values));
-    });
+        if (++read->answered == read->keys.size()) read->done(std::move(read->values));
+      });
+    }
   }
 
   void on_subscriber_state(bool up) {
@@ -327,6 +342,12 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
         handlers_.on_message(push.channel, push.payload, hold);
       return;
     }
+    if (push.kind == Push::Kind::oversized) {
+      ++metrics_.messages_from_redis;
+      if (subscriptions_.wants(push.channel) && handlers_.on_oversized)
+        handlers_.on_oversized(push.channel, static_cast<std::size_t>(push.count));
+      return;
+    }
     if (push.kind == Push::Kind::other) {
       spdlog::debug("redis subscriber: unexpected reply ignored");
       return;
@@ -349,6 +370,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   PublishQueue queue_;
   std::size_t max_messages_;
   std::size_t max_bytes_;
+  std::size_t max_message_bytes_;
   std::unique_ptr<SubscriberLink> subscriber_;
   std::unique_ptr<RedisConnection> command_;
   EngineHandlers handlers_;

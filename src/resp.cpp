@@ -210,6 +210,11 @@ Push classify_push(RespValue value) {
     push.kind = Push::Kind::message;
     push.channel = std::move(e[1].str);
     push.payload = std::move(e[2].str);
+  } else if (e.size() == 3 && equals_ascii_nocase(kind, "message") && is_bulk(e[1]) &&
+             e[2].type == RespValue::Type::integer) {
+    push.kind = Push::Kind::oversized;
+    push.channel = std::move(e[1].str);
+    push.count = e[2].integer;
   } else if (e.size() == 3 && equals_ascii_nocase(kind, "subscribe") && is_bulk(e[1]) &&
              e[2].type == RespValue::Type::integer) {
     push.kind = Push::Kind::subscribed;

@@ -107,6 +107,7 @@ SubscriptionTracker::Events SubscriptionTracker::on_reply(const Push& push) {
       on_error(push.payload, events);
       break;
     case Push::Kind::message:
+    case Push::Kind::oversized:
     case Push::Kind::other:
       break;
   }

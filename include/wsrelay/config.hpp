@@ -65,6 +65,9 @@ struct Config {
   // Message bytes the subscriber thread may hand to the hub before it drops
   // (and counts) instead: the bound on what a lagging hub costs in memory.
   std::size_t redis_subscriber_backlog_bytes = 32 * 1024 * 1024;
+  // A message from the backend larger than this is dropped and counted,
+  // never delivered in part; the subscriber skips its payload unread.
+  std::size_t redis_max_message_bytes = 1024 * 1024;
 
   // [websocket]
   std::string heartbeat;  // ws4redis WS4REDIS_HEARTBEAT; empty = off

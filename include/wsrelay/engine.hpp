@@ -48,6 +48,10 @@ struct EngineHandlers {
   // Called once it has caught up, after every message received before the
   // drops was passed to on_message.
   std::function<void(std::vector<std::string> channels)> on_gap;
+  // A message on `channel` (or a stored one read for it) was larger than
+  // redis.max_message_bytes and was dropped: `bytes` is its size (for a
+  // stored one: more than the limit, by how much unknown).
+  std::function<void(std::string_view channel, std::size_t bytes)> on_oversized;
 };
 
 // Why a client publish was not carried out.
@@ -88,7 +92,9 @@ class Engine {
                        PublishRefused refused) = 0;
 
   // GET of each key (the stored last messages). The callback gets one entry
-  // per key, nullopt where there is none or the command failed.
+  // per key, nullopt where there is none, it is empty (ws4redis never sent
+  // an empty one), it is over redis.max_message_bytes (reported through
+  // on_oversized), or the command failed.
   using GetCallback = std::function<void(std::vector<std::optional<std::string>>)>;
   virtual void get(const std::vector<std::string>& keys, GetCallback callback) = 0;
 

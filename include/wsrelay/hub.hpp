@@ -21,6 +21,7 @@
 #include <wsrelay/engine.hpp>
 #include <wsrelay/message.hpp>
 #include <wsrelay/net.hpp>
+#include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/string_hash.hpp>
 
 namespace wsrelay {
@@ -103,6 +104,7 @@ class Hub {
   void on_link(bool up);
   void on_refused(const std::string& channel, std::string_view why);
   void on_gap(std::vector<std::string> channels);
+  void on_oversized(std::string_view channel, std::size_t bytes);
   void resync();
   void proceed(const std::shared_ptr<OpenRequest>& request);
   void fan_out(const ChannelState& state, const MessagePtr& message, const DeliveryHold& hold);
@@ -120,6 +122,7 @@ class Hub {
   std::vector<std::pair<std::string, std::uint64_t>> to_resync_;
   bool flush_posted_ = false;
   bool stopped_ = false;
+  RateLimitedLog oversized_log_;
   std::atomic<bool> ready_{false};
 };
 

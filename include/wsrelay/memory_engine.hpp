@@ -21,8 +21,10 @@ class Metrics;
 
 class MemoryEngine final : public Engine {
  public:
-  // `metrics` must outlive the engine.
-  MemoryEngine(net::any_io_executor control, Metrics& metrics);
+  // `metrics` must outlive the engine. Messages over `max_message_bytes`
+  // are dropped and reported (on_oversized), as the redis engine does.
+  MemoryEngine(net::any_io_executor control, Metrics& metrics,
+               std::size_t max_message_bytes = 1024 * 1024);
   ~MemoryEngine() override;
 
   std::string_view name() const override { return "memory"; }

@@ -29,6 +29,7 @@ class Metrics {
   counter messages_delivered{0};        // frames queued to sessions
   counter messages_published{0};        // client messages accepted for PUBLISH
   counter messages_publish_dropped{0};  // not accepted: pending queue full
+  counter messages_oversized{0};        // from the backend, over redis.max_message_bytes: dropped
   counter last_messages_replayed{0};
   counter last_messages_resent{0};  // stored values that changed during a Redis outage
   counter heartbeats_answered{0};

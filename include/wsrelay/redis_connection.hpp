@@ -41,6 +41,9 @@ struct RedisConnectionOptions {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{5000};
+  // Subscriber mode: a message whose payload is larger is skipped unread and
+  // handed on as Push::Kind::oversized (RespSizeGate). Zero: no limit.
+  std::size_t max_message_bytes = 0;
   // When nothing has been read for this long a PING is sent; when nothing
   // has been read for another interval after that, the link is declared
   // dead. Zero disables the check.

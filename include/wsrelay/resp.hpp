@@ -65,6 +65,8 @@ std::string format_command(const std::vector<std::string_view>& args);
 struct Push {
   enum class Kind {
     message,       // ["message", channel, payload]
+    oversized,     // ["message", channel, size]: its payload was over the limit and
+                   // skipped unread (RespSizeGate); count = the payload's size
     subscribed,    // ["subscribe", channel, count]
     unsubscribed,  // ["unsubscribe", channel or nil, count]
     pong,          // +PONG, or ["pong", payload] while subscribed; payload = PING's argument

@@ -104,6 +104,7 @@ struct Harness {
   std::vector<bool> readiness;
   std::vector<std::string> refused;
   std::vector<std::vector<std::string>> gaps;
+  std::vector<std::pair<std::string, std::size_t>> oversized;
   // The holds of messages on channels it accepts are kept (as a shard that
   // has not delivered yet would keep them) until the test clears `holds`.
   std::function<bool(std::string_view channel)> keep_hold;
@@ -128,6 +129,9 @@ struct Harness {
         [this](bool is_ready) { readiness.push_back(is_ready); },
         [this](const std::string& channel, std::string_view) { refused.push_back(channel); },
         [this](std::vector<std::string> channels) { gaps.push_back(std::move(channels)); },
+        [this](std::string_view channel, std::size_t bytes) {
+          oversized.emplace_back(channel, bytes);
+        },
     });
   }
   ~Harness() { engine->stop(); }
@@ -149,8 +153,9 @@ struct Harness {
   }
   // A client publish; its refusals (posted, never inline) are recorded.
   void publish(const std::string& channel, std::string_view payload, int expire_seconds) {
-    engine->publish(channel, payload, expire_seconds,
-                    [this](const wsrelay::PublishRefusal& why) { publish_refusals.push_back(why); });
+    engine->publish(channel, payload, expire_seconds, [this](const wsrelay::PublishRefusal& why) {
+      publish_refusals.push_back(why);
+    });
   }
   std::vector<wsrelay::PublishRefusal> publish_refusals;
   bool barrier() {
@@ -763,4 +768,45 @@ TEST_CASE("memory engine: subscribe, publish, last message, barrier, unsubscribe
   h.io.restart();
   h.io.poll();
   CHECK(h.messages.size() == 3);
+}
+
+TEST_CASE(
+    "redis engine: messages and stored values over max_message_bytes are reported, not "
+    "delivered",
+    "[redis]") {
+  RedisServer server;
+  Harness h(tcp_endpoint(server.port()), [](Config& c) { c.redis_max_message_bytes = 10; });
+  REQUIRE(h.wait_ready());
+  h.engine->subscribe({"o"});
+  REQUIRE(h.run_until([&] { return h.confirmations("o") == 1; }));
+  RedisSync redis(server.port());
+  redis.publish("o", std::string(11, 'x'));
+  redis.publish("o", std::string(10, 'y'));
+  REQUIRE(h.run_until([&] { return h.messages.size() == 1; }));
+  CHECK(h.messages[0].second == std::string(10, 'y'));
+  REQUIRE(h.oversized.size() == 1);
+  CHECK(h.oversized[0] == std::pair<std::string, std::size_t>("o", 11));
+
+  redis.set("big", std::string(1000, 'b'), 60);
+  redis.set("fits", "0123456789", 60);
+  redis.set("empty", "", 60);
+  CHECK(h.get({"big", "fits", "empty", "none"}) ==
+        Values{std::nullopt, "0123456789", std::nullopt, std::nullopt});
+  REQUIRE(h.oversized.size() == 2);
+  CHECK(h.oversized[1].first == "big");
+  CHECK(h.oversized[1].second > 10);
+}
+
+TEST_CASE("memory engine: messages and stored values over max_message_bytes are reported",
+          "[memory]") {
+  Harness h(std::nullopt, [](Config& c) { c.redis_max_message_bytes = 10; });
+  h.engine->subscribe({"m"});
+  REQUIRE(h.run_until([&] { return h.confirmations("m") == 1; }));
+  h.publish("m", std::string(11, 'x'), 60);
+  h.publish("m", "small", 0);
+  REQUIRE(h.barrier());
+  CHECK(h.messages == std::vector<std::pair<std::string, std::string>>{{"m", "small"}});
+  REQUIRE(h.oversized.size() == 1);
+  CHECK(h.get({"m"}) == Values{std::nullopt});
+  CHECK(h.oversized.size() == 2);
 }

@@ -217,6 +217,12 @@ TEST_CASE("classify_push names what arrives on a subscriber connection", "[resp]
     CHECK(p.kind == Push::Kind::error);
     CHECK(p.payload == "NOPERM no permission");
   }
+  SECTION("a message whose payload the size gate skipped") {
+    const Push p = classify_push(array({bulk("message"), bulk("ch"), integer(2000000)}));
+    CHECK(p.kind == Push::Kind::oversized);
+    CHECK(p.channel == "ch");
+    CHECK(p.count == 2000000);
+  }
   SECTION("anything else") {
     const std::vector<RespValue> others = {
         status("OK"),
@@ -224,7 +230,7 @@ TEST_CASE("classify_push names what arrives on a subscriber connection", "[resp]
         nil(),
         array({}),
         array({bulk("message"), bulk("ch")}),
-        array({bulk("message"), bulk("ch"), integer(1)}),
+        array({bulk("message"), integer(1), integer(1)}),
         array({bulk("subscribe"), bulk("ch"), bulk("1")}),
         array({bulk("pmessage"), bulk("p*"), bulk("pa"), bulk("x")}),
         array({integer(1), bulk("ch"), bulk("x")}),

@@ -95,7 +95,10 @@ step "healthcheck: healthy"
 
 # Trusted: nginx's own address, found at start by the entrypoint.
 nginx_address=$(podman inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$nginx")
-podman logs "$wsrelay" 2>&1 | grep -q "auth.trusted_proxies = $nginx_address (TRUST_PROXY_HOSTS=nginx)" ||
+# (grep reads captured logs: `podman logs | grep -q` fails under pipefail
+# when grep stops reading first.)
+wsrelay_log=$(podman logs "$wsrelay" 2>&1)
+grep -qF "auth.trusted_proxies = $nginx_address (TRUST_PROXY_HOSTS=nginx)" <<<"$wsrelay_log" ||
   { echo "docker/test: wsrelay does not trust nginx's address $nginx_address" >&2; exit 1; }
 step "trusted proxy: $nginx_address (nginx) only"
 
@@ -113,7 +116,8 @@ step "round trip, redis-cli PUBLISH, SIGTERM -> 1001"
 
 stopped=""
 for _ in $(seq 1 100); do
-  podman logs "$wsrelay" 2>&1 | grep -q "wsrelay stopped (exit code 0)" && { stopped=yes; break; }
+  wsrelay_log=$(podman logs "$wsrelay" 2>&1)
+  grep -qF "wsrelay stopped (exit code 0)" <<<"$wsrelay_log" && { stopped=yes; break; }
   sleep 0.2
 done
 [ -n "$stopped" ] || { echo "docker/test: wsrelay did not log a clean stop" >&2; exit 1; }

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_dir=${BUILD_DIR:-build}
-args=(-DWSRELAY_WERROR=ON)
+# RelWithDebInfo: optimised, with symbols for profiles and stacks (a plain
+# cmake configure gives Release, for installs).
+args=(-DWSRELAY_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 if [ "${1:-}" = "--sanitize" ]; then
   shift
   build_dir=${BUILD_DIR:-build-asan}

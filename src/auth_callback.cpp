@@ -115,6 +115,7 @@ class CallbackAuthorizer::Impl {
   std::size_t max_pending_;
   std::chrono::seconds cache_ttl_;
   std::size_t cache_max_entries_;
+  std::vector<std::string> forward_headers_;  // auth.callback_forward_headers
 
   tcp::resolver resolver_{ioc_};
   std::vector<ConnectionPtr> idle_;
@@ -135,7 +136,8 @@ CallbackAuthorizer::Impl::Impl(const Config& config, Metrics* metrics)
       max_connections_(config.auth_callback_max_connections),
       max_pending_(config.auth_callback_max_pending),
       cache_ttl_(config.auth_callback_cache_seconds),
-      cache_max_entries_(config.auth_callback_cache_max_entries) {
+      cache_max_entries_(config.auth_callback_cache_max_entries),
+      forward_headers_(config.auth_callback_forward_headers) {
   std::string reason;
   auto url = parse_callback_url(config.auth_callback_url, &reason);
   if (!url) throw ConfigError("auth.callback_url: " + reason);
@@ -165,7 +167,7 @@ void CallbackAuthorizer::Impl::stop() {
 void CallbackAuthorizer::Impl::submit(AuthRequest request, std::function<void(AuthDecision)> done) {
   auto job = std::make_shared<Job>();
   job->deadline = Clock::now() + timeout_;
-  job->key = callback_cache_key(request);
+  job->key = callback_cache_key(request, forward_headers_);
   job->request = std::move(request);
   job->done = std::move(done);
   net::post(ioc_, [this, job] { dispatch(job); });
@@ -215,7 +217,8 @@ void CallbackAuthorizer::Impl::run(const ConnectionPtr& connection, const JobPtr
   req.version(11);
   req.set(http::field::host, host_header_);
   req.set(http::field::user_agent, "wsrelay/" WSRELAY_VERSION);
-  for (const auto& [name, value] : callback_request_headers(job->request)) req.set(name, value);
+  for (const auto& [name, value] : callback_request_headers(job->request, forward_headers_))
+    req.insert(name, value);
   req.keep_alive(true);
   connection->stream.expires_at(job->deadline);
   count(&Metrics::auth_callback_requests);

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 
 #include <fmt/format.h>
+#include <boost/beast/core/string.hpp>
 #include <nlohmann/json.hpp>
 
 namespace wsrelay {
@@ -112,7 +114,7 @@ std::string callback_host_header(const CallbackUrl& url) {
 }
 
 std::vector<std::pair<std::string, std::string>> callback_request_headers(
-    const AuthRequest& request) {
+    const AuthRequest& request, const std::vector<std::string>& forward) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (!request.cookie.empty()) headers.emplace_back("Cookie", request.cookie);
   if (!request.authorization.empty()) headers.emplace_back("Authorization", request.authorization);
@@ -124,13 +126,22 @@ std::vector<std::pair<std::string, std::string>> callback_request_headers(
   headers.emplace_back("X-Original-URI", request.target);
   headers.emplace_back("X-WsRelay-Facility", request.facility);
   headers.emplace_back("X-WsRelay-Flags", flags_to_string(request.requested));
+  for (const std::string& name : forward)
+    for (const auto& [received, value] : request.headers)
+      if (boost::beast::iequals(received, name)) headers.emplace_back(name, value);
   return headers;
 }
 
-std::string callback_cache_key(const AuthRequest& request) {
-  return fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}", request.cookie, request.authorization,
-                     request.origin, request.remote_address, request.target, request.facility,
-                     request.requested);
+std::string callback_cache_key(const AuthRequest& request,
+                               const std::vector<std::string>& forward) {
+  // Each header sent as "name: value" on a line of its own: a value cannot hold
+  // a newline (the request parser refuses one), so two different requests
+  // never give the same key.
+  // The flags as a number too: the decision is made from them.
+  std::string key = fmt::format("{}\n", request.requested);
+  for (const auto& [name, value] : callback_request_headers(request, forward))
+    fmt::format_to(std::back_inserter(key), "{}: {}\n", name, value);
+  return key;
 }
 
 AuthDecision callback_decision(int status, std::string_view body, Flags requested) {

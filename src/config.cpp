@@ -224,7 +224,7 @@ std::string check_header(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 61> kFields{{
+const std::array<Field, 62> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -321,6 +321,8 @@ const std::array<Field, 61> kFields{{
      &Config::auth_callback_cache_seconds, 0, 3600},
     {"auth", "callback_cache_max_entries", "auth_callback_cache_max_entries",
      &Config::auth_callback_cache_max_entries, 1, 10'000'000},
+    {"auth", "callback_forward_headers", "auth_callback_forward_headers",
+     &Config::auth_callback_forward_headers, 0, 0, check_callback_forward_headers},
     {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level, kReloadable},
     {"shutdown", "timeout_seconds", "shutdown_timeout_seconds", &Config::shutdown_timeout_seconds,
      1, 3600},

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <boost/beast/core/string.hpp>
 
 #include <wsrelay/auth.hpp>
 #include <wsrelay/config.hpp>
@@ -74,6 +75,48 @@ std::string check_jwt_keys(const Config& c) {
 std::string check_header_name(const std::string& name) {
   if (is_token(name)) return {};
   return fmt::format("\"{}\" is not a valid header name", name);
+}
+
+// Why some names are refused: the callback sets these itself (a second
+// copy would let the client speak for wsrelay, e.g. a forged X-WsRelay-Flags
+// or X-Forwarded-For), or they describe the connection to wsrelay, not the
+// handshake (hop-by-hop, framing).
+std::string check_callback_forward_headers(const Config& c) {
+  static constexpr std::string_view kRefused[] = {"Host",
+                                                  "User-Agent",
+                                                  "Cookie",
+                                                  "Authorization",
+                                                  "Origin",
+                                                  "X-Forwarded-For",
+                                                  "X-Real-IP",
+                                                  "X-Original-URI",
+                                                  "Connection",
+                                                  "Keep-Alive",
+                                                  "Upgrade",
+                                                  "Transfer-Encoding",
+                                                  "TE",
+                                                  "Trailer",
+                                                  "Content-Length",
+                                                  "Proxy-Connection",
+                                                  "Proxy-Authorization",
+                                                  "Expect"};
+  constexpr std::size_t kMaxNames = 32;
+  const auto& names = c.auth_callback_forward_headers;
+  if (names.size() > kMaxNames) return fmt::format("at most {} header names", kMaxNames);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    if (!is_token(name)) return fmt::format("\"{}\" is not a valid header name", name);
+    const bool own = boost::beast::iequals(std::string_view(name).substr(0, 10), "X-WsRelay-");
+    if (own || std::any_of(std::begin(kRefused), std::end(kRefused),
+                           [&](std::string_view r) { return boost::beast::iequals(name, r); }))
+      return fmt::format(
+          "\"{}\" cannot be forwarded: the callback sets it itself, or it is "
+          "about the connection, not the handshake",
+          name);
+    for (std::size_t j = 0; j < i; ++j)
+      if (boost::beast::iequals(names[j], name)) return fmt::format("\"{}\" is listed twice", name);
+  }
+  return {};
 }
 
 std::string check_jwt_cookie(const Config& c) {

@@ -20,6 +20,7 @@
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/origin.hpp>
+#include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/shard.hpp>
 #include <wsrelay/static_pages.hpp>
 #include <wsrelay/ws_frame.hpp>
@@ -111,9 +112,17 @@ void HttpSession::route() {
   // here would have accepted it, nor spend an authorization on it.
   if (!origin_allowed(req[http::field::origin], req[http::field::host], config.allowed_origins)) {
     metrics.handshakes_origin_refused.fetch_add(1, std::memory_order_relaxed);
-    spdlog::debug("session {}: origin \"{}\" refused (host \"{}\")", id_,
-                  std::string_view(req[http::field::origin]),
-                  std::string_view(req[http::field::host]));
+    // At info: a proxy that rewrites Host (nginx's $host drops the port)
+    // refuses every browser, and that must show at the default level. At
+    // most one line a second per shard thread, so a client cannot flood it.
+    thread_local RateLimitedLog origin_log;
+    if (std::uint64_t suppressed = 0; origin_log.should_log(suppressed))
+      spdlog::info(
+          "session {}: origin \"{}\" refused: not in auth.allowed_origins, or (list empty) not "
+          "the Host \"{}\"; behind a proxy, pass the Host with its port (nginx: $http_host) "
+          "[{} more refused since the last line]",
+          id_, std::string_view(req[http::field::origin]).substr(0, 200),
+          std::string_view(req[http::field::host]).substr(0, 200), suppressed);
     return respond(403, "origin not allowed", "origin not allowed\n");
   }
   if (auto* error = std::get_if<TargetError>(&*parsed))

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <csignal>
 #include <fstream>
+#include <stdexcept>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -12,6 +14,7 @@
 #include <wsrelay/engine.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/shard.hpp>
+#include <wsrelay/systemd_notify.hpp>
 
 namespace wsrelay {
 
@@ -69,7 +72,12 @@ int Server::run() {
   acceptor_ = std::make_unique<tcp::acceptor>(control);
   acceptor_->open(endpoint.protocol());
   acceptor_->set_option(net::socket_base::reuse_address(true));
-  acceptor_->bind(endpoint);
+  error_code bind_error;
+  acceptor_->bind(endpoint, bind_error);
+  // Named, so that "address already in use" says which address.
+  if (bind_error)
+    throw std::runtime_error(fmt::format("cannot listen on {} (server.listen): {}", config_.listen,
+                                         bind_error.message()));
   acceptor_->listen(net::socket_base::max_listen_connections);
   auto bound = acceptor_->local_endpoint();
   accept_retry_timer_ = std::make_unique<net::steady_timer>(control);
@@ -103,6 +111,8 @@ int Server::run() {
   for (auto& context : contexts_)
     threads_.emplace_back([context = context.get()] { context->run(); });
   write_ready_file(bound);
+  service_manager::notify_ready(
+      fmt::format("listening on {}:{}", bound.address().to_string(), bound.port()));
   control.run();
   for (auto& context : contexts_) context->stop();
   for (auto& thread : threads_) thread.join();
@@ -141,6 +151,7 @@ void Server::begin_shutdown(int signal_number) {
       "hard deadline {} s",
       signal_number, metrics_.connections_open.load(), config_.shutdown_drain_seconds,
       config_.shutdown_timeout_seconds);
+  service_manager::notify_stopping("draining: closing sessions with 1001");
   error_code ignored;
   acceptor_->close(ignored);
   accept_retry_timer_->cancel();

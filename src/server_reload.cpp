@@ -14,13 +14,18 @@
 #include <spdlog/spdlog.h>
 
 #include <wsrelay/shard.hpp>
+#include <wsrelay/systemd_notify.hpp>
 
 namespace wsrelay {
 
 void Server::wait_hangup() {
   hangup_->async_wait([this](error_code ec, int) {
     if (ec || shutting_down_) return;
+    // systemd (Type=notify) holds `systemctl reload` until READY=1, which
+    // is sent whether the new configuration was applied or refused.
+    service_manager::notify_reloading();
     reload();
+    service_manager::notify_ready("reloaded");
     wait_hangup();
   });
 }

@@ -33,13 +33,16 @@ std::string callback_host_header(const CallbackUrl& url);
 // The headers that tell the site about `request`, in the order they are
 // sent (after Host and User-Agent): Cookie, Authorization, Origin,
 // X-Forwarded-For and X-Real-IP (the client's address) when the client has
-// them; X-Original-URI, X-WsRelay-Facility and X-WsRelay-Flags always.
+// them; X-Original-URI, X-WsRelay-Facility and X-WsRelay-Flags always; then
+// each header named in `forward` (auth.callback_forward_headers) that the
+// client sent, under the configured name, every occurrence in order.
 std::vector<std::pair<std::string, std::string>> callback_request_headers(
-    const AuthRequest& request);
+    const AuthRequest& request, const std::vector<std::string>& forward = {});
 
 // The answer cache's key: everything callback_request_headers() sends, so
 // two handshakes share an answer only when the site could not tell them apart.
-std::string callback_cache_key(const AuthRequest& request);
+std::string callback_cache_key(const AuthRequest& request,
+                               const std::vector<std::string>& forward = {});
 
 // Turns the site's answer into a decision for a handshake that requested
 // `requested` flags. Pure: the unit tests feed it statuses and bodies.

@@ -114,6 +114,9 @@ struct Config {
   std::size_t auth_callback_max_pending = 1000;  // handshakes waiting for a free connection
   int auth_callback_cache_seconds = 0;           // 0 = every handshake asks the site
   std::size_t auth_callback_cache_max_entries = 10000;
+  // Further request headers the callback passes on to the site (a
+  // ws4redis hook that reads one), beside Cookie, Authorization and Origin.
+  std::vector<std::string> auth_callback_forward_headers;
 
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error, critical, off

@@ -17,6 +17,7 @@ std::string check_jwt_keys(const Config& c);
 std::string check_jwt_cookie(const Config& c);
 std::string check_jwt_query_param(const Config& c);
 std::string check_header_name(const std::string& name);
+std::string check_callback_forward_headers(const Config& c);
 
 // Rules between keys, and the parsed forms (trusted_proxy_blocks,
 // static_rules). Loads the JWT keys when the jwt backend is on, so a missing

@@ -253,6 +253,38 @@ TEST_CASE("callback: the site gets exactly what the client sent", "[auth_callbac
   CHECK(bare.header("X-WsRelay-Flags") == "subscribe-broadcast");
 }
 
+TEST_CASE("callback: auth.callback_forward_headers passes the listed headers on, no others",
+          "[auth_callback]") {
+  CallbackServer site;
+  TestGateway gateway({"--set", "auth.backends=callback", "--set",
+                       "auth.callback_url=" + site.url(), "--set",
+                       "auth.callback_forward_headers=X-Tenant,Accept-Language"});
+  // Matched in any case, sent under the configured name (every occurrence,
+  // in order: the unit test of callback_request_headers).
+  const Headers headers{
+      {"x-tenant", "blue"}, {"Accept-Language", "fr-CH"}, {"X-Other", "not listed"}};
+  CHECK(handshake_status(gateway, "/ws/news?subscribe-broadcast", headers) == 101);
+  REQUIRE(site.request_count() == 1);
+  const RecordedRequest r = site.requests().front();
+  Headers tenants;
+  for (const auto& [name, value] : r.headers)
+    if (name == "X-Tenant") tenants.emplace_back(name, value);
+  CHECK(tenants == Headers{{"X-Tenant", "blue"}});
+  CHECK(r.header("Accept-Language") == "fr-CH");
+  CHECK_FALSE(r.header("X-Other"));
+
+  // A client cannot speak for wsrelay through a header it forwards: the
+  // names wsrelay sets itself are refused at start, with exit code 2.
+  TempDir dir;
+  Process refused({WSRELAY_BINARY, "--set", "auth.backends=callback", "--set",
+                   "auth.callback_url=" + site.url(), "--set",
+                   "auth.callback_forward_headers=X-WsRelay-Flags", "--check-config"},
+                  dir.file("check.log"));
+  CHECK(refused.wait_exit(10s) == 2);
+  CHECK_THAT(refused.log_contents(), Catch::Contains("auth.callback_forward_headers") &&
+                                         Catch::Contains("the callback sets it itself"));
+}
+
 TEST_CASE("callback: connections to the site are kept alive and reused", "[auth_callback]") {
   CallbackServer site;
   TestGateway gateway({"--set", "auth.backends=callback", "--set",

@@ -11,12 +11,6 @@ using namespace wsrelay::test;
 
 namespace {
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  REQUIRE(out.good());
-}
-
 // A one-shard gateway (the snapshot is posted to the shard that also runs
 // the reload) reading `file`, with a reader on broadcast:room and a client
 // that publishes there.

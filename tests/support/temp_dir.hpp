@@ -21,4 +21,9 @@ class TempDir {
   std::string path_;
 };
 
+// A whole file as a string ("" when it cannot be read), and a file written
+// whole (replaced; throws std::runtime_error when it cannot be). For the configuration files the deployment tests adapt.
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& text);
+
 }  // namespace wsrelay::test

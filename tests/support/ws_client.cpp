@@ -48,6 +48,10 @@ HandshakeResult WsClient::connect(std::uint16_t port, const std::string& target,
   error_code result;
 
   auto& tcp_layer = beast::get_lowest_layer(*ws_);
+  if (!local_address_.empty()) {
+    tcp_layer.socket().open(tcp::v4());
+    tcp_layer.socket().bind(tcp::endpoint(net::ip::make_address_v4(local_address_), 0));
+  }
   tcp_layer.expires_after(timeout);
   tcp_layer.async_connect(tcp::endpoint(net::ip::make_address_v4("127.0.0.1"), port),
                           [&](error_code ec) {

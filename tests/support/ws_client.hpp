@@ -49,6 +49,10 @@ class WsClient {
   // response arrives within `timeout` or the connection fails.
   HandshakeResult connect(std::uint16_t port, const std::string& target,
                           const Headers& headers = {}, std::chrono::milliseconds timeout = 5s);
+  // Before connect(): the local address to connect from (another loopback
+  // address, e.g. "127.0.0.2", tells this client apart from a proxy on
+  // 127.0.0.1).
+  void set_local_address(std::string address) { local_address_ = std::move(address); }
 
   // False when the write did not complete within `timeout` or failed.
   bool send_text(std::string_view data, std::chrono::milliseconds timeout = 5s);
@@ -93,6 +97,7 @@ class WsClient {
   bool opened_ = false;
   bool ended_ = false;  // the read loop stopped: closed or failed
   std::optional<std::uint16_t> close_code_;
+  std::string local_address_;
 };
 
 }  // namespace wsrelay::test

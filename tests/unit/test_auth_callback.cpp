@@ -6,6 +6,7 @@
 #include <wsrelay/auth_callback.hpp>
 #include <wsrelay/auth_callback_wire.hpp>
 #include <wsrelay/config.hpp>
+#include <wsrelay/config_auth.hpp>
 
 using namespace wsrelay;
 using Catch::Matchers::Contains;
@@ -106,6 +107,54 @@ TEST_CASE("the site is sent the client's credentials, address, URI, facility and
   CHECK(callback_request_headers(bare) == Headers{{"X-Original-URI", "/ws/news"},
                                                   {"X-WsRelay-Facility", "news"},
                                                   {"X-WsRelay-Flags", ""}});
+}
+
+TEST_CASE("callback headers: auth.callback_forward_headers adds the listed ones",
+          "[auth_callback]") {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  AuthRequest request;
+  request.facility = "news";
+  request.target = "/ws/news";
+  request.headers = {
+      {"accept-language", "de"}, {"X-Tenant", "blue"}, {"X-Other", "no"}, {"X-TENANT", "green"}};
+  CHECK(callback_request_headers(request, {"X-Tenant", "Accept-Language", "X-Absent"}) ==
+        Headers{{"X-Original-URI", "/ws/news"},
+                {"X-WsRelay-Facility", "news"},
+                {"X-WsRelay-Flags", ""},
+                {"X-Tenant", "blue"},
+                {"X-Tenant", "green"},
+                {"Accept-Language", "de"}});
+
+  // A forwarded header is part of what the site sees, so of the cache key.
+  const std::string key = callback_cache_key(request, {"X-Tenant"});
+  CHECK(key != callback_cache_key(request));
+  AuthRequest other_tenant = request;
+  other_tenant.headers[1].second = "red";
+  CHECK(callback_cache_key(other_tenant, {"X-Tenant"}) != key);
+  AuthRequest other_unlisted = request;
+  other_unlisted.headers[2].second = "changed";
+  CHECK(callback_cache_key(other_unlisted, {"X-Tenant"}) == key);
+}
+
+TEST_CASE("auth.callback_forward_headers refuses what the callback sets itself",
+          "[auth_callback][config]") {
+  Config config;
+  auto check = [&config](std::vector<std::string> names) {
+    config.auth_callback_forward_headers = std::move(names);
+    return check_callback_forward_headers(config);
+  };
+  CHECK(check({}).empty());
+  CHECK(check({"X-Tenant", "Accept-Language"}).empty());
+  for (std::string name : {"Host", "cookie", "AUTHORIZATION", "Origin", "X-Forwarded-For",
+                           "X-Real-IP", "X-Original-URI", "x-wsrelay-flags", "X-WsRelay-User",
+                           "Connection", "Upgrade", "Content-Length", "Transfer-Encoding"}) {
+    INFO(name);
+    CHECK_THAT(check({name}), Catch::Contains("cannot be forwarded"));
+  }
+  CHECK_THAT(check({"X Tenant"}), Catch::Contains("not a valid header name"));
+  CHECK_THAT(check({""}), Catch::Contains("not a valid header name"));
+  CHECK_THAT(check({"X-Tenant", "x-tenant"}), Catch::Contains("listed twice"));
+  CHECK_THAT(check(std::vector<std::string>(33, "X-A")), Catch::Contains("at most 32"));
 }
 
 TEST_CASE("handshakes share a cached answer only when the site is sent the same",

@@ -738,5 +738,5 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
     INFO(line);
     CHECK(sample.find("\n" + line + "\n") != std::string::npos);
   }
-  CHECK(keys == 61);
+  CHECK(keys == 62);
 }

@@ -2,7 +2,9 @@
 
 wsrelay forwards the browser's Cookie (and Authorization, Origin), so
 Django's session and authentication middleware see the same request.user and
-session the browser has on the site itself. The answer is the JSON that
+session the browser has on the site itself. The rest of the request is
+wsrelay's own GET to this view: the browser's URI is in X-Original-URI, and
+its other headers arrive only when listed in auth.callback_forward_headers. The answer is the JSON that
 wsrelay's callback backend expects:
 
     {"user": "alice" | null, "groups": [...], "session": "<key>" | null,

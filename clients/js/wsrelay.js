@@ -7,10 +7,14 @@
  * - ws4redis.js's calling convention: WS4Redis({uri, connecting, connected,
  *   receive_message, disconnected, heartbeat_msg}) -> {send_message,
  *   get_state, close}.
- * - Reconnects after any close except an explicit close() and a policy close
- *   (1008), waiting a random time in [0, min(30 s, (2^k - 1) s)) before
- *   attempt k (ws4redis's rule: "full jitter", so a restarted gateway is not
- *   hit by every browser at once). k starts again at 1 after a successful open.
+ * - Reconnects after any close except an explicit close() and the closes a
+ *   retry cannot cure (is_permanent_close: the client's own malformed data,
+ *   or publishing on a connection without a publish flag), waiting a random
+ *   time in [0, min(30 s, (2^k - 1) s)) before attempt k (ws4redis's rule:
+ *   "full jitter", so a restarted gateway is not hit by every browser at
+ *   once). k starts again at 1 after a successful open.
+ * - send_message() while not connected drops the message without throwing,
+ *   as ws4redis.js did (WsRelay.send() throws).
  * - With heartbeat_msg: sends it every 5 s; after 3 sent without an answer the
  *   connection is dropped and reconnected. Heartbeats are never delivered as
  *   messages.
@@ -30,7 +34,9 @@
 
   // WebSocket.readyState values, which get_state() returns.
   var CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
-  var POLICY_VIOLATION = 1008;
+  // The gateway's 1008 for data sent on a connection without a publish
+  // flag: the same page would be refused again after any reconnect.
+  var NOT_ALLOWED_REASON = 'publishing is not allowed on this connection';
 
   var DEFAULTS = {
     heartbeat: null,            // the gateway's websocket.heartbeat; null = off
@@ -43,6 +49,15 @@
     WebSocket: undefined,       // constructor; default: the global WebSocket
     random: Math.random,        // jitter source, in [0, 1)
   };
+
+  // Closes a reconnect cannot cure: the page sent malformed data (1002,
+  // 1003, 1007) or published without permission. Every other close is
+  // retried: a rate-limit 1008, a refused subscription (an operator may fix
+  // the ACL), 1009, 1011, 1013, a restart (1001) or a dropped link (1006).
+  function is_permanent_close(code, reason) {
+    if (code === 1002 || code === 1003 || code === 1007) return true;
+    return code === 1008 && reason === NOT_ALLOWED_REASON;
+  }
 
   // The wait before reconnect attempt k (1, 2, ...).
   function backoff_delay(attempt, base, max, random) {
@@ -78,7 +93,7 @@
     this.timer_ = null;          // pending reconnect
     this.heartbeat_timer_ = null;
     this.missed_heartbeats_ = 0;
-    this.closed_ = false;        // close() called, or a policy close: no reconnect
+    this.closed_ = false;        // close() called, or a permanent close: no reconnect
     var self = this;
     // Listeners added right after construction see the first events.
     this.start_ = setTimeout(function () {
@@ -92,6 +107,7 @@
   WsRelay.CLOSING = CLOSING;
   WsRelay.CLOSED = CLOSED;
   WsRelay.backoff_delay = backoff_delay;
+  WsRelay.is_permanent_close = is_permanent_close;
 
   WsRelay.prototype.addEventListener = function (type, listener) {
     (this.listeners_[type] = this.listeners_[type] || []).push(listener);
@@ -194,7 +210,7 @@
   WsRelay.prototype.on_close_ = function (code, reason, was_clean) {
     this.ws_ = null;
     this.stop_heartbeat_();
-    if (code === POLICY_VIOLATION) this.closed_ = true;
+    if (is_permanent_close(code, reason)) this.closed_ = true;
     this.emit_('close', { code: code, reason: reason || '', wasClean: !!was_clean,
                           willReconnect: !this.closed_ });
     this.schedule_reconnect_();
@@ -269,7 +285,14 @@
       if (typeof options.disconnected === 'function') options.disconnected(e);
     });
     this.relay = relay;
-    this.send_message = function (message) { relay.send(message); };
+    // As ws4redis.js: a message sent while disconnected is dropped, not
+    // thrown (a page written for it does not guard its calls). Returns
+    // whether it was sent.
+    this.send_message = function (message) {
+      if (relay.readyState !== OPEN) return false;
+      relay.send(message);
+      return true;
+    };
     this.get_state = function () { return relay.readyState; };
     this.close = function () { relay.close(); };
   }

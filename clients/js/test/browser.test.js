@@ -19,6 +19,20 @@ const ARTIFACTS = process.env.WSRELAY_ARTIFACT_DIR || os.tmpdir();
 const HEARTBEAT = '--heartbeat--';
 const IDLE_TIMEOUT_SECONDS = 2;
 
+function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking'],
+  });
+}
+
+async function stopAll(browser, gateway, redis) {
+  if (browser) await browser.close();
+  if (gateway) await gateway.stop();
+  if (redis) await redis.stop();
+}
+
 // The lines of a panel's log, as the visitor sees them.
 function lines(page, panel = '#room') {
   return page.locator(`${panel} .log li`).allTextContents();
@@ -47,17 +61,9 @@ describe('the demo page in chromium', () => {
       'websocket.idle_timeout_seconds': IDLE_TIMEOUT_SECONDS,
       'websocket.ping_interval_seconds': 600,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
-  after(async () => {
-    if (browser) await browser.close();
-    if (gateway) await gateway.stop();
-    if (redis) await redis.stop();
-  });
+  after(() => stopAll(browser, gateway, redis));
 
   // A page of the demo whose heartbeats go out every 400 ms, well inside the
   // idle timeout (the client's default, 5 s, would be longer than it).
@@ -134,4 +140,111 @@ describe('the demo page in chromium', () => {
     await control.close();
     await page.close();
   });
+});
+
+// A page written for ws4redis, loading the client the gateway serves, through
+// a 20 s outage of the gateway with heartbeats on.
+describe('a ws4redis page in chromium across a gateway outage', () => {
+  const OUTAGE_MS = 20000;
+  let redis;
+  let gateway;
+  let browser;
+
+  before(async () => {
+    redis = await Redis.start();
+    // The gateway's own idle heartbeat comes only every 30 s: what arrives
+    // right after an open is the one sent at open.
+    gateway = await Gateway.start(redis, {
+      'websocket.heartbeat': HEARTBEAT,
+      'websocket.heartbeat_interval_seconds': 30,
+      'shutdown.drain_seconds': 0,
+    });
+    browser = await launchChromium();
+  });
+  after(() => stopAll(browser, gateway, redis));
+
+  test('keeps its new connection, and send_message while disconnected does not throw',
+    async () => {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(gateway.httpUrl('/healthz'));
+      await page.addScriptTag({ url: gateway.httpUrl('/static/wsrelay.js') });
+      await page.evaluate(({ uri, rawUri, heartbeat }) => {
+        window.seen = { opens: 0, closes: [], messages: [], sendErrors: [], sent: [] };
+        window.ws4redis = WS4Redis({
+          uri,
+          heartbeat_msg: heartbeat,
+          heartbeat_interval: 1000,  // ws4redis.js: 5 s; shorter keeps the test short
+          backoff_max: 2000,
+          connected: () => { window.seen.opens += 1; },
+          disconnected: (e) => { window.seen.closes.push(e.code); },
+          receive_message: (m) => { window.seen.messages.push(m); },
+        });
+        // ws4redis.js counts the heartbeats it missed across a reconnect and
+        // closes its new connection once more than 3 are counted, unless a
+        // heartbeat arrives first: how long after each open does one arrive?
+        window.model = { firstHeartbeatMs: [] };
+        const connect = () => {
+          const ws = new WebSocket(rawUri);
+          let openedAt = null;
+          ws.onopen = () => { openedAt = performance.now(); };
+          ws.onmessage = (e) => {
+            if (e.data === heartbeat && openedAt !== null) {
+              window.model.firstHeartbeatMs.push(performance.now() - openedAt);
+              openedAt = null;
+            }
+          };
+          ws.onclose = () => setTimeout(connect, 250);
+        };
+        connect();
+      }, {
+        uri: gateway.url('/ws/outage?subscribe-broadcast&publish-broadcast&echo'),
+        rawUri: gateway.url('/ws/outage?subscribe-broadcast'),
+        heartbeat: HEARTBEAT,
+      });
+      await waitFor(() => page.evaluate(() => window.seen.opens === 1 &&
+        window.model.firstHeartbeatMs.length === 1), { timeout: 15000, what: 'both open' });
+
+      const restarted = gateway.restart(OUTAGE_MS);
+      await waitFor(() => page.evaluate(() => window.seen.closes.length === 1),
+        { timeout: 30000, what: 'the page to see the outage' });
+      // Pages keep calling it while the gateway is away.
+      await page.evaluate(() => {
+        for (let i = 0; i < 3; ++i) {
+          try {
+            window.seen.sent.push(window.ws4redis.send_message(`while down ${i}`));
+          } catch (e) {
+            window.seen.sendErrors.push(String(e));
+          }
+        }
+      });
+      await restarted;
+      await waitFor(() => page.evaluate(() => window.seen.opens === 2),
+        { timeout: 15000, what: 'the page to reconnect' });
+      // Every close so far: the outage's, and the failed attempts meanwhile.
+      const closesBefore = await page.evaluate(() => window.seen.closes.length);
+      await waitFor(() => page.evaluate(() => window.model.firstHeartbeatMs.length === 2),
+        { timeout: 15000, what: 'a heartbeat after the new open' });
+
+      // Five heartbeat intervals of the page: its own connection stays up.
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      const seen = await page.evaluate(() => window.seen);
+      const model = await page.evaluate(() => window.model);
+      assert.deepEqual(seen.sendErrors, []);
+      assert.deepEqual(seen.sent, [false, false, false]);
+      assert.equal(seen.opens, 2);
+      assert.equal(seen.closes[0], 1001);
+      assert.equal(seen.closes.length, closesBefore, `closes: ${seen.closes}`);
+      assert.equal(await page.evaluate(() => window.ws4redis.get_state()), 1);
+      // The heartbeat sent at open arrives at once, well before a page's
+      // first heartbeat (5 s with ws4redis.js), not 30 s later.
+      assert.ok(model.firstHeartbeatMs[1] < 1000, `first heartbeat after ${model.firstHeartbeatMs[1]} ms`);
+      // And the page is live: its message comes back (echo).
+      await page.evaluate(() => window.ws4redis.send_message('after the outage'));
+      await waitFor(() => page.evaluate(() => window.seen.messages.includes('after the outage')),
+        { what: 'the echo after the outage' });
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
 });

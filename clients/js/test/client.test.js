@@ -122,9 +122,9 @@ describe('wsrelay.js with a real gateway', () => {
     assert.equal(closed.seen.disconnected.length, 1);
   });
 
-  test('a policy close (1008) is not retried', async () => {
-    // Sending without a publish flag is a policy violation; the control is
-    // closed by the gateway with 1009 at the same moment and comes back.
+  test('publishing without permission (1008) is not retried', async () => {
+    // Sending without a publish flag is refused; the control is closed by
+    // the gateway with 1009 at the same moment and comes back.
     const refused = track(relay({ url: gateway.url('/ws/policy?subscribe-broadcast') }));
     const control = track(relay({ url: gateway.url('/ws/policy?publish-broadcast') }));
     await waitFor(() => refused.seen.open === 1 && control.seen.open === 1);
@@ -133,10 +133,49 @@ describe('wsrelay.js with a real gateway', () => {
     await waitFor(() => control.seen.open === 2, { what: 'the control to reconnect' });
     await waitFor(() => refused.seen.close.length === 1);
     assert.equal(refused.seen.close[0].code, 1008);
+    assert.equal(refused.seen.close[0].reason, 'publishing is not allowed on this connection');
     assert.equal(refused.seen.close[0].willReconnect, false);
     assert.equal(refused.seen.connecting, 1);
     assert.equal(refused.seen.reconnecting.length, 0);
     assert.equal(refused.client.readyState, WsRelay.CLOSED);
+  });
+
+  test('the publish-rate close (1008) is retried, as ws4redis.js retried every close', async () => {
+    const strict = await Gateway.start(redis, {
+      'websocket.heartbeat': HEARTBEAT,
+      'websocket.publish_rate': 3,
+      'websocket.publish_burst': 3,
+    });
+    try {
+      const c = track(ws4redis({ uri: strict.url('/ws/rate?publish-broadcast') }));
+      await waitFor(() => c.seen.connected === 1);
+      for (let i = 0; i < 10; ++i) c.client.send_message(`m${i}`);
+      await waitFor(() => c.seen.connected === 2, { what: 'the client to come back' });
+      assert.equal(c.seen.disconnected[0].code, 1008);
+      assert.equal(c.seen.disconnected[0].reason, 'publish rate limit exceeded');
+      assert.equal(c.seen.disconnected[0].willReconnect, true);
+      c.client.close();
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  test('send_message while disconnected drops the message without throwing', async () => {
+    const c = track(ws4redis({ uri: gateway.url('/ws/quiet?publish-broadcast') }));
+    assert.equal(c.client.send_message('too early'), false);  // not open yet
+    await waitFor(() => c.seen.connected === 1);
+    assert.equal(c.client.send_message('now'), true);
+    c.client.close();
+    assert.equal(c.client.send_message('too late'), false);
+  });
+
+  test('which closes are permanent', () => {
+    const permanent = WsRelay.is_permanent_close;
+    assert.equal(permanent(1008, 'publishing is not allowed on this connection'), true);
+    for (const code of [1002, 1003, 1007]) assert.equal(permanent(code, ''), true);
+    assert.equal(permanent(1008, 'publish rate limit exceeded'), false);
+    assert.equal(permanent(1008, 'subscription refused by Redis (NOPERM)'), false);
+    for (const code of [1000, 1001, 1006, 1009, 1011, 1013]) assert.equal(permanent(code, ''), false);
   });
 });
 

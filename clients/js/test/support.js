@@ -153,9 +153,12 @@ class Gateway {
         { what: 'wsrelay to reach Redis' });
     }
   }
-  // Stops the process and starts it again on the same port.
-  async restart() {
+  // Stops the process and starts it again on the same port, after it has
+  // been away for `downMs` (the outage a test is about, not a wait for
+  // something to happen).
+  async restart(downMs = 0) {
     await this.child.stop();
+    if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
     await this.launch(`127.0.0.1:${this.port}`);
   }
   url(pathAndQuery) { return `ws://127.0.0.1:${this.port}${pathAndQuery}`; }

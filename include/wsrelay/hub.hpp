@@ -1,8 +1,9 @@
 #pragma once
 // Hub: which shards want which channel, and the fan-out from the engine to
-// them. Owns the reference counts behind SUBSCRIBE/UNSUBSCRIBE (one count per
-// shard, each shard counts its own sessions) and batches changes into one
-// engine call per loop turn.
+// them. A thin shell around ChannelTable (the reference counts behind
+// SUBSCRIBE/UNSUBSCRIBE, one per shard, confirmation, replay and resync
+// state): it moves values between the table, the engine and the shards, and
+// batches subscription changes into one engine call per loop turn.
 //
 // Threading: the hub's state lives on the control executor (its own thread,
 // never a shard's). The public methods marked "any thread" post to it. Messages
@@ -13,16 +14,14 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include <wsrelay/channel_table.hpp>
 #include <wsrelay/engine.hpp>
 #include <wsrelay/message.hpp>
 #include <wsrelay/net.hpp>
 #include <wsrelay/rate_limited_log.hpp>
-#include <wsrelay/string_hash.hpp>
 
 namespace wsrelay {
 
@@ -76,29 +75,6 @@ class Hub {
   bool ready() const { return ready_.load(std::memory_order_relaxed); }
 
  private:
-  struct OpenRequest {
-    std::size_t shard;
-    std::vector<std::string> channels;
-    std::size_t unconfirmed;
-    std::weak_ptr<void> owner;
-    std::function<void()> confirmed;
-    ReplayCallback done;
-  };
-  struct ChannelState {
-    std::vector<std::uint16_t> shards;  // shards with at least one session on it
-    bool confirmed = false;
-    std::vector<std::shared_ptr<OpenRequest>> waiting;
-    // Hash of the last message its sessions got (live, or replayed when
-    // none came live), to tell after an outage whether the stored one changed.
-    std::optional<std::uint64_t> last;
-    bool resync = false;  // confirmed when the link dropped
-    // Live messages received so far. A resync notes it when the channel is
-    // marked (confirmed again, or reported in a gap) and re-sends nothing
-    // if it moved before the barrier: such a message may be newer than the
-    // value read.
-    std::uint64_t live = 0;
-  };
-
   void on_message(std::string_view channel, std::string_view payload, const DeliveryHold& hold);
   void on_subscribed(const std::string& channel);
   void on_link(bool up);
@@ -106,8 +82,9 @@ class Hub {
   void on_gap(std::vector<std::string> channels);
   void on_oversized(std::string_view channel, std::size_t bytes);
   void resync();
-  void proceed(const std::shared_ptr<OpenRequest>& request);
-  void fan_out(const ChannelState& state, const MessagePtr& message, const DeliveryHold& hold);
+  void proceed(const ChannelTable::Request& request);
+  void fan_out(const std::vector<ChannelTable::ShardIndex>& shards, const MessagePtr& message,
+               const DeliveryHold& hold);
   void schedule_flush();
   void flush();
 
@@ -115,11 +92,7 @@ class Hub {
   Engine& engine_;
   Metrics& metrics_;
   std::vector<Shard*> shards_;
-  std::unordered_map<std::string, ChannelState, StringHash, std::equal_to<>> channels_;
-  std::unordered_set<std::string> to_subscribe_;
-  std::unordered_set<std::string> to_unsubscribe_;
-  // Channels to resync, each with its `live` count when it was marked.
-  std::vector<std::pair<std::string, std::uint64_t>> to_resync_;
+  ChannelTable table_;  // the logic: reference counts, confirmation, replay and resync state
   bool flush_posted_ = false;
   bool stopped_ = false;
   RateLimitedLog oversized_log_;

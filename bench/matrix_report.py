@@ -65,11 +65,12 @@ def main():
     if args.head and os.path.exists(args.head):
         out += [line.rstrip("\n") for line in open(args.head)] + [""]
 
-    out.append("| server | connections | accepted/s | RSS KiB/conn | delivered/s (sat) "
+    out.append("| server | connections | accepted/s | RSS KiB/conn | RSS KiB/conn after sat, idle "
+               "| delivered/s (sat) "
                "| server µs/delivery (sat) | server CPU % (sat) | client CPU % (sat) "
                "| p50 ms (1/s) | p99 ms (1/s) | max ms (1/s) | server µs/delivery (1/s) | lost "
                "| noise % (sat / 1/s) |")
-    out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for p in peers:
         for n in sizes:
             def g(mode, key, sub=None):
@@ -84,6 +85,7 @@ def main():
                 NAMES[p], fmt(n),
                 fmt(max(accepted) if accepted else None),
                 fmt(min(rss) if rss else None, 2),
+                fmt(g("sat", "server_rss_idle_per_connection_kib"), 2),
                 fmt(g("sat", "delivered_per_second")),
                 fmt(g("sat", "server_cpu_us_per_delivery"), 2),
                 fmt(g("sat", "server_cpu_percent")),

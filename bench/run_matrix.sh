@@ -20,7 +20,7 @@
 #   bench/run_matrix.sh                 everything (about 6-10 minutes)
 #   PEERS="wsrelay" SIZES="1000" bench/run_matrix.sh     a subset
 # Environment: BUILD_DIR (build-bench), RESULTS_DIR (bench/results),
-#   SERVER_CPU (0), CLIENT_CPU (1), SAT_SECONDS (5), LAT_MESSAGES (10),
+#   SERVER_CPU (0), CLIENT_CPU (1), SAT_SECONDS (5), IDLE_AFTER (8), LAT_MESSAGES (10),
 #   WSRELAY (a wsrelay binary to use instead of building one),
 #   NICE (e.g. -15: run redis, the server and the client at that nice level,
 #   so other work on a shared machine disturbs the figures less; needs root),
@@ -36,6 +36,9 @@ MODES=${MODES:-"sat lat"}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 SAT_SECONDS=${SAT_SECONDS:-5}
+# After a saturating run the connections stay idle this long before the
+# server's RSS is read again: what a burst leaves behind.
+IDLE_AFTER=${IDLE_AFTER:-8}
 LAT_MESSAGES=${LAT_MESSAGES:-10}
 PAYLOAD=${PAYLOAD:-64}
 BUILD_DIR=${BUILD_DIR:-$root/build-bench}
@@ -196,7 +199,8 @@ for n in $SIZES; do
       start_redis
       "start_$peer"
       if [ "$mode" = sat ]; then
-        mode_args=(--rate 0 --window 16 --messages 1000000 --duration "$SAT_SECONDS")
+        mode_args=(--rate 0 --window 16 --messages 1000000 --duration "$SAT_SECONDS"
+          --idle-after "$IDLE_AFTER")
       else
         mode_args=(--rate 1 --messages "$LAT_MESSAGES")
       fi

@@ -51,6 +51,7 @@ struct Options {
   double connect_timeout = 60;
   double subscribe_timeout = 30;
   double timeout = 10;
+  double idle_after = 0;  // seconds to keep the connections idle after the run, then RSS again
   bool json = false;
   bool allow_loss = false;
   std::string label;
@@ -288,6 +289,13 @@ int run(const Options& o) {
   const std::int64_t t_end = std::max(last_delivery, t0 + 1);
   const bool replies = publisher->wait_replies(
       publisher->sent(), std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  // Memory once the connections have been idle a while after the run: what
+  // a burst leaves behind in the server.
+  std::optional<std::int64_t> server_rss_idle;
+  if (o.idle_after > 0) {
+    sleep_micros(static_cast<int>(o.idle_after * 1e6));
+    server_rss_idle = rss_of(o.server_pid);
+  }
   fleet.stop();
 
   const ReceiveTotals totals = fleet.totals(published);
@@ -327,6 +335,12 @@ int run(const Options& o) {
   if (server_cpu0.ticks && server_cpu1.ticks)
     r["server_cpu_us_stat"] = *server_cpu1.ticks - *server_cpu0.ticks;
   r["server_rss_end_kib"] = opt(server_rss_end);
+  if (server_rss_end && rss_before && opened)
+    r["server_rss_end_per_connection_kib"] = double(*server_rss_end - *rss_before) / opened;
+  if (server_rss_idle && rss_before && opened) {
+    r["server_rss_idle_kib"] = *server_rss_idle;
+    r["server_rss_idle_per_connection_kib"] = double(*server_rss_idle - *rss_before) / opened;
+  }
   if (const auto cpu = cpu_between(redis_cpu0, redis_cpu1)) {
     r["redis_cpu_us"] = *cpu;
     r["redis_cpu_us_per_message"] = published ? double(*cpu) / published : 0;
@@ -388,6 +402,10 @@ int run(const Options& o) {
     std::printf("  server rss    %s KiB before, %s KiB connected: %s KiB/connection\n",
                 num("server_rss_before_kib").c_str(), num("server_rss_connected_kib").c_str(),
                 num("server_rss_per_connection_kib", 2).c_str());
+    std::printf(
+        "  server rss    after the run %s KiB/connection, idle after it %s KiB/connection\n",
+        num("server_rss_end_per_connection_kib", 2).c_str(),
+        num("server_rss_idle_per_connection_kib", 2).c_str());
     if (r.contains("redis_cpu_us_per_message"))
       std::printf("  redis         %s us cpu/message\n",
                   num("redis_cpu_us_per_message", 1).c_str());
@@ -436,6 +454,9 @@ int main(int argc, char** argv) {
   app.add_option("--connect-timeout", o.connect_timeout, "seconds")->capture_default_str();
   app.add_option("--subscribe-timeout", o.subscribe_timeout, "seconds")->capture_default_str();
   app.add_option("--timeout", o.timeout, "seconds without a delivery before giving up")
+      ->capture_default_str();
+  app.add_option("--idle-after", o.idle_after,
+                 "seconds to keep the connections idle after the run before sampling RSS again")
       ->capture_default_str();
   app.add_option("--label", o.label, "name copied into the report");
   app.add_flag("--json", o.json, "one JSON object on stdout");

@@ -177,17 +177,19 @@ bool OutboundQueue::soft_limit_passed(clock::time_point now, const Limits& limit
   return now - *over_soft_since_ >= limits.soft_duration;
 }
 
-void OutboundQueue::trim(clock::time_point now) {
-  if (!entries_.empty() || !held_.empty()) return;
-  if (entries_.capacity() == 0 && held_.capacity() == 0) return;
+std::size_t OutboundQueue::trim(clock::time_point now) {
+  if (!entries_.empty() || !held_.empty()) return 0;
+  if (entries_.capacity() == 0 && held_.capacity() == 0) return 0;
   if (!empty_since_) {
     empty_since_ = now;
-    return;
+    return 0;
   }
-  if (now - *empty_since_ < idle_release) return;
+  if (now - *empty_since_ < idle_release) return 0;
+  const std::size_t released = capacity_bytes();
   std::vector<Entry>().swap(entries_);
   std::vector<MessagePtr>().swap(held_);
   empty_since_.reset();
+  return released;
 }
 
 std::size_t OutboundQueue::capacity_bytes() const {

@@ -335,7 +335,7 @@ void WsSession::tick(clock::time_point now) {
       break;
   }
   filter_.expire(now);
-  queue_.trim(now);
+  if (const std::size_t released = queue_.trim(now)) shard_.note_released(released);
   if (now - last_read_ >= OutboundQueue::idle_release) parser_.trim();
   // A drop policy keeps a client over the soft limit open: its backlog is
   // bounded by the hard limit, and what it reads is as current as it can be.

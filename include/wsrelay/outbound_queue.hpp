@@ -94,8 +94,8 @@ class OutboundQueue {
   bool soft_limit_passed(clock::time_point now, const Limits& limits);
 
   // Gives the capacity of an empty queue back once it has been empty for
-  // idle_release. Called from the periodic tick.
-  void trim(clock::time_point now);
+  // idle_release. Called from the periodic tick. Returns the bytes released.
+  std::size_t trim(clock::time_point now);
   // Heap bytes held by the containers (for tests and memory accounting).
   std::size_t capacity_bytes() const;
 

@@ -55,6 +55,9 @@ class Server {
   void write_ready_file(const tcp::endpoint& endpoint);
   // Control executor: arms the SIGHUP handler; reload() applies one.
   void wait_hangup();
+  // Control executor, every few seconds: hands heap that idle sessions gave
+  // back to the system.
+  void return_memory();
   void reload();
 
   Config config_;  // as started; what cannot change at run time is read here
@@ -69,6 +72,7 @@ class Server {
   std::unique_ptr<net::steady_timer> drain_timer_;
   std::unique_ptr<net::steady_timer> accept_retry_timer_;
   std::unique_ptr<net::steady_timer> deadline_timer_;
+  std::unique_ptr<net::steady_timer> memory_timer_;
   std::size_t next_shard_ = 0;
   bool shutting_down_ = false;
   bool stopped_ = false;

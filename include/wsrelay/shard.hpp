@@ -97,6 +97,11 @@ class Shard {
   // Counted at once, logged at most every drop_log_period per shard.
   void count_dropped(std::uint64_t session_id, std::size_t messages);
 
+  // Shard thread: a session gave `bytes` of heap back (an idle queue).
+  void note_released(std::size_t bytes) { released_.fetch_add(bytes, std::memory_order_relaxed); }
+  // Any thread: the bytes released since the last call.
+  std::size_t take_released() { return released_.exchange(0, std::memory_order_relaxed); }
+
   clock::time_point now() const { return now_; }
   static constexpr std::chrono::milliseconds tick_period{250};
   bool shutting_down() const { return shutting_down_; }
@@ -128,6 +133,7 @@ class Shard {
   std::size_t drain_next_ = 0;
   net::steady_timer drain_timer_{context_};
   std::atomic<std::size_t> session_count_{0};
+  std::atomic<std::size_t> released_{0};
   std::uint64_t next_session_id_ = 1;
   std::uint64_t dropped_unlogged_ = 0;
   std::uint64_t last_dropping_session_ = 0;

@@ -35,6 +35,8 @@ using Member = std::variant<std::string Config::*, int Config::*, std::size_t Co
 // A rule on a key's current value; returns "" when the value is fine. Rules
 // return the reason rather than throw so each origin can prefix its own name.
 using Check = std::string (*)(const Config&);
+// A string key's value with its secret parts replaced, for to_toml().
+using Redact = std::string (*)(std::string_view);
 
 struct Field {
   std::string_view table;
@@ -45,6 +47,7 @@ struct Field {
   std::int64_t max = 0;
   Check check = nullptr;    // string keys only
   bool reloadable = false;  // applied by a SIGHUP reload; otherwise kept until restart
+  Redact redact = nullptr;  // set on keys that may hold a secret
 };
 
 constexpr bool kReloadable = true;
@@ -196,6 +199,18 @@ std::string check_prefix(const Config& c) {
   return {};
 }
 
+// A site may take a shared key in the callback URL's query: every value
+// there is treated as a secret.
+std::string redact_query_values(std::string_view url) {
+  std::string out(url);
+  for (auto q = out.find('?'); q != std::string::npos; q = out.find('&', q + 1)) {
+    const auto end = std::min(out.find('&', q + 1), out.size());
+    const auto eq = out.find('=', q + 1);
+    if (eq < end && eq + 1 < end) out.replace(eq + 1, end - eq - 1, redacted_secret);
+  }
+  return out;
+}
+
 std::string check_auth_callback_url(const Config& c) {
   std::string reason;
   if (!c.auth_callback_url.empty()) parse_callback_url(c.auth_callback_url, &reason);
@@ -241,7 +256,8 @@ const std::array<Field, 62> kFields{{
     {"server", "ready_file", "ready_file", &Config::ready_file},
     {"server", "client_path", "client_path", &Config::client_path, 0, 0, check_client_path},
     {"server", "demo", "demo", &Config::demo},
-    {"redis", "url", "redis_url", &Config::redis_url, 0, 0, check_redis_url},
+    {"redis", "url", "redis_url", &Config::redis_url, 0, 0, check_redis_url, false,
+     redact_redis_url},
     {"redis", "prefix", "prefix", &Config::prefix, 0, 0, check_prefix},
     {"redis", "expire_seconds", "expire_seconds", &Config::expire_seconds, 0, kIntMax, nullptr,
      kReloadable},
@@ -310,7 +326,7 @@ const std::array<Field, 62> kFields{{
     {"auth", "proxy_allow_header", "proxy_allow_header", &Config::proxy_allow_header, 0, 0,
      check_header<&Config::proxy_allow_header>},
     {"auth", "callback_url", "auth_callback_url", &Config::auth_callback_url, 0, 0,
-     check_auth_callback_url},
+     check_auth_callback_url, false, redact_query_values},
     {"auth", "callback_timeout_ms", "auth_callback_timeout_ms", &Config::auth_callback_timeout_ms,
      1, 600'000},
     {"auth", "callback_max_connections", "auth_callback_max_connections",
@@ -536,20 +552,28 @@ void set_config_value(Config& config, std::string_view key, std::string_view val
   config = std::move(updated);
 }
 
-void apply_environment(Config& config, const std::map<std::string, std::string>& env) {
+std::vector<std::string> apply_environment(Config& config,
+                                           const std::map<std::string, std::string>& env) {
   Config updated = config;
+  std::vector<std::string> unknown;
   for (const auto& [name, value] : env) {
     if (name.rfind("WSRELAY_", 0) != 0 || name == "WSRELAY_CONFIG") continue;
     const auto it = std::find_if(kFields.begin(), kFields.end(),
                                  [&name = name](const Field& f) { return env_name(f) == name; });
-    if (it == kFields.end())
-      throw ConfigError(fmt::format(
-          "{}: unknown variable (each key's variable is WSRELAY_ and its field name in capitals, "
-          "e.g. WSRELAY_REDIS_URL; see docs/configuration.md)",
-          name));
+    if (it == kFields.end()) {
+      unknown.push_back(name);  // std::map: already sorted
+      continue;
+    }
     assign_text(updated, *it, value, name);
   }
   config = std::move(updated);
+  return unknown;
+}
+
+std::vector<std::string> config_variable_names() {
+  std::vector<std::string> names;
+  for (const Field& f : kFields) names.push_back(env_name(f));
+  return names;
 }
 
 void validate(Config& config) {
@@ -636,7 +660,7 @@ Reload plan_reload(const Config& running, const Config& loaded) {
   return reload;
 }
 
-std::string to_toml(const Config& config) {
+std::string to_toml(const Config& config, Secrets secrets) {
   std::string out = "# wsrelay configuration (defaults < file < WSRELAY_* < flags)\n";
   std::string_view table;
   for (const Field& f : kFields) {
@@ -652,7 +676,9 @@ std::string to_toml(const Config& config) {
     } else if (auto p = std::get_if<bool Config::*>(&f.member)) {
       out += config.*(*p) ? "true" : "false";
     } else if (auto p = std::get_if<std::string Config::*>(&f.member)) {
-      append_toml_string(out, config.*(*p));
+      const std::string& value = config.*(*p);
+      const bool redact = f.redact && secrets == Secrets::redacted;
+      append_toml_string(out, redact ? f.redact(value) : value);
     } else if (auto p = std::get_if<std::vector<std::string> Config::*>(&f.member)) {
       out += '[';
       const auto& items = config.*(*p);

@@ -152,6 +152,11 @@ void validate_auth(Config& config) {
       throw ConfigError("auth.jwt_keys: the jwt backend needs at least one key");
     JwtVerifier check(jwt_settings(config));  // throws ConfigError naming the file
   }
+  // Keys without the backend: the operator meant tokens to be checked, and
+  // the gateway would run with whatever the other backends allow instead.
+  if (!uses_backend(config, "jwt") && !config.jwt_keys.empty())
+    throw ConfigError(
+        "auth.jwt_keys: set, but \"jwt\" is not in auth.backends (no token would be checked)");
   if (uses_backend(config, "callback") && config.auth_callback_url.empty())
     throw ConfigError("auth.callback_url: the callback backend needs the site's URL");
   if (!uses_backend(config, "callback") && !config.auth_callback_url.empty())

@@ -319,7 +319,9 @@ TEST_CASE("auth configuration errors stop the start with exit code 2", "[gateway
       {{"--set", "auth.backends=callback"}, "auth.callback_url: the callback backend needs"},
       {{"--set", "auth.backends=jwt", "--set", "auth.jwt_keys=RS256 /nonexistent/key.pem"},
        "auth.jwt_keys: /nonexistent/key.pem (RS256): cannot read the file"},
-      {{"--set", "auth.trusted_proxies=10.0.0.1/8"}, "auth.trusted_proxies:"}};
+      {{"--set", "auth.trusted_proxies=10.0.0.1/8"}, "auth.trusted_proxies:"},
+      {{"--set", "auth.jwt_keys=HS256 /etc/wsrelay/hs.key"},
+       "auth.jwt_keys: set, but \"jwt\" is not in auth.backends"}};
   for (const auto& [args, message] : cases) {
     TempDir dir("wsrelay-auth-config");
     std::vector<std::string> argv{WSRELAY_BINARY, "--listen", "127.0.0.1:0"};

@@ -55,13 +55,6 @@ constexpr bool kReloadable = true;
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-// RFC 9110 token characters: what a subprotocol or a cookie name may hold.
-bool is_tchar(char c) {
-  return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -144,15 +137,13 @@ std::string check_websocket_url(const Config& c) {
 
 std::string check_subprotocols(const Config& c) {
   for (const std::string& p : c.subprotocols)
-    if (p.empty() || !std::all_of(p.begin(), p.end(), is_tchar))
-      return fmt::format("\"{}\" is not a valid subprotocol token", p);
+    if (!is_token(p)) return fmt::format("\"{}\" is not a valid subprotocol token", p);
   return {};
 }
 
 std::string check_session_cookie(const Config& c) {
   const std::string& n = c.session_cookie;
-  if (n.empty() || !std::all_of(n.begin(), n.end(), is_tchar))
-    return fmt::format("\"{}\" is not a valid cookie name", n);
+  if (!is_token(n)) return fmt::format("\"{}\" is not a valid cookie name", n);
   return {};
 }
 

@@ -9,17 +9,10 @@
 #include <wsrelay/config.hpp>
 #include <wsrelay/jwt.hpp>
 #include <wsrelay/origin.hpp>
+#include <wsrelay/protocol.hpp>
 
 namespace wsrelay {
 namespace {
-
-// RFC 9110 token characters: what a header, cookie or parameter name may hold.
-bool is_token(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
 
 bool uses_backend(const Config& c, std::string_view name) {
   return std::find(c.auth_backends.begin(), c.auth_backends.end(), name) != c.auth_backends.end();

@@ -278,6 +278,12 @@ TEST_CASE("origin: same host by default, the allowlist when set, refused before 
     CHECK(with_origin("https://example.com") == 403);
     CHECK(with_origin("http://app.example.com") == 403);
     CHECK(with_origin("http://127.0.0.1:" + std::to_string(gateway.port())) == 403);
+    // Not a plain scheme://host[:port]: refused before matching, although a
+    // text matcher would find ".example.com" at the end of each.
+    CHECK(with_origin("https://evil.com#.example.com") == 403);
+    CHECK(with_origin("https://evil.com?.example.com") == 403);
+    CHECK(with_origin("https://evil.com\\.example.com") == 403);
+    CHECK(with_origin("https://evil.com@a.example.com") == 403);
     // No token and a bad Origin: the Origin answers first.
     CHECK(handshake(gateway, "/ws/chat?subscribe-user", {{"Origin", "https://evil.example"}})
               .status == 403);

@@ -22,6 +22,10 @@ std::string Metrics::render_prometheus() const {
        "Requests on the WebSocket path answered without an upgrade.", handshakes_rejected);
   line(out, "connections_over_limit_total", "counter",
        "Handshakes refused with 503 because max_connections was reached.", connections_over_limit);
+  line(out, "connections_refused_no_descriptor_total", "counter",
+       "Connections answered 503 (or 200 for /healthz) and closed at once because the process "
+       "had no file descriptor left.",
+       connections_refused_no_descriptor);
   line(out, "handshakes_origin_refused_total", "counter",
        "Handshakes refused with 403 because the Origin is not allowed.", handshakes_origin_refused);
   line(out, "connections_open", "gauge",

@@ -15,9 +15,10 @@ class Metrics {
 
   // connections
   counter connections_accepted{0};
-  counter handshakes_rejected{0};        // any non-101 answer on a WebSocket path
-  counter connections_over_limit{0};     // 503 at the handshake (max_connections)
-  counter handshakes_origin_refused{0};  // 403: Origin not in auth.allowed_origins
+  counter handshakes_rejected{0};                // any non-101 answer on a WebSocket path
+  counter connections_over_limit{0};             // 503 at the handshake (max_connections)
+  counter connections_refused_no_descriptor{0};  // answered at once: out of file descriptors
+  counter handshakes_origin_refused{0};          // 403: Origin not in auth.allowed_origins
   gauge connections_open{0};
   counter closed_slow_consumer{0};  // 1013, queue over max_queue_bytes (or the soft limit)
   counter closed_rate_limited{0};   // 1008, over publish_rate

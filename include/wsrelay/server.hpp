@@ -19,8 +19,10 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <wsrelay/config.hpp>
+#include <wsrelay/descriptors.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/net.hpp>
+#include <wsrelay/rate_limited_log.hpp>
 
 namespace wsrelay {
 
@@ -47,6 +49,9 @@ class Server {
 
  private:
   void do_accept();
+  // Control executor: accept failed. Out of descriptors, the waiting
+  // connections are answered through the reserve; otherwise a short pause.
+  void on_accept_error(error_code ec);
   void begin_shutdown(int signal_number);
   void wait_drained();
   void wait_published();
@@ -71,6 +76,9 @@ class Server {
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> drain_timer_;
   std::unique_ptr<net::steady_timer> accept_retry_timer_;
+  DescriptorReserve descriptor_reserve_;
+  RateLimitedLog accept_error_log_;
+  RateLimitedLog no_descriptor_log_;
   std::unique_ptr<net::steady_timer> deadline_timer_;
   std::unique_ptr<net::steady_timer> memory_timer_;
   std::size_t next_shard_ = 0;

@@ -229,13 +229,28 @@ std::string check_header(const Config& c) {
   return check_header_name(c.*member);
 }
 
+template <std::vector<std::string> Config::*member>
+std::string check_cidr_list(const Config& c) {
+  return check_cidr_blocks(c.*member);
+}
+
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 62> kFields{{
+const std::array<Field, 67> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
     {"server", "max_connections", "max_connections", &Config::max_connections, 1, 100'000'000,
      nullptr, kReloadable},
+    {"server", "max_handshakes", "max_handshakes", &Config::max_handshakes, 1, 1'000'000, nullptr,
+     kReloadable},
+    {"server", "max_connections_per_address", "max_connections_per_address",
+     &Config::max_connections_per_address, 0, 100'000'000, nullptr, kReloadable},
+    {"server", "connect_rate_per_address", "connect_rate_per_address",
+     &Config::connect_rate_per_address, 0, 1'000'000, nullptr, kReloadable},
+    {"server", "connect_burst_per_address", "connect_burst_per_address",
+     &Config::connect_burst_per_address, 1, 1'000'000, nullptr, kReloadable},
+    {"server", "address_limits_exempt", "address_limits_exempt", &Config::address_limits_exempt, 0,
+     0, check_cidr_list<&Config::address_limits_exempt>, kReloadable},
     {"server", "handshake_timeout_seconds", "handshake_timeout_seconds",
      &Config::handshake_timeout_seconds, 1, 3600, nullptr, kReloadable},
     {"server", "max_header_bytes", "max_header_bytes", &Config::max_header_bytes, 1024, kMiB,
@@ -625,6 +640,12 @@ void validate(Config& config) {
       throw ConfigError("redis.url: " + error);
     config.redis = std::move(endpoint);
   }
+  config.address_limits.max_open = config.max_connections_per_address;
+  config.address_limits.rate = config.connect_rate_per_address;
+  config.address_limits.burst = config.connect_burst_per_address;
+  config.address_limits.exempt.clear();
+  for (const std::string& block : config.address_limits_exempt)
+    config.address_limits.exempt.push_back(*parse_cidr(block));
   config.slow_consumer_rules.clear();
   std::string error;
   for (const std::string& text : config.slow_consumer_policies) {

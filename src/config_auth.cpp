@@ -41,14 +41,18 @@ std::string check_allowed_origins(const Config& c) {
   return {};
 }
 
-std::string check_trusted_proxies(const Config& c) {
-  for (const std::string& block : c.trusted_proxies)
+std::string check_cidr_blocks(const std::vector<std::string>& blocks) {
+  for (const std::string& block : blocks)
     if (!parse_cidr(block))
       return fmt::format(
           "\"{}\" is not an address or CIDR block (e.g. 10.0.0.0/8, 127.0.0.1, ::1/128; host "
           "bits must be zero)",
           block);
   return {};
+}
+
+std::string check_trusted_proxies(const Config& c) {
+  return check_cidr_blocks(c.trusted_proxies);
 }
 
 std::string check_auth_rules(const Config& c) {

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include <wsrelay/http_answer.hpp>
+
 namespace wsrelay {
 namespace {
 
@@ -70,7 +72,7 @@ DescriptorReserve::Outcome DescriptorReserve::refuse_one(int listener) {
   fd_ = -1;
   const int client = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   const int accept_error = errno;
-  if (client >= 0) refuse_connection(client, "server out of file descriptors\n");
+  if (client >= 0) refuse_connection(client, 503, "server out of file descriptors\n");
   // Taken back at once; if another thread took the free slot meanwhile, the
   // next call tries again.
   fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -79,18 +81,19 @@ DescriptorReserve::Outcome DescriptorReserve::refuse_one(int listener) {
   return Outcome::failed;
 }
 
-void refuse_connection(int fd, std::string_view reason) {
+void refuse_connection(int fd, int status, std::string_view reason) {
+  // Only the start is looked at (the request line); the rest is read to be
+  // discarded.
   char request[2048];
   const ssize_t got = ::recv(fd, request, sizeof request, MSG_DONTWAIT);
-  const std::string_view received(request, got > 0 ? static_cast<std::size_t>(got) : 0);
+  const std::size_t kept = got > 0 ? static_cast<std::size_t>(got) : 0;
+  char discard[4096];
+  for (int round = 0; got > 0 && round < 16; ++round)
+    if (::recv(fd, discard, sizeof discard, MSG_DONTWAIT) <= 0) break;
+  const std::string_view received(request, kept);
   const bool probe = is_health_probe(received);
-  const bool head = received.substr(0, 5) == "HEAD ";
-  const std::string_view body = probe ? std::string_view("ok\n") : reason;
-  std::string answer = fmt::format(
-      "HTTP/1.1 {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n"
-      "Connection: close\r\n\r\n",
-      probe ? "200 OK" : "503 Service Unavailable", body.size());
-  if (!head) answer += body;
+  const std::string answer = format_http_answer(probe ? 200 : status, probe ? "ok\n" : reason, {},
+                                                received.substr(0, 5) == "HEAD ");
   // One non-blocking write: an empty socket buffer takes a few hundred
   // bytes; if it does not, the client is refused without an answer.
   [[maybe_unused]] const ssize_t sent =

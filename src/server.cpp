@@ -15,6 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <wsrelay/auth.hpp>
+#include <wsrelay/cidr.hpp>
 #include <wsrelay/engine.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/shard.hpp>
@@ -37,8 +38,8 @@ Server::Server(Config config) : config_(std::move(config)) {
   current_ = std::make_shared<const Config>(config_);
   std::vector<Shard*> shards;
   for (std::size_t i = 0; i < count; ++i) {
-    shards_.push_back(
-        std::make_unique<Shard>(i, *contexts_[i], current_, metrics_, *hub_, *authorizer_));
+    shards_.push_back(std::make_unique<Shard>(i, *contexts_[i], current_, metrics_, *hub_,
+                                              *authorizer_, admission_));
     shards.push_back(shards_.back().get());
   }
   hub_->set_shards(std::move(shards));
@@ -74,7 +75,9 @@ int Server::run() {
   if (limit.soft != limit.soft_before)
     spdlog::info("open-file limit raised from {} to {} (the hard limit)", limit.soft_before,
                  limit.soft);
-  if (auto warning = descriptor_limit_warning(limit, config_.max_connections); !warning.empty())
+  if (auto warning =
+          descriptor_limit_warning(limit, config_.max_connections + config_.max_handshakes);
+      !warning.empty())
     spdlog::warn("{}", warning);
   net::io_context& control = *control_;
   std::string host = config_.listen_host == "localhost" ? "127.0.0.1" : config_.listen_host;
@@ -141,10 +144,52 @@ void Server::do_accept() {
     if (shutting_down_) return;
     if (ec) return on_accept_error(ec);
     metrics_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
-    net::post(shard->context(),
-              [shard, socket = std::move(socket)]() mutable { shard->accept(std::move(socket)); });
+    Admission::Ticket handshake;
+    Admission::Ticket address;
+    if (admit(socket, handshake, address))
+      net::post(shard->context(),
+                [shard, socket = std::move(socket), handshake = std::move(handshake),
+                 address = std::move(address)]() mutable {
+                  shard->accept(std::move(socket), std::move(handshake), std::move(address));
+                });
     do_accept();
   });
+}
+
+// Why here, before the shard: a connection refused at accept costs one
+// non-blocking read and write on this thread, no session, no buffer. The
+// address of a peer that is a trusted proxy is only known once its
+// X-Forwarded-For is read (HttpSession does that check).
+bool Server::admit(tcp::socket& socket, Admission::Ticket& handshake, Admission::Ticket& address) {
+  const Config& config = *current_;
+  const char* refusal = nullptr;
+  handshake = admission_.begin_handshake(config.max_handshakes);
+  if (!handshake) {
+    metrics_.handshakes_over_limit.fetch_add(1, std::memory_order_relaxed);
+    refusal = "server.max_handshakes connections are in their handshake";
+    refuse_connection(socket.release(), 503, "too many connections\n");
+  } else {
+    error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    const std::string peer_address = ec ? std::string() : peer.address().to_string();
+    // Only how many it holds: the rate applies to WebSocket requests, once
+    // read (HttpSession), where the refusal can be a clean 429.
+    if (!address_in(peer_address, config.trusted_proxy_blocks)) {
+      auto decision = admission_.admit_address(peer_address, config.address_limits);
+      if (decision.verdict == AddressLimits::Verdict::too_many_open) {
+        metrics_.handshakes_address_limited.fetch_add(1, std::memory_order_relaxed);
+        refusal = "server.max_connections_per_address";
+        refuse_connection(socket.release(), 429, "too many connections from this address\n");
+        handshake.reset();
+      }
+      address = std::move(decision.ticket);
+    }
+  }
+  if (!refusal) return true;
+  if (std::uint64_t suppressed = 0; refused_log_.should_log(suppressed))
+    spdlog::warn("connection refused at accept: over {} ({} more refused since the previous line)",
+                 refusal, suppressed);
+  return false;
 }
 
 // Why answer rather than wait: a connection the process cannot accept stays

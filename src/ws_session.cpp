@@ -39,14 +39,13 @@ WsSession::WsSession(Shard& shard, tcp::socket socket, WsUpgrade upgrade)
       response_(std::move(upgrade.response)),
       early_(std::move(upgrade.early)),
       parser_(shard.config().max_message_bytes),
-      holds_slot_(upgrade.holds_slot),
+      slot_(std::move(upgrade.slot)),
+      address_(std::move(upgrade.address)),
       deadline_(upgrade.deadline) {
   settings_changed();
 }
 
-WsSession::~WsSession() {
-  if (holds_slot_) shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
-}
+WsSession::~WsSession() = default;
 
 void WsSession::start() {
   if (subscribe_.empty()) return open_websocket();
@@ -99,6 +98,9 @@ void WsSession::refuse_upgrade(int status, std::string_view reason) {
   spdlog::debug("session {}: /{} from {} not opened, HTTP {}: {}", id_, facility_, client_, status,
                 reason);
   shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
+  // Given back before the answer is written: a client that reads it and
+  // retries at once must find the slot free.
+  slot_.reset();
   queue_.clear_held();
   state_ = State::closing;
   deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);
@@ -399,8 +401,8 @@ void WsSession::do_finish() {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   queue_ = OutboundQueue();
-  if (std::exchange(holds_slot_, false))
-    shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+  slot_.reset();
+  address_.reset();
   shard_.remove(this);
 }
 

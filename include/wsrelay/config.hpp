@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include <wsrelay/address_limits.hpp>
 #include <wsrelay/auth_rules.hpp>
 #include <wsrelay/cidr.hpp>
 #include <wsrelay/slow_consumer.hpp>
@@ -53,6 +54,15 @@ struct Config {
   std::string websocket_url = "/ws/";
   int threads = 0;  // 0 = one shard per core
   std::size_t max_connections = 100000;
+  // Accepted connections not yet WebSockets (or answered); the next gets 503
+  // at accept. Bounds half-open sockets and their request buffers.
+  std::size_t max_handshakes = 1024;
+  // Per client address (IPv6: per /64), outside address_limits_exempt:
+  std::size_t max_connections_per_address = 256;  // open at once; 0 = no limit
+  int connect_rate_per_address = 5;               // new ones per second; 0 = no limit
+  int connect_burst_per_address = 50;             // token bucket size for the rate
+  std::vector<std::string> address_limits_exempt = {
+      "127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"};
   int handshake_timeout_seconds = 10;
   std::size_t max_header_bytes = 8192;
   std::vector<std::string> subprotocols;  // empty = select the first offered
@@ -140,6 +150,7 @@ struct Config {
   std::vector<CidrBlock> trusted_proxy_blocks;
   std::vector<StaticRule> static_rules;
   std::vector<SlowConsumerRule> slow_consumer_rules;  // parsed slow_consumer_policies
+  AddressLimitSettings address_limits;                // the per-address keys together
 
   // Lets a SIGHUP reload tell what changed, and tests compare whole configs.
   bool operator==(const Config&) const = default;

@@ -57,10 +57,10 @@ class DescriptorReserve {
 };
 
 // Answers a connection that will not be served, without waiting for
-// anything, and closes `fd`: 503 with `reason` as the body, or 200 "ok"
-// when what the client already sent is a /healthz probe (the process still
-// serves its clients). What arrived is read first, so the close does not
-// reset the connection under the answer.
-void refuse_connection(int fd, std::string_view reason);
+// anything, and closes `fd`: `status` (503, 429) with `reason` as the body,
+// or 200 "ok" when what the client already sent is a /healthz probe (the
+// process still serves its clients). What arrived is read first (up to
+// 64 KiB), so the close does not reset the connection under the answer.
+void refuse_connection(int fd, int status, std::string_view reason);
 
 }  // namespace wsrelay

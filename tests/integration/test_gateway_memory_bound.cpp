@@ -2,8 +2,6 @@
 // 1000 of them under a steady publish stream keep the gateway's RSS under
 // baseline + 1000 x max_queue_bytes + 10%, and each one is closed by the
 // soft limit, before any could reach the hard one.
-#include <sys/resource.h>
-
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -12,17 +10,6 @@
 #include "support/silent_ws_socket.hpp"
 
 using namespace wsrelay::test;
-
-namespace {
-
-void raise_open_files_limit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  limit.rlim_cur = limit.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &limit);
-}
-
-}  // namespace
 
 TEST_CASE("1000 clients that never read: bounded RSS, each closed by the soft limit",
           "[gateway][slow][memory]") {

@@ -117,15 +117,15 @@ void HttpSession::route() {
     metrics.handshakes_origin_refused.fetch_add(1, std::memory_order_relaxed);
     // At info: a proxy that rewrites Host (nginx's $host drops the port)
     // refuses every browser, and that must show at the default level. At
-    // most one line a second per shard thread, so a client cannot flood it.
+    // most one line a second per shard thread, so a client cannot flood it, and
+    // both headers escaped, so it cannot forge one either.
     thread_local RateLimitedLog origin_log;
     if (std::uint64_t suppressed = 0; origin_log.should_log(suppressed))
       spdlog::info(
           "session {}: origin \"{}\" refused: not in auth.allowed_origins, or (list empty) not "
           "the Host \"{}\"; behind a proxy, pass the Host with its port (nginx: $http_host) "
           "[{} more refused since the last line]",
-          id_, std::string_view(req[http::field::origin]).substr(0, 200),
-          std::string_view(req[http::field::host]).substr(0, 200), suppressed);
+          id_, printable(req[http::field::origin]), printable(req[http::field::host]), suppressed);
     return respond(403, "origin not allowed", "origin not allowed\n");
   }
   if (auto* error = std::get_if<TargetError>(&*parsed))

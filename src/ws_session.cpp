@@ -17,6 +17,8 @@
 #include <wsrelay/http_answer.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/printable.hpp>
+#include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/shard.hpp>
 
 namespace wsrelay {
@@ -370,7 +372,12 @@ void WsSession::go_away() {
 void WsSession::close_refused(std::string_view reason) {
   if (state_ == State::subscribing) return refuse_upgrade(403, reason);
   if (state_ != State::replaying && state_ != State::open) return;
-  spdlog::info("session {}: closed with 1008: {}", id_, reason);
+  // Every session of a refused channel closes at once, and clients can open
+  // more: one line a second (wsrelay_redis_subscribe_refused_total counts).
+  static SharedRateLimitedLog log;
+  if (std::uint64_t suppressed = 0; log.should_log(suppressed))
+    spdlog::info("session {}: closed with 1008: {} ({} more such closes since the previous line)",
+                 id_, printable(reason), suppressed);
   start_close(close_code::policy, reason);
 }
 

@@ -54,7 +54,7 @@ void check_validate(Config config) {
 // --check-config prints to_toml(); reading that back must give the same
 // settings, or the printed file would not be the configuration in force.
 void check_to_toml_round_trip(const Config& config) {
-  const std::string text = to_toml(config);
+  const std::string text = to_toml(config, Secrets::shown);
   Config again;
   try {
     again = parse_config_toml(text, "to_toml");

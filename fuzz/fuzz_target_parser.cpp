@@ -1,7 +1,8 @@
 // Fuzzes what a client controls in the upgrade request: the target and its
 // flags (parse_target), the channels they give (channels_for), the
-// subprotocol choice, the session cookie, and valid_utf8 (compared with an
-// independent validator).
+// subprotocol choice, the session cookie, valid_utf8 (compared with an
+// independent validator), and printable(), which every such value goes
+// through before it is logged or echoed.
 //
 // Input: newline-separated fields, missing ones empty:
 //   1 request target ("/ws/demo?subscribe-broadcast&echo")
@@ -17,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include <wsrelay/printable.hpp>
 #include <wsrelay/protocol.hpp>
 
 #include "fuzz_support.hpp"
@@ -131,20 +133,34 @@ void check_subprotocol(std::string_view offered, const std::vector<std::string>&
     std::string_view trimmed = item;
     while (!trimmed.empty() && is_blank(trimmed.front())) trimmed.remove_prefix(1);
     while (!trimmed.empty() && is_blank(trimmed.back())) trimmed.remove_suffix(1);
-    if (!trimmed.empty()) any_offered = true;
+    if (is_token(trimmed)) any_offered = true;
     if (trimmed == chosen) chosen_offered = true;
   }
   if (chosen.empty()) {
-    // With no accepted list the first offered one is taken, so "none"
-    // means nothing was offered.
+    // With no accepted list the first offered token is taken, so "none"
+    // means no token was offered.
     if (accepted.empty()) FUZZ_CHECK(!any_offered);
     return;
   }
   FUZZ_CHECK(chosen_offered);
+  FUZZ_CHECK(is_token(chosen));  // it is echoed in the 101
   FUZZ_CHECK(chosen.find(',') == std::string::npos);
   FUZZ_CHECK(!is_blank(chosen.front()) && !is_blank(chosen.back()));
   if (!accepted.empty())
     FUZZ_CHECK(std::find(accepted.begin(), accepted.end(), chosen) != accepted.end());
+}
+
+// Whatever a client sends, printable() gives one line of valid UTF-8 without
+// control characters, about as long as asked.
+void check_printable(std::string_view text) {
+  for (std::size_t max_bytes : {std::size_t{0}, std::size_t{16}, std::size_t{200}}) {
+    const std::string out = printable(text, max_bytes);
+    FUZZ_CHECK(wsrelay_fuzz::reference_valid_utf8(out));
+    for (unsigned char c : out) FUZZ_CHECK(c >= 0x20 && c != 0x7f);
+    // The cut is at most one escape past max_bytes, plus the "...(N more bytes)" note.
+    FUZZ_CHECK(out.size() <= max_bytes + 10 + 40);
+    if (out.size() <= max_bytes && out.find('\\') == std::string::npos) FUZZ_CHECK(out == text);
+  }
 }
 
 std::optional<std::string> check_cookie(std::string_view header, std::string_view name) {
@@ -166,6 +182,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // particular; every start offset gives the fast path a different phase.
   for (std::size_t offset = 0; offset < 8 && offset <= input.size(); ++offset)
     check_utf8(input.substr(offset));
+  check_printable(input);
 
   std::string_view rest = input;
   const std::string_view target = take_line(rest);

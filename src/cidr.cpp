@@ -57,6 +57,19 @@ bool trusted_address(const std::optional<Address>& a, const std::vector<CidrBloc
 
 }  // namespace
 
+std::string address_group(std::string_view address) {
+  auto a = parse_address(trim(address));
+  if (!a) return {};
+  char text[INET6_ADDRSTRLEN] = {};
+  if (!a->v6) {
+    inet_ntop(AF_INET, a->bytes.data(), text, sizeof text);
+    return text;
+  }
+  std::memset(a->bytes.data() + 8, 0, 8);
+  inet_ntop(AF_INET6, a->bytes.data(), text, sizeof text);
+  return std::string(text) + "/64";
+}
+
 std::optional<CidrBlock> parse_cidr(std::string_view text) {
   text = trim(text);
   const auto slash = text.find('/');

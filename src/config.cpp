@@ -35,6 +35,8 @@ using Member = std::variant<std::string Config::*, int Config::*, std::size_t Co
 // A rule on a key's current value; returns "" when the value is fine. Rules
 // return the reason rather than throw so each origin can prefix its own name.
 using Check = std::string (*)(const Config&);
+// A string key's value with its secret parts replaced, for to_toml().
+using Redact = std::string (*)(std::string_view);
 
 struct Field {
   std::string_view table;
@@ -45,19 +47,13 @@ struct Field {
   std::int64_t max = 0;
   Check check = nullptr;    // string keys only
   bool reloadable = false;  // applied by a SIGHUP reload; otherwise kept until restart
+  Redact redact = nullptr;  // set on keys that may hold a secret
 };
 
 constexpr bool kReloadable = true;
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-bool is_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-// RFC 9110 token characters: what a subprotocol or a cookie name may hold.
-bool is_tchar(char c) {
-  return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 std::string_view trim(std::string_view s) {
@@ -141,15 +137,13 @@ std::string check_websocket_url(const Config& c) {
 
 std::string check_subprotocols(const Config& c) {
   for (const std::string& p : c.subprotocols)
-    if (p.empty() || !std::all_of(p.begin(), p.end(), is_tchar))
-      return fmt::format("\"{}\" is not a valid subprotocol token", p);
+    if (!is_token(p)) return fmt::format("\"{}\" is not a valid subprotocol token", p);
   return {};
 }
 
 std::string check_session_cookie(const Config& c) {
   const std::string& n = c.session_cookie;
-  if (n.empty() || !std::all_of(n.begin(), n.end(), is_tchar))
-    return fmt::format("\"{}\" is not a valid cookie name", n);
+  if (!is_token(n)) return fmt::format("\"{}\" is not a valid cookie name", n);
   return {};
 }
 
@@ -196,6 +190,18 @@ std::string check_prefix(const Config& c) {
   return {};
 }
 
+// A site may take a shared key in the callback URL's query: every value
+// there is treated as a secret.
+std::string redact_query_values(std::string_view url) {
+  std::string out(url);
+  for (auto q = out.find('?'); q != std::string::npos; q = out.find('&', q + 1)) {
+    const auto end = std::min(out.find('&', q + 1), out.size());
+    const auto eq = out.find('=', q + 1);
+    if (eq < end && eq + 1 < end) out.replace(eq + 1, end - eq - 1, redacted_secret);
+  }
+  return out;
+}
+
 std::string check_auth_callback_url(const Config& c) {
   std::string reason;
   if (!c.auth_callback_url.empty()) parse_callback_url(c.auth_callback_url, &reason);
@@ -223,13 +229,28 @@ std::string check_header(const Config& c) {
   return check_header_name(c.*member);
 }
 
+template <std::vector<std::string> Config::*member>
+std::string check_cidr_list(const Config& c) {
+  return check_cidr_blocks(c.*member);
+}
+
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 62> kFields{{
+const std::array<Field, 67> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
     {"server", "max_connections", "max_connections", &Config::max_connections, 1, 100'000'000,
      nullptr, kReloadable},
+    {"server", "max_handshakes", "max_handshakes", &Config::max_handshakes, 1, 1'000'000, nullptr,
+     kReloadable},
+    {"server", "max_connections_per_address", "max_connections_per_address",
+     &Config::max_connections_per_address, 0, 100'000'000, nullptr, kReloadable},
+    {"server", "connect_rate_per_address", "connect_rate_per_address",
+     &Config::connect_rate_per_address, 0, 1'000'000, nullptr, kReloadable},
+    {"server", "connect_burst_per_address", "connect_burst_per_address",
+     &Config::connect_burst_per_address, 1, 1'000'000, nullptr, kReloadable},
+    {"server", "address_limits_exempt", "address_limits_exempt", &Config::address_limits_exempt, 0,
+     0, check_cidr_list<&Config::address_limits_exempt>, kReloadable},
     {"server", "handshake_timeout_seconds", "handshake_timeout_seconds",
      &Config::handshake_timeout_seconds, 1, 3600, nullptr, kReloadable},
     {"server", "max_header_bytes", "max_header_bytes", &Config::max_header_bytes, 1024, kMiB,
@@ -241,7 +262,8 @@ const std::array<Field, 62> kFields{{
     {"server", "ready_file", "ready_file", &Config::ready_file},
     {"server", "client_path", "client_path", &Config::client_path, 0, 0, check_client_path},
     {"server", "demo", "demo", &Config::demo},
-    {"redis", "url", "redis_url", &Config::redis_url, 0, 0, check_redis_url},
+    {"redis", "url", "redis_url", &Config::redis_url, 0, 0, check_redis_url, false,
+     redact_redis_url},
     {"redis", "prefix", "prefix", &Config::prefix, 0, 0, check_prefix},
     {"redis", "expire_seconds", "expire_seconds", &Config::expire_seconds, 0, kIntMax, nullptr,
      kReloadable},
@@ -310,7 +332,7 @@ const std::array<Field, 62> kFields{{
     {"auth", "proxy_allow_header", "proxy_allow_header", &Config::proxy_allow_header, 0, 0,
      check_header<&Config::proxy_allow_header>},
     {"auth", "callback_url", "auth_callback_url", &Config::auth_callback_url, 0, 0,
-     check_auth_callback_url},
+     check_auth_callback_url, false, redact_query_values},
     {"auth", "callback_timeout_ms", "auth_callback_timeout_ms", &Config::auth_callback_timeout_ms,
      1, 600'000},
     {"auth", "callback_max_connections", "auth_callback_max_connections",
@@ -536,20 +558,28 @@ void set_config_value(Config& config, std::string_view key, std::string_view val
   config = std::move(updated);
 }
 
-void apply_environment(Config& config, const std::map<std::string, std::string>& env) {
+std::vector<std::string> apply_environment(Config& config,
+                                           const std::map<std::string, std::string>& env) {
   Config updated = config;
+  std::vector<std::string> unknown;
   for (const auto& [name, value] : env) {
     if (name.rfind("WSRELAY_", 0) != 0 || name == "WSRELAY_CONFIG") continue;
     const auto it = std::find_if(kFields.begin(), kFields.end(),
                                  [&name = name](const Field& f) { return env_name(f) == name; });
-    if (it == kFields.end())
-      throw ConfigError(fmt::format(
-          "{}: unknown variable (each key's variable is WSRELAY_ and its field name in capitals, "
-          "e.g. WSRELAY_REDIS_URL; see docs/configuration.md)",
-          name));
+    if (it == kFields.end()) {
+      unknown.push_back(name);  // std::map: already sorted
+      continue;
+    }
     assign_text(updated, *it, value, name);
   }
   config = std::move(updated);
+  return unknown;
+}
+
+std::vector<std::string> config_variable_names() {
+  std::vector<std::string> names;
+  for (const Field& f : kFields) names.push_back(env_name(f));
+  return names;
 }
 
 void validate(Config& config) {
@@ -610,6 +640,12 @@ void validate(Config& config) {
       throw ConfigError("redis.url: " + error);
     config.redis = std::move(endpoint);
   }
+  config.address_limits.max_open = config.max_connections_per_address;
+  config.address_limits.rate = config.connect_rate_per_address;
+  config.address_limits.burst = config.connect_burst_per_address;
+  config.address_limits.exempt.clear();
+  for (const std::string& block : config.address_limits_exempt)
+    config.address_limits.exempt.push_back(*parse_cidr(block));
   config.slow_consumer_rules.clear();
   std::string error;
   for (const std::string& text : config.slow_consumer_policies) {
@@ -636,7 +672,7 @@ Reload plan_reload(const Config& running, const Config& loaded) {
   return reload;
 }
 
-std::string to_toml(const Config& config) {
+std::string to_toml(const Config& config, Secrets secrets) {
   std::string out = "# wsrelay configuration (defaults < file < WSRELAY_* < flags)\n";
   std::string_view table;
   for (const Field& f : kFields) {
@@ -652,7 +688,9 @@ std::string to_toml(const Config& config) {
     } else if (auto p = std::get_if<bool Config::*>(&f.member)) {
       out += config.*(*p) ? "true" : "false";
     } else if (auto p = std::get_if<std::string Config::*>(&f.member)) {
-      append_toml_string(out, config.*(*p));
+      const std::string& value = config.*(*p);
+      const bool redact = f.redact && secrets == Secrets::redacted;
+      append_toml_string(out, redact ? f.redact(value) : value);
     } else if (auto p = std::get_if<std::vector<std::string> Config::*>(&f.member)) {
       out += '[';
       const auto& items = config.*(*p);

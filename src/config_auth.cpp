@@ -9,17 +9,10 @@
 #include <wsrelay/config.hpp>
 #include <wsrelay/jwt.hpp>
 #include <wsrelay/origin.hpp>
+#include <wsrelay/protocol.hpp>
 
 namespace wsrelay {
 namespace {
-
-// RFC 9110 token characters: what a header, cookie or parameter name may hold.
-bool is_token(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
 
 bool uses_backend(const Config& c, std::string_view name) {
   return std::find(c.auth_backends.begin(), c.auth_backends.end(), name) != c.auth_backends.end();
@@ -48,14 +41,18 @@ std::string check_allowed_origins(const Config& c) {
   return {};
 }
 
-std::string check_trusted_proxies(const Config& c) {
-  for (const std::string& block : c.trusted_proxies)
+std::string check_cidr_blocks(const std::vector<std::string>& blocks) {
+  for (const std::string& block : blocks)
     if (!parse_cidr(block))
       return fmt::format(
           "\"{}\" is not an address or CIDR block (e.g. 10.0.0.0/8, 127.0.0.1, ::1/128; host "
           "bits must be zero)",
           block);
   return {};
+}
+
+std::string check_trusted_proxies(const Config& c) {
+  return check_cidr_blocks(c.trusted_proxies);
 }
 
 std::string check_auth_rules(const Config& c) {
@@ -152,6 +149,11 @@ void validate_auth(Config& config) {
       throw ConfigError("auth.jwt_keys: the jwt backend needs at least one key");
     JwtVerifier check(jwt_settings(config));  // throws ConfigError naming the file
   }
+  // Keys without the backend: the operator meant tokens to be checked, and
+  // the gateway would run with whatever the other backends allow instead.
+  if (!uses_backend(config, "jwt") && !config.jwt_keys.empty())
+    throw ConfigError(
+        "auth.jwt_keys: set, but \"jwt\" is not in auth.backends (no token would be checked)");
   if (uses_backend(config, "callback") && config.auth_callback_url.empty())
     throw ConfigError("auth.callback_url: the callback backend needs the site's URL");
   if (!uses_backend(config, "callback") && !config.auth_callback_url.empty())

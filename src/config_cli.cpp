@@ -108,7 +108,12 @@ CommandLine load_config(int argc, const char* const* argv,
     loaded.config_file = config_path;
   }
 
-  apply_environment(config, env);
+  if (auto unknown = apply_environment(config, env); !unknown.empty())
+    loaded.warnings.push_back(fmt::format(
+        "ignoring unknown environment variable{} {} (not wsrelay settings: a key's variable is "
+        "WSRELAY_ and its field name in capitals, e.g. WSRELAY_REDIS_URL; Kubernetes sets "
+        "WSRELAY_PORT, WSRELAY_SERVICE_HOST, ... for a Service named wsrelay)",
+        unknown.size() == 1 ? "" : "s", fmt::join(unknown, ", ")));
 
   for (const std::string& assignment : assignments) {
     const auto eq = assignment.find('=');

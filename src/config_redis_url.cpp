@@ -3,6 +3,7 @@
 //   unix:///path/to/redis.sock[?db=N][&password=...][&user=...]
 // Every message starts with "redis_url: " and never echoes the whole URL: it
 // may hold a password, and these messages get logged.
+#include <algorithm>
 #include <charconv>
 #include <string>
 #include <string_view>
@@ -175,6 +176,30 @@ std::string parse_redis_endpoint(std::string_view url, RedisEndpoint& out) {
 }
 
 }  // namespace
+
+std::string redact_redis_url(std::string_view url) {
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos) return std::string(url);
+  std::string out(url);
+  const std::string scheme = lower(url.substr(0, sep));
+  const std::size_t rest = sep + 3;
+  if (scheme == "unix") {
+    // Every password= parameter's value, wherever it is in the query.
+    for (auto q = out.find('?', rest); q != std::string::npos; q = out.find('&', q + 1)) {
+      if (out.compare(q + 1, 9, "password=") != 0) continue;
+      const auto value = q + 10;
+      const auto end = out.find('&', value);
+      out.replace(value, (end == std::string::npos ? out.size() : end) - value, redacted_secret);
+    }
+    return out;
+  }
+  const auto authority_end = std::min(out.find_first_of("/?#", rest), out.size());
+  const auto at = out.rfind('@', authority_end);
+  if (at == std::string::npos || at < rest) return out;
+  const auto colon = out.find(':', rest);
+  if (colon < at && colon + 1 < at) out.replace(colon + 1, at - colon - 1, redacted_secret);
+  return out;
+}
 
 RedisEndpoint parse_redis_url(std::string_view url) {
   RedisEndpoint endpoint;

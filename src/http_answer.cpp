@@ -22,6 +22,8 @@ std::string_view status_reason(int status) {
       return "Not Found";
     case 426:
       return "Upgrade Required";
+    case 429:
+      return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
     case 503:

@@ -20,6 +20,7 @@
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/origin.hpp>
+#include <wsrelay/printable.hpp>
 #include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/shard.hpp>
 #include <wsrelay/static_pages.hpp>
@@ -39,13 +40,15 @@ class HttpRequestReader {
   http::request_parser<http::empty_body> parser;
 };
 
-HttpSession::HttpSession(Shard& shard, tcp::socket socket, std::uint64_t id)
-    : shard_(shard), socket_(std::move(socket)), id_(id) {}
+HttpSession::HttpSession(Shard& shard, tcp::socket socket, std::uint64_t id,
+                         Admission::Ticket handshake, Admission::Ticket address)
+    : shard_(shard),
+      socket_(std::move(socket)),
+      id_(id),
+      handshake_(std::move(handshake)),
+      address_(std::move(address)) {}
 
-HttpSession::~HttpSession() {
-  // A handshake that ends without an upgrade gives its slot back here.
-  if (holds_slot_) shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
-}
+HttpSession::~HttpSession() = default;
 
 void HttpSession::start() {
   const Config& config = shard_.config();
@@ -59,14 +62,14 @@ void HttpSession::start() {
 void HttpSession::on_request(error_code ec) {
   if (state_ != State::reading) return;
   if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-    shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
+    counts_as_handshake_ = true;
     return respond(431, "request header too large", "request header fields too large\n");
   }
   if (ec == http::error::end_of_stream || ec == net::error::eof ||
       ec == net::error::operation_aborted || ec == net::error::connection_reset)
     return finish("closed before the request was complete");
   if (ec) {
-    shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
+    counts_as_handshake_ = true;
     return respond(400, "bad request", "malformed HTTP request: " + ec.message() + "\n");
   }
   route();
@@ -107,45 +110,29 @@ void HttpSession::route() {
 
   auto parsed = parse_target(target, config.websocket_url);
   if (!parsed) return respond(404, "not found", "not found\n");
-  metrics.handshakes_rejected.fetch_add(1, std::memory_order_relaxed);  // undone on success
+  counts_as_handshake_ = true;
   // First of all: a page from another site must not learn whether anything
   // here would have accepted it, nor spend an authorization on it.
   if (!origin_allowed(req[http::field::origin], req[http::field::host], config.allowed_origins)) {
     metrics.handshakes_origin_refused.fetch_add(1, std::memory_order_relaxed);
     // At info: a proxy that rewrites Host (nginx's $host drops the port)
     // refuses every browser, and that must show at the default level. At
-    // most one line a second per shard thread, so a client cannot flood it.
+    // most one line a second per shard thread, so a client cannot flood it, and
+    // both headers escaped, so it cannot forge one either.
     thread_local RateLimitedLog origin_log;
     if (std::uint64_t suppressed = 0; origin_log.should_log(suppressed))
       spdlog::info(
           "session {}: origin \"{}\" refused: not in auth.allowed_origins, or (list empty) not "
           "the Host \"{}\"; behind a proxy, pass the Host with its port (nginx: $http_host) "
           "[{} more refused since the last line]",
-          id_, std::string_view(req[http::field::origin]).substr(0, 200),
-          std::string_view(req[http::field::host]).substr(0, 200), suppressed);
+          id_, printable(req[http::field::origin]), printable(req[http::field::host]), suppressed);
     return respond(403, "origin not allowed", "origin not allowed\n");
   }
   if (auto* error = std::get_if<TargetError>(&*parsed))
     return respond(error->status, error->reason, error->reason + "\n");
   target_ = std::get<Target>(std::move(*parsed));
 
-  if (!beast::websocket::is_upgrade(req))
-    return respond(400, "not an upgrade", "Client does not wish to upgrade to a websocket\n");
-  if (req[http::field::sec_websocket_version] != "13")
-    return respond(426, "unsupported version", "unsupported Sec-WebSocket-Version; use 13\n",
-                   "Sec-WebSocket-Version: 13\r\n");
-  std::string_view key = req[http::field::sec_websocket_key];
-  if (key.size() != 24) return respond(400, "bad key", "missing or malformed Sec-WebSocket-Key\n");
-  if (shard_.shutting_down()) return respond(503, "shutting down", "server shutting down\n");
-  // The slot is taken here, before the asynchronous authorization, so that
-  // handshakes in flight on every shard cannot together pass the limit.
-  if (static_cast<std::size_t>(metrics.connections_open.fetch_add(1, std::memory_order_relaxed)) >=
-      config.max_connections) {
-    metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    metrics.connections_over_limit.fetch_add(1, std::memory_order_relaxed);
-    return respond(503, "too many connections", "too many connections\n");
-  }
-  holds_slot_ = true;
+  if (!admit_upgrade()) return;
   state_ = State::authorizing;
 
   shard_.authorizer().authorize(auth_request(target_.facility, target_.flags),
@@ -155,6 +142,87 @@ void HttpSession::route() {
                                               self->on_authorized(std::move(decision));
                                             });
                                 });
+}
+
+bool HttpSession::admit_upgrade() {
+  const Config& config = shard_.config();
+  Metrics& metrics = shard_.metrics();
+  auto& req = request_->parser.get();
+  if (!beast::websocket::is_upgrade(req)) {
+    respond(400, "not an upgrade", "Client does not wish to upgrade to a websocket\n");
+    return false;
+  }
+  if (req[http::field::sec_websocket_version] != "13") {
+    respond(426, "unsupported version", "unsupported Sec-WebSocket-Version; use 13\n",
+            "Sec-WebSocket-Version: 13\r\n");
+    return false;
+  }
+  if (!valid_websocket_key(req[http::field::sec_websocket_key])) {
+    respond(400, "bad key",
+            "missing or malformed Sec-WebSocket-Key (16 bytes in base64 are expected)\n");
+    return false;
+  }
+  if (shard_.shutting_down()) {
+    respond(503, "shutting down", "server shutting down\n");
+    return false;
+  }
+  resolve_client();
+  if (!admit_address()) return false;
+  // The slot is taken here, before the asynchronous authorization, so that
+  // handshakes in flight on every shard cannot together pass the limit.
+  slot_ = shard_.admission().take_slot(config.max_connections);
+  if (!slot_) {
+    metrics.connections_over_limit.fetch_add(1, std::memory_order_relaxed);
+    respond(503, "too many connections", "too many connections\n");
+    return false;
+  }
+  return true;
+}
+
+// A direct peer was counted at accept; behind a trusted proxy the client is
+// only known now, from X-Forwarded-For. Then the address's rate: each
+// WebSocket request takes a token.
+bool HttpSession::admit_address() {
+  const Config& config = shard_.config();
+  Admission& admission = shard_.admission();
+  const char* over = nullptr;
+  if (from_trusted_proxy_ && !address_) {
+    auto decision = admission.admit_address(client_, config.address_limits);
+    if (decision.verdict == AddressLimits::Verdict::too_many_open)
+      over = "server.max_connections_per_address";
+    address_ = std::move(decision.ticket);
+  }
+  if (!over && !admission.take_token(address_, config.address_limits))
+    over = "server.connect_rate_per_address";
+  if (!over) return true;
+  shard_.metrics().handshakes_address_limited.fetch_add(1, std::memory_order_relaxed);
+  static SharedRateLimitedLog log;  // clients decide how often: one line a second
+  if (std::uint64_t suppressed = 0; log.should_log(suppressed))
+    spdlog::warn(
+        "handshake from {} refused with 429: over {} ({} more refused since the previous "
+        "line)",
+        client_, over, suppressed);
+  const bool too_many = std::string_view(over) == "server.max_connections_per_address";
+  respond(429, "address limit",
+          too_many ? "too many connections from this address\n"
+                   : "too many new connections from this address\n");
+  return false;
+}
+
+void HttpSession::resolve_client() {
+  if (!peer_.empty()) return;
+  error_code ignored;
+  const auto peer = socket_.remote_endpoint(ignored);
+  const Config& config = shard_.config();
+  peer_ = ignored ? std::string() : peer.address().to_string();
+  from_trusted_proxy_ = address_in(peer_, config.trusted_proxy_blocks);
+  std::string forwarded_for;
+  for (const auto& field : request_->parser.get()) {
+    if (!beast::iequals(field.name_string(), "X-Forwarded-For")) continue;
+    if (!forwarded_for.empty()) forwarded_for += ',';
+    forwarded_for += field.value();
+  }
+  client_ = client_address(peer_, forwarded_for, config.trusted_proxy_blocks);
 }
 
 AuthRequest HttpSession::auth_request(std::string_view facility, Flags flags) {
@@ -167,22 +235,12 @@ AuthRequest HttpSession::auth_request(std::string_view facility, Flags flags) {
   auth.cookie = std::string(req[http::field::cookie]);
   auth.authorization = std::string(req[http::field::authorization]);
   auth.origin = std::string(req[http::field::origin]);
-  error_code ignored;
-  auto peer = socket_.remote_endpoint(ignored);
-  const Config& config = shard_.config();
-  auth.peer_address = ignored ? std::string() : peer.address().to_string();
-  auth.from_trusted_proxy = address_in(auth.peer_address, config.trusted_proxy_blocks);
-  std::string forwarded_for;
-  for (const auto& field : req) {
+  resolve_client();
+  auth.peer_address = peer_;
+  auth.from_trusted_proxy = from_trusted_proxy_;
+  for (const auto& field : req)
     auth.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    if (beast::iequals(field.name_string(), "X-Forwarded-For")) {
-      if (!forwarded_for.empty()) forwarded_for += ',';
-      forwarded_for += field.value();
-    }
-  }
-  auth.remote_address =
-      client_address(auth.peer_address, forwarded_for, config.trusted_proxy_blocks);
-  client_ = auth.remote_address;
+  auth.remote_address = client_;
   spdlog::debug("session {}: /{} from {} (peer {})", id_, facility, client_, auth.peer_address);
   return auth;
 }
@@ -207,8 +265,6 @@ void HttpSession::serve_demo_page() {
 void HttpSession::on_authorized(AuthDecision decision) {
   if (state_ != State::authorizing) return;
   if (decision.status != 0) {
-    holds_slot_ = false;
-    shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
     // 503: a backend could not reach its source of truth (fails closed).
     int status = decision.status == 401 || decision.status == 503 ? decision.status : 403;
     std::string reason = decision.reason.empty() ? "not allowed" : decision.reason;
@@ -238,23 +294,27 @@ void HttpSession::on_authorized(AuthDecision decision) {
   // Bytes the client sent right after its request belong to the WebSocket.
   upgrade.early.assign(static_cast<const char*>(request_->buffer.data().data()),
                        request_->buffer.size());
-  upgrade.holds_slot = std::exchange(holds_slot_, false);
+  upgrade.slot = std::move(slot_);
+  upgrade.address = std::move(address_);
   upgrade.deadline = deadline_;
   request_.reset();
+  handshake_.reset();  // no request buffer from here on
   state_ = State::done;
-  shard_.metrics().handshakes_rejected.fetch_sub(1, std::memory_order_relaxed);
   shard_.upgrade(this, std::move(socket_), std::move(upgrade));
 }
 
 void HttpSession::respond(int status, std::string_view reason, std::string_view body,
                           std::string_view extra_headers) {
   spdlog::debug("session {}: HTTP {} ({})", id_, status, reason);
+  // Counted as it is decided, never counted back: a counter only rises.
+  if (counts_as_handshake_)
+    shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
   answer_ = format_http_answer(status, body, extra_headers, head_only_);
+  // No request buffer from here on: what is left is a short answer and a
+  // linger bounded by close_timeout_seconds.
   request_.reset();
-  if (holds_slot_) {
-    holds_slot_ = false;
-    shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
-  }
+  handshake_.reset();
+  slot_.reset();
   state_ = State::answering;
   deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);
   net::async_write(
@@ -320,6 +380,9 @@ void HttpSession::finish(std::string_view why) {
   error_code ignored;
   socket_.close(ignored);
   state_ = State::done;
+  slot_.reset();
+  address_.reset();
+  handshake_.reset();
   // Posted, so that the shard's list is never changed while it is walked.
   net::post(shard_.context(), [self = shared_from_this()] { self->shard_.remove(self.get()); });
 }

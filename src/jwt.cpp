@@ -22,6 +22,7 @@
 
 #include <wsrelay/auth_rules.hpp>
 #include <wsrelay/config.hpp>
+#include <wsrelay/printable.hpp>
 
 namespace wsrelay {
 
@@ -294,8 +295,9 @@ std::optional<JwtGrant> JwtVerifier::verify(std::string_view token, std::string_
     if (verified) break;
   }
   if (!candidate) {
-    if (!kid_found) return fail(fmt::format("unknown key id \"{}\"", kid));
-    return fail(fmt::format("algorithm \"{}\" not accepted", algorithm));
+    // Both come from the token: they end up in the 401 body and the log.
+    if (!kid_found) return fail(fmt::format("unknown key id \"{}\"", printable(kid, 64)));
+    return fail(fmt::format("algorithm \"{}\" not accepted", printable(algorithm, 64)));
   }
   if (!verified) return fail("bad signature");
   if (auto reason = check_registered_claims(payload, settings_, now); !reason.empty())
@@ -338,6 +340,10 @@ std::optional<std::string> base64url_decode(std::string_view text) {
       out += static_cast<char>((buffer >> bits) & 0xff);
     }
   }
+  // The unused low bits of the last character must be zero (RFC 4648 §3.5):
+  // otherwise several texts decode to the same bytes, and a signed token
+  // could be altered without breaking its signature.
+  if (bits > 0 && (buffer & ((1u << bits) - 1)) != 0) return std::nullopt;
   return out;
 }
 

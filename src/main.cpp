@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
   }
   auto& loaded = command_line.loaded;
   if (loaded.check_only) {
+    for (const std::string& warning : loaded.warnings)
+      std::fprintf(stderr, "wsrelay: warning: %s\n", warning.c_str());
     std::fputs(wsrelay::to_toml(loaded.config).c_str(), stdout);
     std::fprintf(stderr, "wsrelay: configuration OK\n");
     return 0;
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
 
   try {
     wsrelay::Server server(std::move(loaded.config));
+    // After the engine's line, which must come first.
+    for (const std::string& warning : loaded.warnings) spdlog::warn("{}", warning);
     // SIGHUP reads the same sources again: the same flags, file and variables.
     server.set_reload_source(
         [argc, argv] { return wsrelay::load_config(argc, argv, environment()).loaded.config; });

@@ -22,10 +22,25 @@ std::string Metrics::render_prometheus() const {
        "Requests on the WebSocket path answered without an upgrade.", handshakes_rejected);
   line(out, "connections_over_limit_total", "counter",
        "Handshakes refused with 503 because max_connections was reached.", connections_over_limit);
+  line(out, "connections_refused_no_descriptor_total", "counter",
+       "Connections answered 503 (or 200 for /healthz) and closed at once because the process "
+       "had no file descriptor left.",
+       connections_refused_no_descriptor);
   line(out, "handshakes_origin_refused_total", "counter",
        "Handshakes refused with 403 because the Origin is not allowed.", handshakes_origin_refused);
   line(out, "connections_open", "gauge",
        "Open WebSocket sessions, and handshakes being authorized.", connections_open);
+  line(out, "handshakes_in_progress", "gauge",
+       "Accepted connections reading their request or being authorized (not yet WebSockets, "
+       "nor answered); a scrape counts itself.",
+       handshakes_in_progress);
+  line(out, "handshakes_over_limit_total", "counter",
+       "Connections answered 503 at accept because server.max_handshakes were in progress.",
+       handshakes_over_limit);
+  line(out, "handshakes_address_limited_total", "counter",
+       "Connections refused with 429 by a per-client-address limit (open connections or new "
+       "connections per second).",
+       handshakes_address_limited);
   line(out, "closed_slow_consumer_total", "counter",
        "Sessions closed with 1013 because their queue passed max_queue_bytes, or stayed over "
        "soft_queue_bytes for soft_queue_seconds.",

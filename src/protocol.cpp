@@ -194,6 +194,13 @@ ChannelSet channels_for(const Identity& identity, std::string_view facility, Fla
   return set;
 }
 
+bool is_token(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
 std::string select_subprotocol(std::string_view offered_header,
                                const std::vector<std::string>& accepted) {
   while (!offered_header.empty()) {
@@ -201,7 +208,9 @@ std::string select_subprotocol(std::string_view offered_header,
     std::string_view item = trim(offered_header.substr(0, comma));
     offered_header =
         comma == std::string_view::npos ? std::string_view{} : offered_header.substr(comma + 1);
-    if (item.empty()) continue;
+    // RFC 6455 §4.1: a subprotocol is a token. Anything else is echoed into
+    // the 101 answer if selected, so it is skipped, never selected.
+    if (!is_token(item)) continue;
     if (accepted.empty()) return std::string(item);
     if (std::find(accepted.begin(), accepted.end(), item) != accepted.end())
       return std::string(item);

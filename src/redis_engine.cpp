@@ -10,6 +10,7 @@
 
 #include <wsrelay/config.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/printable.hpp>
 #include <wsrelay/publish_queue.hpp>
 #include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/redis_connection.hpp>
@@ -174,8 +175,14 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
       subscriber_->send(std::vector<std::string_view>(command.begin(), command.end()));
     for (auto& [channel, error] : events.refused) {
       ++metrics_.redis_subscribe_refused;
-      spdlog::warn("redis subscriber: SUBSCRIBE {} refused: {}; closing its sessions", channel,
-                   error);
+      // A channel name holds what clients chose (facility, session cookie,
+      // claims), and each new one refused would be a line: escaped, and one
+      // line a second (wsrelay_redis_subscribe_refused_total counts them all).
+      if (std::uint64_t suppressed = 0; subscribe_refused_log_.should_log(suppressed))
+        spdlog::warn(
+            "redis subscriber: SUBSCRIBE \"{}\" refused: {}; closing its sessions ({} more "
+            "refused since the previous line)",
+            printable(channel), error, suppressed);
       if (handlers_.on_refused) handlers_.on_refused(channel, error);
     }
     for (const auto& channel : events.confirmed)
@@ -382,6 +389,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   RateLimitedLog command_error_log_;
   RateLimitedLog subscriber_error_log_;
   RateLimitedLog publish_refused_log_;
+  RateLimitedLog subscribe_refused_log_;
 };
 
 RedisEngine::RedisEngine(const Config& config, net::any_io_executor control, Metrics& metrics)

@@ -15,6 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <wsrelay/auth.hpp>
+#include <wsrelay/cidr.hpp>
 #include <wsrelay/engine.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/shard.hpp>
@@ -37,8 +38,8 @@ Server::Server(Config config) : config_(std::move(config)) {
   current_ = std::make_shared<const Config>(config_);
   std::vector<Shard*> shards;
   for (std::size_t i = 0; i < count; ++i) {
-    shards_.push_back(
-        std::make_unique<Shard>(i, *contexts_[i], current_, metrics_, *hub_, *authorizer_));
+    shards_.push_back(std::make_unique<Shard>(i, *contexts_[i], current_, metrics_, *hub_,
+                                              *authorizer_, admission_));
     shards.push_back(shards_.back().get());
   }
   hub_->set_shards(std::move(shards));
@@ -70,6 +71,14 @@ void Server::write_ready_file(const tcp::endpoint& endpoint) {
 }
 
 int Server::run() {
+  const DescriptorLimit limit = raise_descriptor_limit();
+  if (limit.soft != limit.soft_before)
+    spdlog::info("open-file limit raised from {} to {} (the hard limit)", limit.soft_before,
+                 limit.soft);
+  if (auto warning =
+          descriptor_limit_warning(limit, config_.max_connections + config_.max_handshakes);
+      !warning.empty())
+    spdlog::warn("{}", warning);
   net::io_context& control = *control_;
   std::string host = config_.listen_host == "localhost" ? "127.0.0.1" : config_.listen_host;
   tcp::endpoint endpoint(net::ip::make_address(host), config_.listen_port);
@@ -83,6 +92,7 @@ int Server::run() {
     throw std::runtime_error(fmt::format("cannot listen on {} (server.listen): {}", config_.listen,
                                          bind_error.message()));
   acceptor_->listen(net::socket_base::max_listen_connections);
+  acceptor_->non_blocking(true);  // the reserve accepts on it directly
   auto bound = acceptor_->local_endpoint();
   accept_retry_timer_ = std::make_unique<net::steady_timer>(control);
   drain_timer_ = std::make_unique<net::steady_timer>(control);
@@ -132,20 +142,86 @@ void Server::do_accept() {
   next_shard_ = (next_shard_ + 1) % shards_.size();
   acceptor_->async_accept(shard->context(), [this, shard](error_code ec, tcp::socket socket) {
     if (shutting_down_) return;
-    if (ec) {
-      // Out of descriptors (EMFILE/ENFILE) or a transient error: pause
-      // briefly instead of spinning on a listener that cannot accept.
-      spdlog::warn("accept failed: {}", ec.message());
-      accept_retry_timer_->expires_after(std::chrono::milliseconds(50));
-      accept_retry_timer_->async_wait([this](error_code wait_ec) {
-        if (!wait_ec && !shutting_down_) do_accept();
-      });
-      return;
-    }
+    if (ec) return on_accept_error(ec);
     metrics_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
-    net::post(shard->context(),
-              [shard, socket = std::move(socket)]() mutable { shard->accept(std::move(socket)); });
+    Admission::Ticket handshake;
+    Admission::Ticket address;
+    if (admit(socket, handshake, address))
+      net::post(shard->context(),
+                [shard, socket = std::move(socket), handshake = std::move(handshake),
+                 address = std::move(address)]() mutable {
+                  shard->accept(std::move(socket), std::move(handshake), std::move(address));
+                });
     do_accept();
+  });
+}
+
+// Why here, before the shard: a connection refused at accept costs one
+// non-blocking read and write on this thread, no session, no buffer. The
+// address of a peer that is a trusted proxy is only known once its
+// X-Forwarded-For is read (HttpSession does that check).
+bool Server::admit(tcp::socket& socket, Admission::Ticket& handshake, Admission::Ticket& address) {
+  const Config& config = *current_;
+  const char* refusal = nullptr;
+  handshake = admission_.begin_handshake(config.max_handshakes);
+  if (!handshake) {
+    metrics_.handshakes_over_limit.fetch_add(1, std::memory_order_relaxed);
+    refusal = "server.max_handshakes connections are in their handshake";
+    refuse_connection(socket.release(), 503, "too many connections\n");
+  } else {
+    error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    const std::string peer_address = ec ? std::string() : peer.address().to_string();
+    // Only how many it holds: the rate applies to WebSocket requests, once
+    // read (HttpSession), where the refusal can be a clean 429.
+    if (!address_in(peer_address, config.trusted_proxy_blocks)) {
+      auto decision = admission_.admit_address(peer_address, config.address_limits);
+      if (decision.verdict == AddressLimits::Verdict::too_many_open) {
+        metrics_.handshakes_address_limited.fetch_add(1, std::memory_order_relaxed);
+        refusal = "server.max_connections_per_address";
+        refuse_connection(socket.release(), 429, "too many connections from this address\n");
+        handshake.reset();
+      }
+      address = std::move(decision.ticket);
+    }
+  }
+  if (!refusal) return true;
+  if (std::uint64_t suppressed = 0; refused_log_.should_log(suppressed))
+    spdlog::warn("connection refused at accept: over {} ({} more refused since the previous line)",
+                 refusal, suppressed);
+  return false;
+}
+
+// Why answer rather than wait: a connection the process cannot accept stays
+// in the kernel's queue, and its client hangs until it gives up; a health
+// probe among them times out and gets a gateway that still serves its
+// clients restarted. Each waiting connection is answered at once through
+// the reserve, and the log says so at most once a second.
+void Server::on_accept_error(error_code ec) {
+  const bool out_of_descriptors =
+      ec == net::error::no_descriptors || ec == std::errc::too_many_files_open_in_system;
+  auto outcome = DescriptorReserve::Outcome::failed;
+  if (out_of_descriptors) {
+    // A bounded round, so the control executor's other work is not starved.
+    for (int round = 0; round < 64; ++round) {
+      outcome = descriptor_reserve_.refuse_one(acceptor_->native_handle());
+      if (outcome != DescriptorReserve::Outcome::refused) break;
+      metrics_.connections_refused_no_descriptor.fetch_add(1, std::memory_order_relaxed);
+      if (std::uint64_t suppressed = 0; no_descriptor_log_.should_log(suppressed))
+        spdlog::warn(
+            "out of file descriptors: new connections are answered 503 and closed ({} more since "
+            "the previous line; wsrelay_connections_refused_no_descriptor_total counts them)",
+            suppressed);
+    }
+    if (outcome != DescriptorReserve::Outcome::failed) return do_accept();
+  }
+  if (std::uint64_t suppressed = 0; accept_error_log_.should_log(suppressed))
+    spdlog::warn("accept failed: {} ({} more since the previous line)", ec.message(), suppressed);
+  // Nothing could be done now (another thread took the free descriptor, or
+  // a transient error): pause briefly instead of spinning.
+  accept_retry_timer_->expires_after(std::chrono::milliseconds(50));
+  accept_retry_timer_->async_wait([this](error_code wait_ec) {
+    if (!wait_ec && !shutting_down_) do_accept();
   });
 }
 

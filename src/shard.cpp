@@ -20,12 +20,13 @@ constexpr std::chrono::seconds drop_log_period{10};
 }  // namespace
 
 Shard::Shard(std::size_t index, net::io_context& context, std::shared_ptr<const Config> config,
-             Metrics& metrics, Hub& hub, Authorizer& authorizer)
+             Metrics& metrics, Hub& hub, Authorizer& authorizer, Admission& admission)
     : shard_index_(index),
       config_(std::move(config)),
       metrics_(metrics),
       hub_(hub),
       authorizer_(authorizer),
+      admission_(admission),
       context_(context),
       read_buffer_(new char[read_buffer_size]) {}
 
@@ -41,7 +42,7 @@ void Shard::stop_tick() {
   drain_timer_.cancel();
 }
 
-void Shard::accept(tcp::socket socket) {
+void Shard::accept(tcp::socket socket, Admission::Ticket handshake, Admission::Ticket address) {
   if (shutting_down_) return;
   error_code ignored;
   // Without TCP_NODELAY a small frame can wait for the peer's delayed ACK.
@@ -53,10 +54,11 @@ void Shard::accept(tcp::socket socket) {
         net::socket_base::send_buffer_size(static_cast<int>(config_->send_buffer_bytes)), ignored);
   // Session ids are unique across shards: the shard index in the top bits.
   std::uint64_t id = (static_cast<std::uint64_t>(shard_index_) << 48) | next_session_id_++;
-  auto handshake = std::make_shared<HttpSession>(*this, std::move(socket), id);
-  handshakes_.emplace(handshake.get(), handshake);
+  auto session = std::make_shared<HttpSession>(*this, std::move(socket), id, std::move(handshake),
+                                               std::move(address));
+  handshakes_.emplace(session.get(), session);
   count_sessions();
-  handshake->start();
+  session->start();
 }
 
 void Shard::upgrade(HttpSession* from, tcp::socket socket, WsUpgrade upgrade) {

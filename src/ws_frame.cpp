@@ -1,5 +1,7 @@
 #include <wsrelay/ws_frame.hpp>
 
+#include <algorithm>
+
 #include <boost/beast/websocket/detail/hybi13.hpp>
 
 #include <wsrelay/protocol.hpp>
@@ -241,6 +243,14 @@ std::string make_close_frame(std::uint16_t code, std::string_view reason) {
   }
   body.append(reason);
   return make_frame(Opcode::close, body);
+}
+
+bool valid_websocket_key(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  return std::all_of(key.begin(), key.begin() + 22, [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+  });
 }
 
 std::string websocket_accept_key(std::string_view key) {

@@ -17,6 +17,8 @@
 #include <wsrelay/http_answer.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/printable.hpp>
+#include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/shard.hpp>
 
 namespace wsrelay {
@@ -39,14 +41,13 @@ WsSession::WsSession(Shard& shard, tcp::socket socket, WsUpgrade upgrade)
       response_(std::move(upgrade.response)),
       early_(std::move(upgrade.early)),
       parser_(shard.config().max_message_bytes),
-      holds_slot_(upgrade.holds_slot),
+      slot_(std::move(upgrade.slot)),
+      address_(std::move(upgrade.address)),
       deadline_(upgrade.deadline) {
   settings_changed();
 }
 
-WsSession::~WsSession() {
-  if (holds_slot_) shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
-}
+WsSession::~WsSession() = default;
 
 void WsSession::start() {
   if (subscribe_.empty()) return open_websocket();
@@ -99,6 +100,9 @@ void WsSession::refuse_upgrade(int status, std::string_view reason) {
   spdlog::debug("session {}: /{} from {} not opened, HTTP {}: {}", id_, facility_, client_, status,
                 reason);
   shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
+  // Given back before the answer is written: a client that reads it and
+  // retries at once must find the slot free.
+  slot_.reset();
   queue_.clear_held();
   state_ = State::closing;
   deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);
@@ -368,7 +372,12 @@ void WsSession::go_away() {
 void WsSession::close_refused(std::string_view reason) {
   if (state_ == State::subscribing) return refuse_upgrade(403, reason);
   if (state_ != State::replaying && state_ != State::open) return;
-  spdlog::info("session {}: closed with 1008: {}", id_, reason);
+  // Every session of a refused channel closes at once, and clients can open
+  // more: one line a second (wsrelay_redis_subscribe_refused_total counts).
+  static SharedRateLimitedLog log;
+  if (std::uint64_t suppressed = 0; log.should_log(suppressed))
+    spdlog::info("session {}: closed with 1008: {} ({} more such closes since the previous line)",
+                 id_, printable(reason), suppressed);
   start_close(close_code::policy, reason);
 }
 
@@ -399,8 +408,8 @@ void WsSession::do_finish() {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   queue_ = OutboundQueue();
-  if (std::exchange(holds_slot_, false))
-    shard_.metrics().connections_open.fetch_sub(1, std::memory_order_relaxed);
+  slot_.reset();
+  address_.reset();
   shard_.remove(this);
 }
 

@@ -21,6 +21,7 @@
 
 #include <wsrelay/config.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/shard.hpp>
 
 namespace wsrelay {
@@ -46,8 +47,18 @@ bool WsSession::admit(std::size_t bytes, const Message* incoming, bool incoming_
 
 void WsSession::close_slow_consumer(std::string_view which_limit, std::size_t limit) {
   shard_.metrics().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("session {}: closed with 1013, slow consumer ({} bytes waiting, {} {})", id_,
-               queue_.waiting_bytes(), which_limit, limit);
+  // Clients decide how often this happens: one line a second for the whole
+  // process and limit, with the count of the others
+  // (wsrelay_closed_slow_consumer_total has them all). The hard and the soft
+  // limit are apart, so the first close by each is always seen.
+  static SharedRateLimitedLog hard_log;
+  static SharedRateLimitedLog soft_log;
+  SharedRateLimitedLog& log = which_limit == "soft_queue_bytes" ? soft_log : hard_log;
+  if (std::uint64_t suppressed = 0; log.should_log(suppressed))
+    spdlog::warn(
+        "session {}: closed with 1013, slow consumer ({} bytes waiting, {} {}); {} more such "
+        "closes since the previous line",
+        id_, queue_.waiting_bytes(), which_limit, limit, suppressed);
   start_close(close_code::try_again_later, "slow consumer", true);
 }
 
@@ -62,8 +73,12 @@ bool WsSession::within_publish_rate() {
   if (config.publish_rate == 0) return true;
   if (publish_bucket_.take(clock::now(), config.publish_rate, config.publish_burst)) return true;
   shard_.metrics().closed_rate_limited.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("session {}: closed with 1008, over publish_rate ({}/s, burst {})", id_,
-               config.publish_rate, config.publish_burst);
+  static SharedRateLimitedLog log;  // as for slow consumers
+  if (std::uint64_t suppressed = 0; log.should_log(suppressed))
+    spdlog::info(
+        "session {}: closed with 1008, over publish_rate ({}/s, burst {}); {} more such closes "
+        "since the previous line",
+        id_, config.publish_rate, config.publish_burst, suppressed);
   start_close(close_code::policy, "publish rate limit exceeded");
   return false;
 }

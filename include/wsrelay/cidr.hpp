@@ -28,6 +28,12 @@ std::optional<CidrBlock> parse_cidr(std::string_view text);
 // True when `address` (IPv4 or IPv6 text) is inside one of `blocks`.
 bool address_in(std::string_view address, const std::vector<CidrBlock>& blocks);
 
+// What per-address limits count `address` under: an IPv4 address as it is
+// (an IPv4-mapped IPv6 one in its IPv4 form), an IPv6 address by its /64
+// ("2001:db8:1:2::/64"), since one subscriber line gets a whole /64 and can
+// take a new address in it for every connection. "" when it is no address.
+std::string address_group(std::string_view address);
+
 // The client a request comes from. `peer` is the TCP peer; `forwarded_for`
 // the X-Forwarded-For header (several headers joined with ","). Only when the
 // peer is trusted is the header read, from the right: each hop that is itself

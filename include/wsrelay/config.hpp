@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include <wsrelay/address_limits.hpp>
 #include <wsrelay/auth_rules.hpp>
 #include <wsrelay/cidr.hpp>
 #include <wsrelay/slow_consumer.hpp>
@@ -39,12 +40,29 @@ struct RedisEndpoint {
 // Throws ConfigError("redis_url: ...") for anything it cannot parse.
 RedisEndpoint parse_redis_url(std::string_view url);
 
+// What --check-config prints in place of a secret. It is a valid value, so
+// the output still loads; it is just not the secret.
+inline constexpr std::string_view redacted_secret = "REDACTED";
+
+// `url` with its password (redis://user:PASSWORD@host, unix://...?password=)
+// replaced by redacted_secret; anything else is left as written.
+std::string redact_redis_url(std::string_view url);
+
 struct Config {
   // [server]
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 = any free port
   std::string websocket_url = "/ws/";
   int threads = 0;  // 0 = one shard per core
   std::size_t max_connections = 100000;
+  // Accepted connections not yet WebSockets (or answered); the next gets 503
+  // at accept. Bounds half-open sockets and their request buffers.
+  std::size_t max_handshakes = 1024;
+  // Per client address (IPv6: per /64), outside address_limits_exempt:
+  std::size_t max_connections_per_address = 256;  // open at once; 0 = no limit
+  int connect_rate_per_address = 5;               // new ones per second; 0 = no limit
+  int connect_burst_per_address = 50;             // token bucket size for the rate
+  std::vector<std::string> address_limits_exempt = {
+      "127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"};
   int handshake_timeout_seconds = 10;
   std::size_t max_header_bytes = 8192;
   std::vector<std::string> subprotocols;  // empty = select the first offered
@@ -132,6 +150,7 @@ struct Config {
   std::vector<CidrBlock> trusted_proxy_blocks;
   std::vector<StaticRule> static_rules;
   std::vector<SlowConsumerRule> slow_consumer_rules;  // parsed slow_consumer_policies
+  AddressLimitSettings address_limits;                // the per-address keys together
 
   // Lets a SIGHUP reload tell what changed, and tests compare whole configs.
   bool operator==(const Config&) const = default;
@@ -142,6 +161,9 @@ struct LoadedConfig {
   Config config;
   bool check_only = false;  // --check-config: validate, print, exit 0
   std::string config_file;  // "" when none was read
+  // Said once at start (stderr, or the log): unknown WSRELAY_* variables
+  // that were ignored.
+  std::vector<std::string> warnings;
 };
 
 // Parses TOML text (source_name is used in messages, e.g. the file path) onto
@@ -149,8 +171,16 @@ struct LoadedConfig {
 Config parse_config_toml(std::string_view text, std::string_view source_name, Config base = {});
 
 // Applies WSRELAY_<KEY> variables (e.g. WSRELAY_REDIS_URL, WSRELAY_THREADS)
-// from `env` onto `config`. Unknown WSRELAY_* names throw ConfigError.
-void apply_environment(Config& config, const std::map<std::string, std::string>& env);
+// from `env` onto `config`. A bad value throws ConfigError. A WSRELAY_* name
+// that is no key's variable is ignored and returned, sorted: the environment
+// is shared with the platform, and Kubernetes gives every pod
+// WSRELAY_PORT=tcp://..., WSRELAY_SERVICE_HOST, ... for a Service named
+// `wsrelay`. (A misspelt key in the file or in --set is still an error.)
+std::vector<std::string> apply_environment(Config& config,
+                                           const std::map<std::string, std::string>& env);
+
+// Every key's variable name (WSRELAY_LISTEN, ...), in the order of the keys.
+std::vector<std::string> config_variable_names();
 
 // Sets one key from its text form, the way WSRELAY_* and --set do: `key` is
 // `table.key` as in the file (e.g. "websocket.heartbeat"), integers are
@@ -187,7 +217,11 @@ struct Reload {
 };
 Reload plan_reload(const Config& running, const Config& loaded);
 
-// Every key with its current value, as TOML (for --check-config).
-std::string to_toml(const Config& config);
+// Every key with its current value, as TOML (for --check-config). Unless
+// `secrets` is `shown`, secrets (the password in redis.url, the query values
+// of auth.callback_url) are printed as redacted_secret: the output goes to
+// terminals, CI logs and bug reports.
+enum class Secrets { redacted, shown };
+std::string to_toml(const Config& config, Secrets secrets = Secrets::redacted);
 
 }  // namespace wsrelay

@@ -3,6 +3,7 @@
 // code they protect. Each check returns the reason a value is wrong, "" when
 // it is fine (config.cpp prefixes the key and the origin).
 #include <string>
+#include <vector>
 
 namespace wsrelay {
 
@@ -18,6 +19,8 @@ std::string check_jwt_cookie(const Config& c);
 std::string check_jwt_query_param(const Config& c);
 std::string check_header_name(const std::string& name);
 std::string check_callback_forward_headers(const Config& c);
+// Each entry an address or CIDR block (auth.trusted_proxies, server.address_limits_exempt).
+std::string check_cidr_blocks(const std::vector<std::string>& blocks);
 
 // Rules between keys, and the parsed forms (trusted_proxy_blocks,
 // static_rules). Loads the JWT keys when the jwt backend is on, so a missing

@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include <wsrelay/admission.hpp>
 #include <wsrelay/net.hpp>
 #include <wsrelay/protocol.hpp>
 
@@ -30,7 +31,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   using clock = std::chrono::steady_clock;
 
-  HttpSession(Shard& shard, tcp::socket socket, std::uint64_t id);
+  // `handshake` (taken at accept) is held until the upgrade or the answer;
+  // `address`, when the peer was limited at accept, until the connection
+  // closes (it goes on to the WsSession).
+  HttpSession(Shard& shard, tcp::socket socket, std::uint64_t id, Admission::Ticket handshake,
+              Admission::Ticket address);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -46,6 +51,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void on_request(error_code ec);
   void route();
+  // The checks a WebSocket upgrade passes before its authorization: the
+  // request's form, the address limits behind a trusted proxy, a slot.
+  // False when one answered instead.
+  bool admit_upgrade();
+  // The per-address limits (count behind a trusted proxy, then the rate);
+  // false when refused with 429.
+  bool admit_address();
+  // The TCP peer and the client (X-Forwarded-For behind trusted proxies).
+  void resolve_client();
   void on_authorized(AuthDecision decision);
   AuthRequest auth_request(std::string_view facility, Flags flags);
   void serve_demo_page();
@@ -62,12 +76,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   State state_ = State::reading;
   std::unique_ptr<HttpRequestReader> request_;
   Target target_;
-  std::string client_;       // the client address for logs (X-Forwarded-For behind trusted proxies)
-  std::string answer_;       // the HTTP answer being written
-  bool head_only_ = false;   // a HEAD request: answers carry no body
-  bool holds_slot_ = false;  // counted in connections_open (max_connections)
+  std::string peer_;    // the TCP peer's address
+  std::string client_;  // the client address for logs (X-Forwarded-For behind trusted proxies)
+  bool from_trusted_proxy_ = false;
+  std::string answer_;      // the HTTP answer being written
+  bool head_only_ = false;  // a HEAD request: answers carry no body
+  // A WebSocket handshake (or a request too malformed to tell): an answer
+  // other than the upgrade counts in wsrelay_handshakes_rejected_total.
+  bool counts_as_handshake_ = false;
   bool finished_ = false;
-  clock::time_point deadline_;  // handshake deadline, then the close deadline
+  Admission::Ticket handshake_;  // this connection, in server.max_handshakes
+  Admission::Ticket address_;    // its client address's count, once limited
+  Admission::Ticket slot_;       // a max_connections slot, from the checks to the upgrade
+  clock::time_point deadline_;   // handshake deadline, then the close deadline
 };
 
 }  // namespace wsrelay

@@ -15,12 +15,16 @@ class Metrics {
 
   // connections
   counter connections_accepted{0};
-  counter handshakes_rejected{0};        // any non-101 answer on a WebSocket path
-  counter connections_over_limit{0};     // 503 at the handshake (max_connections)
-  counter handshakes_origin_refused{0};  // 403: Origin not in auth.allowed_origins
-  gauge connections_open{0};
-  counter closed_slow_consumer{0};  // 1013, queue over max_queue_bytes (or the soft limit)
-  counter closed_rate_limited{0};   // 1008, over publish_rate
+  counter handshakes_rejected{0};                // any non-101 answer on a WebSocket path
+  counter connections_over_limit{0};             // 503 at the handshake (max_connections)
+  counter connections_refused_no_descriptor{0};  // answered at once: out of file descriptors
+  counter handshakes_origin_refused{0};          // 403: Origin not in auth.allowed_origins
+  gauge connections_open{0};        // Admission's slots: WebSockets and handshakes being authorized
+  gauge handshakes_in_progress{0};  // Admission's handshakes: reading a request or authorized
+  counter handshakes_over_limit{0};       // 503 at accept: server.max_handshakes in progress
+  counter handshakes_address_limited{0};  // 429: over a per-client-address limit
+  counter closed_slow_consumer{0};        // 1013, queue over max_queue_bytes (or the soft limit)
+  counter closed_rate_limited{0};         // 1008, over publish_rate
   counter closed_idle{0};
   counter closed_protocol_error{0};  // 1002 / 1007 / 1008 / 1009 sent by us
 

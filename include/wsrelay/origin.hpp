@@ -13,6 +13,9 @@ namespace wsrelay {
 // Whether a handshake with Origin `origin` and Host `host` may proceed.
 //   - no Origin header (`origin` empty): allowed; only browsers send one,
 //     and other clients could forge it anyway;
+//   - an Origin that is not exactly scheme://host[:port] (a user, path,
+//     query, fragment, backslash, empty label or bad port) or "null":
+//     refused before any matching, whatever the list holds;
 //   - `allowed` empty: the Origin's host[:port] must equal the Host header
 //     (the page was served by the site the gateway answers for);
 //   - otherwise one entry must match: "*" (anything), an exact origin

@@ -82,8 +82,13 @@ struct ChannelSet {
 ChannelSet channels_for(const Identity& identity, std::string_view facility, Flags flags,
                         std::string_view prefix);
 
+// An RFC 9110 token (1 or more tchar): what a header name, a cookie name or
+// a subprotocol (RFC 6455 §4.1) is made of.
+bool is_token(std::string_view text);
+
 // PROTOCOL.md §1: with no accepted list the first offered subprotocol is
-// selected; with one, the first offered that is in it; "" means none.
+// selected; with one, the first offered that is in it; "" means none. Only
+// tokens are ever selected: an offered value that is not one is skipped.
 std::string select_subprotocol(std::string_view offered_header,
                                const std::vector<std::string>& accepted);
 

@@ -18,9 +18,12 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include <wsrelay/admission.hpp>
 #include <wsrelay/config.hpp>
+#include <wsrelay/descriptors.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/net.hpp>
+#include <wsrelay/rate_limited_log.hpp>
 
 namespace wsrelay {
 
@@ -47,6 +50,13 @@ class Server {
 
  private:
   void do_accept();
+  // Control executor: accept failed. Out of descriptors, the waiting
+  // connections are answered through the reserve; otherwise a short pause.
+  void on_accept_error(error_code ec);
+  // Control executor: the handshake bound and, for a peer that is not a
+  // trusted proxy, its address's limits. False when `socket` was refused
+  // (answered and closed) instead.
+  bool admit(tcp::socket& socket, Admission::Ticket& handshake, Admission::Ticket& address);
   void begin_shutdown(int signal_number);
   void wait_drained();
   void wait_published();
@@ -62,6 +72,7 @@ class Server {
 
   Config config_;  // as started; what cannot change at run time is read here
   Metrics metrics_;
+  Admission admission_{metrics_};
   std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per shard
   std::unique_ptr<net::io_context> control_;  // engine, hub, listener: the main thread
   std::vector<std::unique_ptr<Shard>> shards_;
@@ -71,6 +82,10 @@ class Server {
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<net::steady_timer> drain_timer_;
   std::unique_ptr<net::steady_timer> accept_retry_timer_;
+  DescriptorReserve descriptor_reserve_;
+  RateLimitedLog accept_error_log_;
+  RateLimitedLog no_descriptor_log_;
+  RateLimitedLog refused_log_;  // handshake bound and address limits at accept
   std::unique_ptr<net::steady_timer> deadline_timer_;
   std::unique_ptr<net::steady_timer> memory_timer_;
   std::size_t next_shard_ = 0;

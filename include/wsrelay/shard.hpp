@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include <wsrelay/admission.hpp>
 #include <wsrelay/message.hpp>
 #include <wsrelay/net.hpp>
 #include <wsrelay/string_hash.hpp>
@@ -30,6 +31,7 @@
 namespace wsrelay {
 
 struct Config;
+class Admission;
 class Authorizer;
 class Hub;
 class HttpSession;
@@ -42,7 +44,7 @@ class Shard {
   using clock = std::chrono::steady_clock;
 
   Shard(std::size_t index, net::io_context& context, std::shared_ptr<const Config> config,
-        Metrics& metrics, Hub& hub, Authorizer& authorizer);
+        Metrics& metrics, Hub& hub, Authorizer& authorizer, Admission& admission);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
@@ -57,13 +59,16 @@ class Shard {
   Metrics& metrics() { return metrics_; }
   Hub& hub() { return hub_; }
   Authorizer& authorizer() { return authorizer_; }
+  Admission& admission() { return admission_; }
 
   // Any thread: connections (handshakes and WebSocket sessions) alive on this shard.
   std::size_t session_count() const { return session_count_.load(std::memory_order_relaxed); }
 
   void start();  // shard thread: starts the tick
-  // Takes a freshly accepted socket (already on this shard's context).
-  void accept(tcp::socket socket);
+  // Takes a freshly accepted socket (already on this shard's context) with
+  // its handshake ticket and, when its peer was limited by address at
+  // accept, its address ticket.
+  void accept(tcp::socket socket, Admission::Ticket handshake, Admission::Ticket address);
   // The handshake `from` succeeded: a WsSession takes its socket over.
   void upgrade(HttpSession* from, tcp::socket socket, WsUpgrade upgrade);
   // Server going away: no new sessions; every session is closed with 1001,
@@ -117,6 +122,7 @@ class Shard {
   Metrics& metrics_;
   Hub& hub_;
   Authorizer& authorizer_;
+  Admission& admission_;
   net::io_context& context_;
   net::steady_timer tick_timer_{context_};
   clock::time_point now_ = clock::now();

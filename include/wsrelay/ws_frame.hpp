@@ -93,6 +93,11 @@ std::string make_close_frame(std::uint16_t code, std::string_view reason);
 // RFC 6455 §7.4: may a peer send this code in a close frame?
 bool valid_close_code(std::uint16_t code);
 
+// RFC 6455 §4.1: a Sec-WebSocket-Key is 16 bytes in base64: 22 characters
+// of the base64 alphabet and "==". (The unused bits of the last character
+// are not checked: the key decodes to 16 bytes either way.)
+bool valid_websocket_key(std::string_view key);
+
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key.
 std::string websocket_accept_key(std::string_view key);
 

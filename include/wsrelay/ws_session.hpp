@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include <wsrelay/admission.hpp>
 #include <wsrelay/delivery_filter.hpp>
 #include <wsrelay/message.hpp>
 #include <wsrelay/net.hpp>
@@ -48,10 +49,11 @@ struct WsUpgrade {
   Flags flags = 0;  // requested and allowed
   std::vector<std::string> subscribe;
   std::vector<std::string> publish;
-  std::string client;       // the client address for logs
-  std::string response;     // the 101, with Sec-WebSocket-Accept and the subprotocol
-  std::string early;        // bytes the client sent right after its request
-  bool holds_slot = false;  // counted in connections_open (max_connections)
+  std::string client;         // the client address for logs
+  std::string response;       // the 101, with Sec-WebSocket-Accept and the subprotocol
+  std::string early;          // bytes the client sent right after its request
+  Admission::Ticket slot;     // its max_connections slot
+  Admission::Ticket address;  // its client address's count, when limited
   std::chrono::steady_clock::time_point deadline;  // the handshake's
 };
 
@@ -154,8 +156,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool close_after_write_ = false;  // echoed close frames
   bool peer_closed_ = false;
   bool finish_posted_ = false;
-  bool lingering_ = false;   // everything written, FIN sent, discarding input
-  bool holds_slot_ = false;  // counted in connections_open (max_connections)
+  bool lingering_ = false;     // everything written, FIN sent, discarding input
+  Admission::Ticket slot_;     // its max_connections slot, until it is refused or finished
+  Admission::Ticket address_;  // its client address's count, until finished
 
   TokenBucket publish_bucket_;
 

@@ -25,8 +25,9 @@ std::vector<const Gateway*>& live_gateways();
 
 class TestGateway : public Gateway {
  public:
-  explicit TestGateway(std::vector<std::string> args = {}, std::vector<std::string> env = {})
-      : Gateway(WSRELAY_BINARY, std::move(args), std::move(env)) {
+  explicit TestGateway(std::vector<std::string> args = {}, std::vector<std::string> env = {},
+                       std::vector<std::string> launcher = {})
+      : Gateway(WSRELAY_BINARY, std::move(args), std::move(env), std::move(launcher)) {
     live_gateways().push_back(this);
   }
   ~TestGateway() {

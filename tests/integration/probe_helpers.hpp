@@ -2,6 +2,7 @@
 // Helpers of the [regression] regression tests (test_gateway_limits.cpp,
 // test_gateway_semantics.cpp): reading /metrics and /proc, finding frames a
 // RawWsClient collected.
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <fstream>
@@ -28,6 +29,24 @@ inline std::optional<long long> metric_value(const Gateway& gateway, const std::
   } catch (const std::exception&) {
   }
   return std::nullopt;
+}
+
+// Raises this test process's soft open-file limit to the hard one, for tests
+// that hold thousands of sockets.
+inline void raise_open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+// Lines of `log` that contain `text`.
+inline std::size_t count_lines(const std::string& log, const std::string& text) {
+  std::size_t count = 0;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(text) != std::string::npos) ++count;
+  return count;
 }
 
 // A "<field>: <n> kB" line of /proc/<pid>/status (VmRSS, VmHWM), in KiB.

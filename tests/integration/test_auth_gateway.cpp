@@ -278,6 +278,12 @@ TEST_CASE("origin: same host by default, the allowlist when set, refused before 
     CHECK(with_origin("https://example.com") == 403);
     CHECK(with_origin("http://app.example.com") == 403);
     CHECK(with_origin("http://127.0.0.1:" + std::to_string(gateway.port())) == 403);
+    // Not a plain scheme://host[:port]: refused before matching, although a
+    // text matcher would find ".example.com" at the end of each.
+    CHECK(with_origin("https://evil.com#.example.com") == 403);
+    CHECK(with_origin("https://evil.com?.example.com") == 403);
+    CHECK(with_origin("https://evil.com\\.example.com") == 403);
+    CHECK(with_origin("https://evil.com@a.example.com") == 403);
     // No token and a bad Origin: the Origin answers first.
     CHECK(handshake(gateway, "/ws/chat?subscribe-user", {{"Origin", "https://evil.example"}})
               .status == 403);
@@ -319,7 +325,9 @@ TEST_CASE("auth configuration errors stop the start with exit code 2", "[gateway
       {{"--set", "auth.backends=callback"}, "auth.callback_url: the callback backend needs"},
       {{"--set", "auth.backends=jwt", "--set", "auth.jwt_keys=RS256 /nonexistent/key.pem"},
        "auth.jwt_keys: /nonexistent/key.pem (RS256): cannot read the file"},
-      {{"--set", "auth.trusted_proxies=10.0.0.1/8"}, "auth.trusted_proxies:"}};
+      {{"--set", "auth.trusted_proxies=10.0.0.1/8"}, "auth.trusted_proxies:"},
+      {{"--set", "auth.jwt_keys=HS256 /etc/wsrelay/hs.key"},
+       "auth.jwt_keys: set, but \"jwt\" is not in auth.backends"}};
   for (const auto& [args, message] : cases) {
     TempDir dir("wsrelay-auth-config");
     std::vector<std::string> argv{WSRELAY_BINARY, "--listen", "127.0.0.1:0"};

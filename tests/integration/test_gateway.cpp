@@ -135,6 +135,22 @@ TEST_CASE("the first offered subprotocol is selected by default", "[gateway]") {
     REQUIRE(result.status == 101);
     CHECK_FALSE(result.header("Sec-WebSocket-Protocol"));
   }
+  // Only tokens are selected: what is selected is echoed in the 101.
+  {
+    WsClient client;
+    const auto result =
+        client.connect(gateway.port(), "/ws/a?subscribe-broadcast",
+                       {{"Sec-WebSocket-Protocol", "<script>alert(1)</script>, b"}});
+    REQUIRE(result.status == 101);
+    CHECK(result.header("Sec-WebSocket-Protocol") == "b");
+  }
+  {
+    WsClient client;
+    const auto result = client.connect(gateway.port(), "/ws/a?subscribe-broadcast",
+                                       {{"Sec-WebSocket-Protocol", "<script>"}});
+    REQUIRE(result.status == 101);
+    CHECK_FALSE(result.header("Sec-WebSocket-Protocol"));
+  }
 }
 
 namespace {

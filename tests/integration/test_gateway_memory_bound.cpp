@@ -2,8 +2,6 @@
 // 1000 of them under a steady publish stream keep the gateway's RSS under
 // baseline + 1000 x max_queue_bytes + 10%, and each one is closed by the
 // soft limit, before any could reach the hard one.
-#include <sys/resource.h>
-
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -12,17 +10,6 @@
 #include "support/silent_ws_socket.hpp"
 
 using namespace wsrelay::test;
-
-namespace {
-
-void raise_open_files_limit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  limit.rlim_cur = limit.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &limit);
-}
-
-}  // namespace
 
 TEST_CASE("1000 clients that never read: bounded RSS, each closed by the soft limit",
           "[gateway][slow][memory]") {
@@ -92,14 +79,19 @@ TEST_CASE("1000 clients that never read: bounded RSS, each closed by the soft li
   CHECK(peak_kib < bound_kib);
   CHECK(*hwm < bound_kib);
 #endif
-  // Closed by the soft limit, every one: no hard-limit closes in the log.
+  // Closed by the soft limit, every one: no hard-limit close in the log
+  // (the first of those would always be logged), and the 1000 closes
+  // counted above. The soft-limit closes are logged at most once a second.
   const std::string log = gateway.log();
   CHECK(log.find("max_queue_bytes 65536") == std::string::npos);
-  std::size_t soft_closes = 0;
+  std::size_t soft_lines = 0;
   for (auto at = log.find("soft_queue_bytes 16384"); at != std::string::npos;
        at = log.find("soft_queue_bytes 16384", at + 1))
-    ++soft_closes;
-  CHECK(soft_closes == static_cast<std::size_t>(kClients));
+    ++soft_lines;
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start);
+  CHECK(soft_lines >= 1);
+  CHECK(soft_lines <= static_cast<std::size_t>(seconds.count()) + 1);
 
   // Each connection ends. Its close frame waits behind the data its kernel
   // buffers hold, so a client that never reads mostly sees none (the

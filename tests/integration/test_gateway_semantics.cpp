@@ -224,6 +224,64 @@ TEST_CASE("a bad configuration exits 2 naming the key; --check-config exits 0",
   }
 }
 
+TEST_CASE("the configuration --check-config prints never shows a secret", "[gateway][regression]") {
+  const Run run = run_daemon({"--check-config", "--redis", "redis://app:hunter2@127.0.0.1:6379/3",
+                              "--set", "auth.backends=callback", "--set",
+                              "auth.callback_url=http://127.0.0.1:8000/auth?key=k3y-s3cret"});
+  INFO(run.output);
+  REQUIRE(run.status);
+  CHECK(*run.status == 0);
+  CHECK(run.output.find("url = \"redis://app:REDACTED@127.0.0.1:6379/3\"") != std::string::npos);
+  CHECK(run.output.find("callback_url = \"http://127.0.0.1:8000/auth?key=REDACTED\"") !=
+        std::string::npos);
+  CHECK(run.output.find("hunter2") == std::string::npos);
+  CHECK(run.output.find("k3y-s3cret") == std::string::npos);
+}
+
+TEST_CASE("Kubernetes' variables for a Service named wsrelay do not stop the start",
+          "[gateway][regression]") {
+  // Exactly what Kubernetes puts in every pod of the namespace (service
+  // links) for a Service `wsrelay` with the port 8080 named http.
+  const std::vector<std::string> kubernetes{"WSRELAY_SERVICE_HOST=10.96.12.34",
+                                            "WSRELAY_SERVICE_PORT=8080",
+                                            "WSRELAY_SERVICE_PORT_HTTP=8080",
+                                            "WSRELAY_PORT=tcp://10.96.12.34:8080",
+                                            "WSRELAY_PORT_8080_TCP=tcp://10.96.12.34:8080",
+                                            "WSRELAY_PORT_8080_TCP_PROTO=tcp",
+                                            "WSRELAY_PORT_8080_TCP_PORT=8080",
+                                            "WSRELAY_PORT_8080_TCP_ADDR=10.96.12.34"};
+  std::vector<std::string> env = kubernetes;
+  env.push_back("WSRELAY_HEARTBEAT=--hb--");  // a real setting beside them still applies
+  TestGateway gateway({}, env);
+  CHECK(get_status(gateway, "/healthz") == 200);
+  auto client = open_ws(gateway, "/ws/k8s?subscribe-broadcast&publish-broadcast");
+  REQUIRE(client->send_text("--hb--"));
+  auto answer = client->read(5s);
+  REQUIRE(answer);
+  CHECK(answer->data == "--hb--");
+  // One warning line names every ignored variable.
+  const std::string log = gateway.log();
+  INFO(log);
+  const auto line_start = log.find("ignoring unknown environment variables WSRELAY_PORT, ");
+  REQUIRE(line_start != std::string::npos);
+  const std::string line = log.substr(line_start, log.find('\n', line_start) - line_start);
+  for (const std::string& variable : kubernetes) {
+    const std::string name = variable.substr(0, variable.find('='));
+    CHECK((line.find(name + ",") != std::string::npos ||
+           line.find(name + " (") != std::string::npos));
+  }
+  CHECK(log.find("ignoring unknown", line_start + 1) == std::string::npos);
+  // A misspelt key in --set still stops the start with exit code 2.
+  TempDir dir("wsrelay-k8s");
+  std::vector<std::string> argv{WSRELAY_BINARY, "--listen", "127.0.0.1:0", "--set",
+                                "websocket.heartbeet=x"};
+  Process process(argv, dir.file("output"), kubernetes, {"WSRELAY_"});
+  const auto code = process.wait_exit(10s);
+  REQUIRE(code);
+  CHECK(*code == 2);
+  CHECK(process.log_contents().find("websocket.heartbeet: unknown key") != std::string::npos);
+}
+
 TEST_CASE("without redis the daemon's first log line names the memory engine",
           "[gateway][regression]") {
   auto first_line = [](const Gateway& gateway) {

@@ -33,10 +33,11 @@ std::optional<std::uint16_t> read_ready_port(const std::string& path) {
 }  // namespace
 
 Gateway::Gateway(std::string binary, std::vector<std::string> extra_args,
-                 std::vector<std::string> extra_env)
+                 std::vector<std::string> extra_env, std::vector<std::string> launcher)
     : dir_("wsrelay-gateway") {
   const std::string ready_file = dir_.file("ready");
-  std::vector<std::string> argv{std::move(binary), "--set", "server.ready_file=" + ready_file};
+  std::vector<std::string> argv = std::move(launcher);
+  argv.insert(argv.end(), {std::move(binary), "--set", "server.ready_file=" + ready_file});
   if (std::find(extra_args.begin(), extra_args.end(), "--listen") == extra_args.end()) {
     argv.emplace_back("--listen");
     argv.emplace_back("127.0.0.1:0");

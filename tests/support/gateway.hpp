@@ -27,10 +27,12 @@ class Gateway {
   // "--set", "websocket.heartbeat=--heartbeat--"}. `extra_env` entries are
   // "NAME=value"; with "--listen" among `extra_args` that address replaces
   // 127.0.0.1:0 (a restart on the same port). WSRELAY_* variables of the test's own environment are
-  // not inherited. Returns once the daemon is listening (deadline 15 s); throws std::runtime_error
-  // with the log when it exits or does not get ready.
+  // not inherited. `launcher` comes before the binary, for a program that sets something up and
+  // then execs it (e.g. {"prlimit", "--nofile=64"}), so pid() is still the daemon's. Returns once
+  // the daemon is listening (deadline 15 s); throws std::runtime_error with the log when it exits
+  // or does not get ready.
   Gateway(std::string binary, std::vector<std::string> extra_args,
-          std::vector<std::string> extra_env = {});
+          std::vector<std::string> extra_env = {}, std::vector<std::string> launcher = {});
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;

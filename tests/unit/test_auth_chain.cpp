@@ -250,6 +250,13 @@ TEST_CASE("config: the [auth] keys are checked and name themselves", "[auth][con
       validate_error({{"auth.backends", "jwt"}, {"auth.jwt_keys", "RS256 /nonexistent.pem"}}),
       Contains("auth.jwt_keys: /nonexistent.pem (RS256): cannot read the file"));
   CHECK_THAT(validate_error({{"auth.jwt_keys", "XS256 /k"}}), Contains("auth.jwt_keys:"));
+  // Keys without the backend would leave the gateway anonymous: refused.
+  CHECK(validate_error({{"auth.jwt_keys", "HS256 /etc/wsrelay/hs.key"}}) ==
+        "auth.jwt_keys: set, but \"jwt\" is not in auth.backends (no token would be checked)");
+  CHECK_THAT(validate_error({{"auth.backends", "anonymous,proxy"},
+                             {"auth.trusted_proxies", "10.0.0.0/8"},
+                             {"auth.jwt_keys", "HS256 /etc/wsrelay/hs.key"}}),
+             Contains("\"jwt\" is not in auth.backends"));
   CHECK_THAT(validate_error({{"auth.backends", "proxy"}}), Contains("auth.trusted_proxies:"));
   CHECK_THAT(validate_error({{"auth.trusted_proxies", "10.0.0.1/8"}}),
              Contains("auth.trusted_proxies: \"10.0.0.1/8\" is not an address or CIDR block"));

@@ -123,6 +123,47 @@ TEST_CASE("origin_allowed: no Origin, same host by default, exact, wildcard, *",
   CHECK_FALSE(origin_allowed("https://x.com", "x.com", list));
   CHECK(origin_allowed("https://anything.at.all", "x", {"*"}));
   CHECK(origin_allowed("null", "x", {"null"}));
+  CHECK(origin_allowed("null", "x", {"*"}));
+  CHECK(origin_allowed("http://[::1]:8080", "[::1]:8080", {}));
+}
+
+TEST_CASE("origin_allowed refuses anything but scheme://host[:port] before matching",
+          "[auth][origin]") {
+  const std::vector<std::string> list{"https://*.example.com", "https://app.example.org"};
+  const std::vector<std::string> any{"*"};
+  for (const char* origin : {
+           "https://evil.com#.example.com",   // fragment
+           "https://evil.com?.example.com",   // query
+           "https://evil.com\\.example.com",  // backslash
+           "https://user@a.example.com",      // userinfo
+           "https://a.example.com@evil.com",  // userinfo the other way round
+           "https://a.example.com/",          // path
+           "https://a.example.com/x",         // path
+           "https://a.example.com:",          // empty port
+           "https://a.example.com:99999",     // port out of range
+           "https://a.example.com:44x",       // port not a number
+           "https://a..example.com",          // empty label
+           "https://.example.com",            // empty label
+           "https://a.example.com.",          // trailing dot
+           "https://a example.com",           // space
+           "https://a.example.com\r\nX: y",   // CR/LF
+           "https://",                        // no host
+           "app.example.org",                 // no scheme
+           "://app.example.org",              // empty scheme
+           "1https://app.example.org",        // scheme not starting with a letter
+           "ht_tps://app.example.org",        // bad scheme character
+       }) {
+    INFO(origin);
+    CHECK_FALSE(origin_allowed(origin, "a.example.com", list));
+    CHECK_FALSE(origin_allowed(origin, "a.example.com", any));
+    CHECK_FALSE(origin_allowed(origin, "a.example.com", {}));
+  }
+  // What a browser sends passes.
+  CHECK(origin_allowed("https://a.example.com", "x", list));
+  CHECK(origin_allowed("https://A.Example.COM", "x", list));
+  CHECK(origin_allowed("https://my_host.example.com", "x", list));
+  CHECK(origin_allowed("https://a.example.com", "x", any));
+  CHECK(origin_allowed("chrome-extension://abcdef", "x", any));
 }
 
 TEST_CASE("check_origin_pattern names what is wrong", "[auth][origin]") {
@@ -135,6 +176,10 @@ TEST_CASE("check_origin_pattern names what is wrong", "[auth][origin]") {
   CHECK_FALSE(check_origin_pattern("https://").empty());
   CHECK_FALSE(check_origin_pattern("https://a.*.com").empty());
   CHECK_FALSE(check_origin_pattern("https://*example.com").empty());
+  CHECK_FALSE(check_origin_pattern("https://user@example.com").empty());
+  CHECK_FALSE(check_origin_pattern("https://example.com?x").empty());
+  CHECK_FALSE(check_origin_pattern("https://example.com#x").empty());
+  CHECK_FALSE(check_origin_pattern("https://example.com:").empty());
 }
 
 TEST_CASE("facility patterns glob with '*' only", "[auth][rules]") {

@@ -361,10 +361,16 @@ TEST_CASE("environment variables", "[config]") {
     apply_environment(c, {{"WSRELAY_SUBPROTOCOLS", ""}});
     CHECK(c.subprotocols.empty());
   }
+  SECTION("unknown variables are ignored and returned, sorted") {
+    Config c;
+    const auto unknown = apply_environment(
+        c, {{"WSRELAY_NOPE", "1"}, {"WSRELAY_LISTEN_HOST", "x"}, {"WSRELAY_THREADS", "3"}});
+    CHECK(unknown == std::vector<std::string>{"WSRELAY_LISTEN_HOST", "WSRELAY_NOPE"});
+    Config expected;
+    expected.threads = 3;
+    CHECK(c == expected);
+  }
   SECTION("errors name the variable") {
-    CHECK_THAT(env_error({{"WSRELAY_NOPE", "1"}}), StartsWith("WSRELAY_NOPE: unknown variable"));
-    CHECK_THAT(env_error({{"WSRELAY_LISTEN_HOST", "x"}}),
-               StartsWith("WSRELAY_LISTEN_HOST: unknown variable"));
     CHECK(env_error({{"WSRELAY_THREADS", "abc"}}) ==
           "WSRELAY_THREADS: expected an integer, got \"abc\"");
     CHECK(env_error({{"WSRELAY_THREADS", ""}}) == "WSRELAY_THREADS: expected an integer, got \"\"");
@@ -653,12 +659,90 @@ TEST_CASE("load_config --check-config validates and asks for the effective confi
   // Not an early exit: the caller prints to_toml(config) and exits 0.
   CHECK_FALSE(cl.exit_code.has_value());
   CHECK(cl.loaded.check_only);
-  const std::string text = to_toml(cl.loaded.config);
+  const std::string text = to_toml(cl.loaded.config, Secrets::shown);
   CHECK_THAT(text, Contains("heartbeat = \"--hb--\""));
   CHECK_THAT(text, Contains("url = \"redis://:pw@cache:6380/4\""));
   CHECK(validated(parse_config_toml(text, "check-config")) == cl.loaded.config);
   // A bad config is an error, not output.
   CHECK_THAT(run_error({"--check-config", "--threads", "999"}), StartsWith("--threads: "));
+}
+
+TEST_CASE("to_toml redacts secrets unless asked to show them", "[config]") {
+  struct Case {
+    const char* redis_url;
+    const char* printed;
+    const char* secret;
+  };
+  for (const Case& c : {
+           Case{"redis://:hunter2@cache:6380/4", "redis://:REDACTED@cache:6380/4", "hunter2"},
+           Case{"redis://app:p%40ss:w@cache", "redis://app:REDACTED@cache", "p%40ss"},
+           Case{"redis://app:s3cret@[::1]:6379/1", "redis://app:REDACTED@[::1]:6379/1", "s3cret"},
+           Case{"unix:///run/redis.sock?db=2&password=s3cret&user=app",
+                "unix:///run/redis.sock?db=2&password=REDACTED&user=app", "s3cret"},
+           Case{"unix:///run/redis.sock?password=s3cret",
+                "unix:///run/redis.sock?password=REDACTED", "s3cret"},
+           Case{"redis://cache:6379/0", "redis://cache:6379/0", nullptr},
+       }) {
+    INFO(c.redis_url);
+    Config config;
+    config.redis_url = c.redis_url;
+    config.auth_backends = {"callback"};
+    config.auth_callback_url = "http://site:8000/auth/?site=main&key=k3y-s3cret";
+    validate(config);
+    const std::string text = to_toml(config);
+    CHECK_THAT(text, Contains(std::string("url = \"") + c.printed + "\""));
+    CHECK_THAT(text,
+               Contains("callback_url = \"http://site:8000/auth/?site=REDACTED&key=REDACTED\""));
+    CHECK_THAT(text, !Contains("k3y-s3cret"));
+    if (c.secret) CHECK_THAT(text, !Contains(c.secret));
+    // Still a configuration that loads (with a password that is not the secret).
+    CHECK_NOTHROW(validated(parse_config_toml(text, "check-config")));
+    CHECK_THAT(to_toml(config, Secrets::shown), Contains(std::string("url = \"") + c.redis_url));
+  }
+}
+
+TEST_CASE("Kubernetes service variables do not stop the start", "[config]") {
+  // Exactly what Kubernetes puts in every pod of the namespace for a Service
+  // named wsrelay with a port 8080 named http (service links are on by default).
+  const std::map<std::string, std::string> env{
+      {"WSRELAY_SERVICE_HOST", "10.96.12.34"},
+      {"WSRELAY_SERVICE_PORT", "8080"},
+      {"WSRELAY_SERVICE_PORT_HTTP", "8080"},
+      {"WSRELAY_PORT", "tcp://10.96.12.34:8080"},
+      {"WSRELAY_PORT_8080_TCP", "tcp://10.96.12.34:8080"},
+      {"WSRELAY_PORT_8080_TCP_PROTO", "tcp"},
+      {"WSRELAY_PORT_8080_TCP_PORT", "8080"},
+      {"WSRELAY_PORT_8080_TCP_ADDR", "10.96.12.34"},
+      {"WSRELAY_THREADS", "2"},
+  };
+  const CommandLine cl = run({}, env);
+  CHECK(cl.loaded.config.threads == 2);
+  REQUIRE(cl.loaded.warnings.size() == 1);
+  CHECK_THAT(
+      cl.loaded.warnings[0],
+      StartsWith("ignoring unknown environment variables WSRELAY_PORT, WSRELAY_PORT_8080_TCP, "
+                 "WSRELAY_PORT_8080_TCP_ADDR, WSRELAY_PORT_8080_TCP_PORT, "
+                 "WSRELAY_PORT_8080_TCP_PROTO, WSRELAY_SERVICE_HOST, WSRELAY_SERVICE_PORT, "
+                 "WSRELAY_SERVICE_PORT_HTTP ("));
+  CHECK(run({}, {{"WSRELAY_THREADS", "2"}}).loaded.warnings.empty());
+  // A misspelt key in --set or in the file still stops the start.
+  CHECK_THAT(run_error({"--set", "server.thread=2"}, env),
+             StartsWith("--set server.thread: unknown key"));
+  const TempFile file("[server]\nthread = 2\n");
+  CHECK_THAT(run_error({"--config", file.str()}, env), Contains("server.thread: unknown key"));
+  // A known variable with a bad value too.
+  CHECK_THAT(run_error({}, {{"WSRELAY_THREADS", "many"}}), StartsWith("WSRELAY_THREADS: "));
+  // No key may ever be named like what Kubernetes injects for a Service
+  // called wsrelay or wsrelay-<anything>: it would be read as a setting.
+  for (const std::string& name : config_variable_names()) {
+    INFO(name);
+    CHECK(name.rfind("WSRELAY_", 0) == 0);
+    CHECK(name.find("_SERVICE_HOST") == std::string::npos);
+    CHECK(name.find("_SERVICE_PORT") == std::string::npos);
+    CHECK(name.find("_PORT_") == std::string::npos);
+    CHECK_FALSE((name.size() >= 5 && name.compare(name.size() - 5, 5, "_PORT") == 0));
+  }
+  CHECK(config_variable_names().size() == 67);
 }
 
 TEST_CASE("to_toml round-trips through parse_config_toml", "[config]") {
@@ -702,7 +786,7 @@ TEST_CASE("to_toml round-trips through parse_config_toml", "[config]") {
     c.log_level = "off";
     c.shutdown_timeout_seconds = 12;
     validate(c);
-    const std::string text = to_toml(c);
+    const std::string text = to_toml(c, Secrets::shown);
     INFO(text);
     CHECK(validated(parse_config_toml(text, "to_toml")) == c);
   }
@@ -738,5 +822,5 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
     INFO(line);
     CHECK(sample.find("\n" + line + "\n") != std::string::npos);
   }
-  CHECK(keys == 62);
+  CHECK(keys == 67);
 }

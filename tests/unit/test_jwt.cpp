@@ -100,6 +100,23 @@ TEST_CASE("jwt: tampering and malformed tokens are refused", "[jwt]") {
   CHECK(check(v, std::string(20000, 'a')) == "token too long");
 }
 
+TEST_CASE("jwt: a signature in non-canonical base64url is refused", "[jwt]") {
+  Keys& k = keys();
+  JwtVerifier v(settings({k.spec("RS256", "rs.pem"), k.spec("HS256", "hs.key")}));
+  for (const SigningKey* key : {&k.rs, &k.hs}) {
+    const std::string good = make_jwt(*key, {{"sub", "alice"}});
+    REQUIRE(check(v, good) == "");
+    // The next character of the alphabet differs only in the unused low
+    // bits of the last one (a 256-byte RSA and a 32-byte HMAC signature both
+    // leave some): the signature decodes to the same bytes, so it would
+    // verify if the spelling were not checked.
+    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string altered = good;
+    altered.back() = alphabet[alphabet.find(good.back()) + 1];
+    CHECK(check(v, altered) == "malformed token");
+  }
+}
+
 TEST_CASE("jwt: the algorithm comes from the key, never from the token", "[jwt]") {
   Keys& k = keys();
   JwtVerifier v(settings({k.spec("RS256", "rs.pem")}));
@@ -160,6 +177,9 @@ TEST_CASE("jwt: several keys for rotation, selected by kid or tried in turn", "[
     CHECK(check(v, make_jwt(k.rs, claims, {{"kid", "old"}})) == "bad signature");
     CHECK(check(v, make_jwt(k.rs, claims, {{"kid", "gone"}})) == "unknown key id \"gone\"");
     CHECK(check(v, make_jwt(k.rs, claims, {{"kid", 7}})) == "kid is not a string");
+    // The reason goes into the 401 body and the log: a kid cannot forge a line.
+    CHECK(check(v, make_jwt(k.rs, claims, {{"kid", "k\r\n2030-01-01 info forged"}})) ==
+          "unknown key id \"k\\r\\n2030-01-01 info forged\"");
     // The kid exists but is an RS256 key: an HS256 token naming it is refused.
     CHECK(check(v, make_hs256_jwt_with_header({{"alg", "HS256"}, {"kid", "new"}}, claims,
                                               k.rs.verification_key())) ==
@@ -264,6 +284,13 @@ TEST_CASE("base64url round-trips and refuses foreign characters", "[jwt]") {
     CHECK(base64url_decode(base64url_encode(s)) == s);
   }
   CHECK(base64url_encode("\xfb\xff") == "-_8");
+  // Unused bits of the last character set: the same bytes as "-_8" and "Zg",
+  // written another way, are refused.
+  CHECK_FALSE(base64url_decode("-_9"));
+  CHECK_FALSE(base64url_decode("-_-"));
+  CHECK(base64url_decode("Zg") == "f");
+  CHECK_FALSE(base64url_decode("Zh"));
+  CHECK_FALSE(base64url_decode("Zv"));
   CHECK_FALSE(base64url_decode("ab+c"));
   CHECK_FALSE(base64url_decode("abc="));
   CHECK_FALSE(base64url_decode("a"));

@@ -340,6 +340,23 @@ TEST_CASE("select_subprotocol with a list takes the first offered in it", "[prot
   CHECK(select_subprotocol("v1x", accepted) == "");
 }
 
+TEST_CASE("select_subprotocol selects RFC 6455 tokens only", "[protocol]") {
+  // Whatever is selected is echoed in the 101: markup, quotes, spaces,
+  // separators and control characters are never taken.
+  CHECK(select_subprotocol("<script>", {}) == "");
+  CHECK(select_subprotocol("<script>alert(1)</script>, chat", {}) == "chat");
+  CHECK(select_subprotocol("a b", {}) == "");
+  CHECK(select_subprotocol("\"quoted\"", {}) == "");
+  CHECK(select_subprotocol("x;y, v1", {}) == "v1");
+  CHECK(select_subprotocol("chat\x01", {}) == "");
+  CHECK(select_subprotocol("caf\xc3\xa9", {}) == "");
+  CHECK(select_subprotocol("v1.chat+json, x", {}) == "v1.chat+json");
+  CHECK(select_subprotocol("!#$%&'*+-.^_`|~09azAZ", {}) == "!#$%&'*+-.^_`|~09azAZ");
+  CHECK(wsrelay::is_token("chat"));
+  CHECK_FALSE(wsrelay::is_token(""));
+  CHECK_FALSE(wsrelay::is_token("a/b"));
+}
+
 TEST_CASE("select_subprotocol trims whitespace", "[protocol]") {
   CHECK(select_subprotocol("   chat  ,superchat", {}) == "chat");
   CHECK(select_subprotocol("\tchat\t", {}) == "chat");

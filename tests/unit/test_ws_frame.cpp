@@ -660,3 +660,19 @@ TEST_CASE("websocket_accept_key matches RFC 6455", "[ws_frame]") {
   CHECK(wsrelay::websocket_accept_key("dGhlIHNhbXBsZSBub25jZQ==") !=
         wsrelay::websocket_accept_key("dGhlIHNhbXBsZSBub25jZA=="));
 }
+
+TEST_CASE("valid_websocket_key: 16 bytes in base64, nothing else", "[ws_frame]") {
+  CHECK(wsrelay::valid_websocket_key("dGhlIHNhbXBsZSBub25jZQ=="));  // RFC 6455's example
+  CHECK(wsrelay::valid_websocket_key("AAAAAAAAAAAAAAAAAAAAAA=="));
+  CHECK(wsrelay::valid_websocket_key("+/+/+/+/+/+/+/+/+/+/+w=="));
+  CHECK_FALSE(wsrelay::valid_websocket_key(""));
+  CHECK_FALSE(wsrelay::valid_websocket_key("dGhlIHNhbXBsZSBub25jZQ="));    // 23 characters
+  CHECK_FALSE(wsrelay::valid_websocket_key("dGhlIHNhbXBsZSBub25jZQ==="));  // 25
+  CHECK_FALSE(wsrelay::valid_websocket_key("dGhlIHNhbXBsZSBub25jZQAA"));   // 18 bytes
+  CHECK_FALSE(wsrelay::valid_websocket_key("dGhlIHNhbXBsZSBub25jZ==="));   // 15 bytes
+  CHECK_FALSE(wsrelay::valid_websocket_key("dGhlIHNhbXBsZSBub25jZQ-_"));   // base64url
+  CHECK_FALSE(wsrelay::valid_websocket_key("dGhlIHNhbXBsZSBub25j-Q=="));   // not the alphabet
+  CHECK_FALSE(wsrelay::valid_websocket_key("dGhlIHNhbXBsZSBub25jZ Q=="));  // a space inside
+  CHECK_FALSE(wsrelay::valid_websocket_key("<script>alert(1)</script>=="));
+  CHECK_FALSE(wsrelay::valid_websocket_key("123456789012345678901234"));
+}

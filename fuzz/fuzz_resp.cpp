@@ -1,7 +1,9 @@
 // Fuzzes the RESP side of the Redis link: RespReader (hiredis's reader with
 // our reply builders) on bytes a server, or something pretending to be one,
 // might send, classify_push on every reply it completes, and format_command
-// on arguments that must come back unchanged through the reader.
+// on arguments that must come back unchanged through the reader, and the
+// RespSizeGate in front of the reader (transparent under its limit; over it,
+// a message's payload is replaced by its size and nothing else changes).
 //
 // Input: byte 0 picks where the rest is split in two; the rest is both
 //   - a reply stream, fed whole to one reader and in two pieces to another
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include <wsrelay/resp.hpp>
+#include <wsrelay/resp_size_gate.hpp>
 
 #include "fuzz_support.hpp"
 
@@ -40,6 +43,13 @@ void check_push(const RespValue& value) {
       FUZZ_CHECK(equals_nocase(value.elements[0].str, "message"));
       FUZZ_CHECK(push.channel == value.elements[1].str);
       FUZZ_CHECK(push.payload == value.elements[2].str);
+      break;
+    case Push::Kind::oversized:
+      FUZZ_CHECK(value.type == RespValue::Type::array && value.elements.size() == 3);
+      FUZZ_CHECK(equals_nocase(value.elements[0].str, "message"));
+      FUZZ_CHECK(value.elements[2].type == RespValue::Type::integer);
+      FUZZ_CHECK(push.count == value.elements[2].integer);
+      FUZZ_CHECK(push.channel == value.elements[1].str);
       break;
     case Push::Kind::subscribed:
     case Push::Kind::unsubscribed:
@@ -75,6 +85,9 @@ std::vector<RespValue> read_all(const std::vector<std::string_view>& pieces, boo
   return replies;
 }
 
+void check_size_gate(std::string_view bytes, std::size_t split, const std::vector<RespValue>& whole,
+                     bool failed_whole);
+
 void check_reply_stream(std::string_view bytes, std::size_t split) {
   bool failed_whole = false;
   const std::vector<RespValue> whole = read_all({bytes}, failed_whole);
@@ -85,6 +98,69 @@ void check_reply_stream(std::string_view bytes, std::size_t split) {
       read_all({bytes.substr(0, split), bytes.substr(split)}, failed_split);
   FUZZ_CHECK(split_replies == whole);
   FUZZ_CHECK(failed_split == failed_whole);
+  check_size_gate(bytes, split, whole, failed_whole);
+}
+
+// The stream through a gate with `limit`, in two pieces, then the reader.
+std::vector<RespValue> read_gated(std::string_view bytes, std::size_t split, std::size_t limit,
+                                  bool& failed) {
+  RespSizeGate gate(limit);
+  std::vector<std::string_view> pieces;
+  std::vector<std::string> kept;  // the gate's pieces live until its next feed
+  for (std::string_view part : {bytes.substr(0, split), bytes.substr(split)}) {
+    pieces.clear();
+    gate.feed(part, pieces);
+    std::string joined;
+    for (std::string_view piece : pieces) joined += piece;
+    kept.push_back(std::move(joined));
+  }
+  return read_all({kept[0], kept[1]}, failed);
+}
+
+void check_size_gate(std::string_view bytes, std::size_t split, const std::vector<RespValue>& whole,
+                     bool failed_whole) {
+  // Over any length a header can say (18 digits): the gate changes nothing.
+  bool failed = false;
+  FUZZ_CHECK(read_gated(bytes, split, std::size_t{1} << 62, failed) == whole);
+  FUZZ_CHECK(failed == failed_whole);
+  if (failed_whole) return;
+
+  // A small limit: a message over it becomes ["message", channel, size].
+  const std::size_t limit = split % 8;
+  const std::vector<RespValue> gated = read_gated(bytes, split, limit, failed);
+  FUZZ_CHECK(!failed);
+  // The gate replaces a payload as soon as its header says it is over: a
+  // stream that ends inside one has one reply more through the gate.
+  FUZZ_CHECK(gated.size() == whole.size() || gated.size() == whole.size() + 1);
+  if (gated.size() > whole.size()) {
+    const RespValue& extra = gated.back();
+    FUZZ_CHECK(extra.type == RespValue::Type::array && !extra.elements.empty());
+    FUZZ_CHECK(extra.elements.back().type == RespValue::Type::integer);
+    FUZZ_CHECK(extra.elements.back().integer > static_cast<long long>(limit));
+  }
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    if (gated[i] == whole[i]) continue;
+    // Only the payload (the last element) of a message push may differ.
+    const RespValue& before = whole[i];
+    const RespValue& after = gated[i];
+    FUZZ_CHECK(before.type == RespValue::Type::array && after.type == RespValue::Type::array);
+    FUZZ_CHECK(before.elements.size() == after.elements.size());
+    FUZZ_CHECK(before.elements.size() == 3 || before.elements.size() == 4);
+    const std::string_view kind = before.elements[0].str;
+    FUZZ_CHECK(equals_nocase(kind, before.elements.size() == 3 ? "message" : "pmessage") ||
+               (before.elements.size() == 3 && equals_nocase(kind, "smessage")));
+    const std::size_t last = before.elements.size() - 1;
+    for (std::size_t k = 0; k < last; ++k) FUZZ_CHECK(before.elements[k] == after.elements[k]);
+    FUZZ_CHECK(before.elements[last].type == RespValue::Type::string);
+    FUZZ_CHECK(before.elements[last].str.size() > limit);
+    FUZZ_CHECK(after.elements[last].type == RespValue::Type::integer);
+    FUZZ_CHECK(after.elements[last].integer ==
+               static_cast<long long>(before.elements[last].str.size()));
+    if (before.elements.size() == 3 && equals_nocase(kind, "message") &&
+        before.elements[1].type == RespValue::Type::string) {
+      FUZZ_CHECK(classify_push(after).kind == Push::Kind::oversized);
+    }
+  }
 }
 
 // Arguments as <length byte><that many bytes>; a short last one takes what

@@ -12,8 +12,10 @@ bool equals_nocase(std::string_view a, std::string_view b) {
          });
 }
 
-// A long bulk length can only be a protocol error (hiredis stops there too).
-constexpr int max_digits = 19;
+// A longer length can only be a protocol error (no Redis sends a bulk of an
+// exabyte). 18 digits keep `number * 10 + digit` and `number + 2` (the CRLF)
+// inside a long long.
+constexpr int max_digits = 18;
 
 }  // namespace
 
@@ -29,10 +31,25 @@ void RespSizeGate::feed(std::string_view input, std::vector<std::string_view>& o
         ++i;
         break;
       case Mode::line: {
+        // A line ends at CRLF only, as the parser reads it: a status or an
+        // error may hold a bare CR or LF; a length may not.
         const char c = input[i];
-        if (c == '\n') {
-          end_line(i, input, out);
-        } else if (c != '\r' && (type_ == '$' || type_ == '*')) {
+        const bool length = type_ == '$' || type_ == '*';
+        if (cr_) {
+          cr_ = false;
+          if (c == '\n') {
+            end_line(i, input, out);
+            ++i;
+            break;
+          }
+          if (length) {
+            mode_ = Mode::broken;
+            break;
+          }
+        }
+        if (c == '\r') {
+          cr_ = true;
+        } else if (length) {
           if (c == '-' && digits_ == 0 && !negative_) {
             negative_ = true;
           } else if (c >= '0' && c <= '9' && digits_ < max_digits) {
@@ -74,14 +91,27 @@ void RespSizeGate::feed(std::string_view input, std::vector<std::string_view>& o
         break;
     }
   }
+  if (held_ && mode_ == Mode::broken) {
+    // Not a length after all: what was held back goes on as it came.
+    held_ = false;
+    if (!held_in_this_feed_) emit_held(out);
+  }
   // A payload's header line not complete yet stays back until it is.
   std::size_t end = input.size();
   if (held_ && mode_ == Mode::line) end = held_in_this_feed_ ? held_at_ : segment_start_;
   if (end > segment_start_) out.push_back(input.substr(segment_start_, end - segment_start_));
+  if (held_ && mode_ == Mode::line) held_text_.append(input.substr(end));
+}
+
+void RespSizeGate::emit_held(std::vector<std::string_view>& out) {
+  own_.push_back(std::move(held_text_));
+  held_text_.clear();
+  out.push_back(own_.back());
 }
 
 void RespSizeGate::start_element(char type, std::size_t at) {
   type_ = type;
+  cr_ = false;
   number_ = 0;
   negative_ = false;
   digits_ = 0;
@@ -126,6 +156,7 @@ void RespSizeGate::end_line(std::size_t at, std::string_view input,
       // What came before the header goes on; the payload becomes its size.
       const std::size_t end = held_in_this_feed_ ? held_at_ : segment_start_;
       if (end > segment_start_) out.push_back(input.substr(segment_start_, end - segment_start_));
+      held_text_.clear();
       own_.push_back(":" + std::to_string(number_) + "\r\n");
       out.push_back(own_.back());
       ++dropped_;
@@ -134,12 +165,9 @@ void RespSizeGate::end_line(std::size_t at, std::string_view input,
       left_ = number_ + 2;
       return;
     }
-    if (!held_in_this_feed_) {
-      // Its first bytes were held back in an earlier call: re-emit it whole.
-      own_.push_back("$" + std::string(negative_ ? "-" : "") + std::to_string(number_) + "\r\n");
-      out.push_back(own_.back());
-      segment_start_ = at + 1;
-    }
+    // Its first bytes were held back in an earlier call: they go on first,
+    // then the rest of the line with this call's input.
+    if (!held_in_this_feed_) emit_held(out);
   }
   if (negative_) return element_done();  // nil bulk
   capture_kind_ = open_.size() == 1 && top_size_ - open_[0] == 0 && number_ <= 8 &&

@@ -42,6 +42,7 @@ class RespSizeGate {
   // The header line of the current element ended; `at` is its '\n'.
   void end_line(std::size_t at, std::string_view input, std::vector<std::string_view>& out);
   void element_done();
+  void emit_held(std::vector<std::string_view>& out);
   void begin_reply();
 
   std::size_t max_;
@@ -52,6 +53,7 @@ class RespSizeGate {
   char type_ = 0;
   long long number_ = 0;
   bool negative_ = false;
+  bool cr_ = false;  // the last byte of the line was a CR
   int digits_ = 0;
 
   long long left_ = 0;  // body or skip bytes left (payload + CRLF)
@@ -70,6 +72,7 @@ class RespSizeGate {
   bool held_ = false;               // the current header line is a payload's and is held back
   bool held_in_this_feed_ = false;  // ...and began in this call's input
   std::size_t held_at_ = 0;         // where it began, when in this call's input
+  std::string held_text_;           // its bytes from earlier calls (a few: a length line)
   std::size_t segment_start_ = 0;
   std::deque<std::string> own_;
 };

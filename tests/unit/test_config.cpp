@@ -824,3 +824,24 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
   }
   CHECK(keys == 70);
 }
+
+TEST_CASE("server.admin_listen: parsed like listen, and never the same address", "[config]") {
+  Config c;
+  c.admin_listen = "127.0.0.1:9090";
+  validate(c);
+  CHECK(c.admin_host == "127.0.0.1");
+  CHECK(c.admin_port == 9090);
+  c.admin_listen = "";
+  validate(c);
+  CHECK(c.admin_host.empty());
+  c.admin_listen = "metrics:9090";
+  CHECK_THAT(validate_error(c), StartsWith("server.admin_listen: host must be an IPv4 address"));
+  c.admin_listen = "127.0.0.1:8080";  // listen's default
+  CHECK(validate_error(c) ==
+        "server.admin_listen: must not be server.listen's address (\"127.0.0.1:8080\"), got "
+        "\"127.0.0.1:8080\"");
+  c.listen = "0.0.0.0:8080";
+  CHECK_THAT(validate_error(c), StartsWith("server.admin_listen: must not be"));
+  c.admin_listen = "127.0.0.1:0";  // two free ports
+  CHECK(validate_error(c) == "<no ConfigError>");
+}

@@ -125,6 +125,13 @@ std::string check_listen(const Config& c) {
   return parse_listen(c.listen, host, port);
 }
 
+std::string check_admin_listen(const Config& c) {
+  if (c.admin_listen.empty()) return {};
+  std::string host;
+  std::uint16_t port = 0;
+  return parse_listen(c.admin_listen, host, port);
+}
+
 std::string check_websocket_url(const Config& c) {
   const std::string& u = c.websocket_url;
   if (u.empty() || u.front() != '/' || u.back() != '/')
@@ -217,6 +224,11 @@ std::string check_log_level(const Config& c) {
                      c.log_level);
 }
 
+std::string check_log_format(const Config& c) {
+  if (c.log_format == "text" || c.log_format == "json") return {};
+  return fmt::format("must be text or json; got \"{}\"", c.log_format);
+}
+
 std::string check_slow_consumer_policies(const Config& c) {
   std::string error;
   for (const std::string& rule : c.slow_consumer_policies)
@@ -235,7 +247,7 @@ std::string check_cidr_list(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 67> kFields{{
+const std::array<Field, 70> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -260,6 +272,7 @@ const std::array<Field, 67> kFields{{
     {"server", "session_cookie", "session_cookie", &Config::session_cookie, 0, 0,
      check_session_cookie},
     {"server", "ready_file", "ready_file", &Config::ready_file},
+    {"server", "admin_listen", "admin_listen", &Config::admin_listen, 0, 0, check_admin_listen},
     {"server", "client_path", "client_path", &Config::client_path, 0, 0, check_client_path},
     {"server", "demo", "demo", &Config::demo},
     {"redis", "url", "redis_url", &Config::redis_url, 0, 0, check_redis_url, false,
@@ -346,6 +359,8 @@ const std::array<Field, 67> kFields{{
     {"auth", "callback_forward_headers", "auth_callback_forward_headers",
      &Config::auth_callback_forward_headers, 0, 0, check_callback_forward_headers},
     {"log", "level", "log_level", &Config::log_level, 0, 0, check_log_level, kReloadable},
+    {"log", "format", "log_format", &Config::log_format, 0, 0, check_log_format},
+    {"log", "access", "log_access", &Config::log_access, 0, 0, nullptr, kReloadable},
     {"shutdown", "timeout_seconds", "shutdown_timeout_seconds", &Config::shutdown_timeout_seconds,
      1, 3600},
     {"shutdown", "drain_seconds", "shutdown_drain_seconds", &Config::shutdown_drain_seconds, 0,
@@ -633,6 +648,20 @@ void validate(Config& config) {
   if (auto error = parse_listen(config.listen, config.listen_host, config.listen_port);
       !error.empty())
     throw ConfigError("server.listen: " + error);
+  config.admin_host.clear();
+  config.admin_port = 0;
+  if (!config.admin_listen.empty()) {
+    if (auto error = parse_listen(config.admin_listen, config.admin_host, config.admin_port);
+        !error.empty())
+      throw ConfigError("server.admin_listen: " + error);
+    // Port 0 on both picks two ports; the same port twice cannot be bound.
+    if (config.admin_port != 0 && config.admin_port == config.listen_port &&
+        (config.admin_host == config.listen_host || config.admin_host == "0.0.0.0" ||
+         config.listen_host == "0.0.0.0"))
+      throw ConfigError(fmt::format(
+          "server.admin_listen: must not be server.listen's address (\"{}\"), got \"{}\"",
+          config.listen, config.admin_listen));
+  }
   config.redis.reset();
   if (!config.redis_url.empty()) {
     RedisEndpoint endpoint;

@@ -54,7 +54,9 @@ CommandLine load_config(int argc, const char* const* argv,
   app.footer(
       "Every key of the config file can also be set with --set table.key=value or with\n"
       "WSRELAY_<FIELD> variables (see docs/configuration.md). Precedence: built-in defaults\n"
-      "< config file < environment < flags. A bad configuration exits with code 2.");
+      "< config file < environment < flags. Exit codes: 0 stopped cleanly, 1 internal error,\n"
+      "2 bad configuration, 3 cannot start (e.g. a listener cannot be bound), 4 forced stop\n"
+      "(a second signal, or shutdown.timeout_seconds passed while draining).");
   app.set_version_flag("--version", std::string("wsrelay ") + WSRELAY_VERSION);
 
   std::string config_path;
@@ -70,6 +72,7 @@ CommandLine load_config(int argc, const char* const* argv,
        "L",
        "trace, debug, info, warn, error, critical or off (log.level)",
        {}},
+      {"--log-format", "log.format", "F", "text or json (log.format)", {}},
   };
 
   app.add_option("--config", config_path, "TOML config file (default: $WSRELAY_CONFIG, else none)")

@@ -18,6 +18,7 @@
 #include <wsrelay/config.hpp>
 #include <wsrelay/http_answer.hpp>
 #include <wsrelay/hub.hpp>
+#include <wsrelay/log.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/origin.hpp>
 #include <wsrelay/printable.hpp>
@@ -41,10 +42,11 @@ class HttpRequestReader {
 };
 
 HttpSession::HttpSession(Shard& shard, tcp::socket socket, std::uint64_t id,
-                         Admission::Ticket handshake, Admission::Ticket address)
+                         Admission::Ticket handshake, Admission::Ticket address, Listener listener)
     : shard_(shard),
       socket_(std::move(socket)),
       id_(id),
+      listener_(listener),
       handshake_(std::move(handshake)),
       address_(std::move(address)) {}
 
@@ -86,15 +88,11 @@ void HttpSession::route() {
   head_only_ = req.method() == http::verb::head;
   const bool get = req.method() == http::verb::get || head_only_;
 
-  if (get && path == "/healthz") return respond(200, "ok", "ok\n");
-  if (get && path == "/readyz") {
-    if (shard_.shutting_down()) return respond(503, "draining", "draining\n");
-    if (shard_.hub().ready()) return respond(200, "ready", "ready\n");
-    return respond(503, "not ready", "not ready: the backend link is down\n");
+  if (listener_ == Listener::admin) {
+    if (get && route_probe(path, true)) return;
+    return respond(404, "not found", "not found\n");
   }
-  if (get && path == "/metrics")
-    return respond(200, "metrics", metrics.render_prometheus(),
-                   "Content-Type: text/plain; version=0.0.4\r\n");
+  if (get && route_probe(path, config.admin_listen.empty())) return;
 
   if (get && !config.client_path.empty() && path == config.client_path) {
     auto answer = client_script_answer(req[http::field::if_none_match]);
@@ -111,6 +109,7 @@ void HttpSession::route() {
   auto parsed = parse_target(target, config.websocket_url);
   if (!parsed) return respond(404, "not found", "not found\n");
   counts_as_handshake_ = true;
+  if (const auto* named = std::get_if<Target>(&*parsed)) target_ = *named;  // for the access line
   // First of all: a page from another site must not learn whether anything
   // here would have accepted it, nor spend an authorization on it.
   if (!origin_allowed(req[http::field::origin], req[http::field::host], config.allowed_origins)) {
@@ -142,6 +141,25 @@ void HttpSession::route() {
                                               self->on_authorized(std::move(decision));
                                             });
                                 });
+}
+
+bool HttpSession::route_probe(std::string_view path, bool metrics) {
+  if (path == "/healthz") {
+    respond(200, "ok", "ok\n");
+  } else if (path == "/readyz") {
+    if (shard_.shutting_down())
+      respond(503, "draining", "draining\n");
+    else if (shard_.hub().ready())
+      respond(200, "ready", "ready\n");
+    else
+      respond(503, "not ready", "not ready: the backend link is down\n");
+  } else if (metrics && path == "/metrics") {
+    respond(200, "metrics", shard_.metrics().render_prometheus(),
+            "Content-Type: text/plain; version=0.0.4\r\n");
+  } else {
+    return false;
+  }
+  return true;
 }
 
 bool HttpSession::admit_upgrade() {
@@ -282,6 +300,8 @@ void HttpSession::on_authorized(AuthDecision decision) {
   upgrade.subscribe = std::move(channels.subscribe);
   upgrade.publish = std::move(channels.publish);
   upgrade.client = std::move(client_);
+  upgrade.user = decision.identity.user.value_or(std::string());
+  upgrade.accepted = accepted_;
   upgrade.response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ";
@@ -307,8 +327,7 @@ void HttpSession::respond(int status, std::string_view reason, std::string_view 
                           std::string_view extra_headers) {
   spdlog::debug("session {}: HTTP {} ({})", id_, status, reason);
   // Counted as it is decided, never counted back: a counter only rises.
-  if (counts_as_handshake_)
-    shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
+  if (counts_as_handshake_) handshake_refused(status, reason);
   answer_ = format_http_answer(status, body, extra_headers, head_only_);
   // No request buffer from here on: what is left is a short answer and a
   // linger bounded by close_timeout_seconds.
@@ -320,6 +339,32 @@ void HttpSession::respond(int status, std::string_view reason, std::string_view 
   net::async_write(
       socket_, net::buffer(answer_),
       [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+}
+
+// One per connection: respond() runs once (its state moves on), and an
+// upgraded connection goes on as a WsSession that logs its own outcome.
+void HttpSession::handshake_refused(int status, std::string_view reason) {
+  const auto now = clock::now();
+  Metrics& metrics = shard_.metrics();
+  metrics.count_refusal(status);
+  metrics.handshake_duration.observe(shard_.index(), now - accepted_);
+  if (!shard_.config().log_access) return;
+  std::string client = client_;
+  if (client.empty()) {  // refused before X-Forwarded-For was read: the peer
+    error_code ignored;
+    const auto peer = socket_.remote_endpoint(ignored);
+    if (!ignored) client = peer.address().to_string();
+  }
+  AccessLine line(log_format(), "handshake");
+  line.number("session", id_)
+      .word("client", client)
+      .text("facility", target_.facility)
+      .text("user", "")
+      .word("flags", flags_to_string(target_.flags))
+      .number("status", static_cast<std::uint64_t>(status))
+      .text("reason", reason)
+      .seconds("duration", now - accepted_);
+  log_access(line);
 }
 
 void HttpSession::on_written(error_code ec) {

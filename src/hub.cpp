@@ -17,7 +17,9 @@ Hub::Hub(net::io_context& control, Engine& engine, Metrics& metrics)
 void Hub::start() {
   EngineHandlers handlers;
   handlers.on_message = [this](std::string_view channel, std::string_view payload,
-                               const DeliveryHold& hold) { on_message(channel, payload, hold); };
+                               const DeliveryHold& hold, Message::clock::time_point received) {
+    on_message(channel, payload, hold, received);
+  };
   handlers.on_subscribed = [this](const std::string& channel) { on_subscribed(channel); };
   handlers.on_link = [this](bool up) { on_link(up); };
   handlers.on_refused = [this](const std::string& channel, std::string_view why) {
@@ -107,12 +109,13 @@ void Hub::when_published(std::function<void()> done) {
   if (!stopped_) engine_.when_published(std::move(done));
 }
 
-void Hub::on_message(std::string_view channel, std::string_view payload, const DeliveryHold& hold) {
+void Hub::on_message(std::string_view channel, std::string_view payload, const DeliveryHold& hold,
+                     Message::clock::time_point received) {
   // Encode once, and only for a channel someone wants: every shard, and
   // every session in it, shares this object.
   MessagePtr message;
   const auto* shards = table_.message(channel, [&] {
-    message = Message::make(channel, payload);
+    message = Message::make(channel, payload, received);
     return message->hash();
   });
   if (shards != nullptr) fan_out(*shards, message, hold);

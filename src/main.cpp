@@ -3,12 +3,14 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <memory>
 #include <string>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <wsrelay/config.hpp>
+#include <wsrelay/exit_codes.hpp>
+#include <wsrelay/log.hpp>
 #include <wsrelay/server.hpp>
 
 extern char** environ;
@@ -33,7 +35,7 @@ int main(int argc, char** argv) {
     command_line = wsrelay::load_config(argc, argv, environment());
   } catch (const wsrelay::ConfigError& e) {
     std::fprintf(stderr, "wsrelay: configuration error: %s\n", e.what());
-    return 2;
+    return wsrelay::exit_code::bad_config;
   }
   if (command_line.exit_code) {
     std::fputs(command_line.output.c_str(), stdout);
@@ -48,22 +50,28 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto logger = spdlog::stderr_color_mt("wsrelay");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(loaded.config.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  wsrelay::LogFormat format = wsrelay::LogFormat::text;
+  wsrelay::parse_log_format(loaded.config.log_format, format);  // validated
+  wsrelay::setup_logging(format, loaded.config.log_level);
   std::signal(SIGPIPE, SIG_IGN);
 
+  std::unique_ptr<wsrelay::Server> server;
   try {
-    wsrelay::Server server(std::move(loaded.config));
+    server = std::make_unique<wsrelay::Server>(std::move(loaded.config));
     // After the engine's line, which must come first.
     for (const std::string& warning : loaded.warnings) spdlog::warn("{}", warning);
     // SIGHUP reads the same sources again: the same flags, file and variables.
-    server.set_reload_source(
+    server->set_reload_source(
         [argc, argv] { return wsrelay::load_config(argc, argv, environment()).loaded.config; });
-    return server.run();
+    server->listen();
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
-    return 1;
+    return wsrelay::exit_code::cannot_start;
+  }
+  try {
+    return server->run();
+  } catch (const std::exception& e) {
+    spdlog::critical("stopped by an error: {}", e.what());
+    return wsrelay::exit_code::failure;
   }
 }

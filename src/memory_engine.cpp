@@ -114,10 +114,11 @@ void MemoryEngine::publish(const std::string& channel, std::string_view payload,
     });
     return;
   }
-  net::post(state_->executor, [state = state_, channel, payload = std::string(payload)] {
+  net::post(state_->executor, [state = state_, channel, payload = std::string(payload),
+                               received = std::chrono::steady_clock::now()] {
     if (state->stopped || !state->channels.contains(channel)) return;
     ++state->metrics.messages_from_redis;
-    if (state->handlers.on_message) state->handlers.on_message(channel, payload, nullptr);
+    if (state->handlers.on_message) state->handlers.on_message(channel, payload, nullptr, received);
   });
 }
 

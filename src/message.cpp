@@ -5,9 +5,11 @@
 
 namespace wsrelay {
 
-std::shared_ptr<const Message> Message::make(std::string_view channel, std::string_view payload) {
+std::shared_ptr<const Message> Message::make(std::string_view channel, std::string_view payload,
+                                             clock::time_point received) {
   auto message = std::make_shared<Message>();
   message->channel_ = channel;
+  message->received_ = received;
   message->hash_ = hash_of(channel, payload);
   message->binary_ = !valid_utf8(payload);
   message->header_size_ = frame_header_size(payload.size());

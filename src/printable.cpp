@@ -5,10 +5,6 @@
 #include <fmt/format.h>
 
 namespace wsrelay {
-namespace {
-
-// Length of the valid UTF-8 sequence at the start of `s` and its code
-// point; 0 when it is not one (overlong forms and surrogates included).
 std::size_t decode_utf8(std::string_view s, std::uint32_t& code_point) {
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
   const unsigned char lead = byte(0);
@@ -39,6 +35,29 @@ std::size_t decode_utf8(std::string_view s, std::uint32_t& code_point) {
   return length;
 }
 
+bool append_backslash_escape(std::string& out, unsigned char c) {
+  switch (c) {
+    case '\\':
+    case '"':
+      out += '\\';
+      out += static_cast<char>(c);
+      return true;
+    case '\n':
+      out += "\\n";
+      return true;
+    case '\r':
+      out += "\\r";
+      return true;
+    case '\t':
+      out += "\\t";
+      return true;
+    default:
+      return false;
+  }
+}
+
+namespace {
+
 // Code points that are valid text yet change how a line reads.
 bool disguising(std::uint32_t c) {
   return (c >= 0x80 && c <= 0x9f) || c == 0x2028 || c == 0x2029 || c == 0x061c || c == 0x200e ||
@@ -55,15 +74,7 @@ std::string printable(std::string_view text, std::size_t max_bytes) {
     const std::size_t mark = out.size();
     const unsigned char c = static_cast<unsigned char>(text[i]);
     std::size_t consumed = 1;
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
+    if (append_backslash_escape(out, c)) {  // \\ " \n \r \t: written
     } else if (c < 0x20 || c == 0x7f) {
       out += fmt::format("\\x{:02x}", c);
     } else if (c < 0x80) {

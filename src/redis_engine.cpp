@@ -346,7 +346,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     if (push.kind == Push::Kind::message) {
       ++metrics_.messages_from_redis;
       if (subscriptions_.wants(push.channel) && handlers_.on_message)
-        handlers_.on_message(push.channel, push.payload, hold);
+        handlers_.on_message(push.channel, push.payload, hold, push.received);
       return;
     }
     if (push.kind == Push::Kind::oversized) {

@@ -17,6 +17,8 @@
 #include <wsrelay/auth.hpp>
 #include <wsrelay/cidr.hpp>
 #include <wsrelay/engine.hpp>
+#include <wsrelay/exit_codes.hpp>
+#include <wsrelay/http_session.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/shard.hpp>
 #include <wsrelay/systemd_notify.hpp>
@@ -32,6 +34,7 @@ Server::Server(Config config) : config_(std::move(config)) {
   // shard's sessions, nor theirs behind it. The Redis subscriber goes one
   // step further and reads on a thread of its own (subscriber_link.hpp).
   control_ = std::make_unique<net::io_context>(1);
+  metrics_.set_shards(count);
   engine_ = make_engine(config_, control_->get_executor(), metrics_);
   hub_ = std::make_unique<Hub>(*control_, *engine_, metrics_);
   authorizer_ = make_authorizer(config_, metrics_);
@@ -70,7 +73,23 @@ void Server::write_ready_file(const tcp::endpoint& endpoint) {
   std::rename(tmp.c_str(), config_.ready_file.c_str());
 }
 
-int Server::run() {
+std::unique_ptr<tcp::acceptor> Server::bind(const std::string& listen_host, std::uint16_t port,
+                                            std::string_view key, std::string_view text) {
+  const std::string host = listen_host == "localhost" ? "127.0.0.1" : listen_host;
+  tcp::endpoint endpoint(net::ip::make_address(host), port);
+  auto acceptor = std::make_unique<tcp::acceptor>(*control_);
+  error_code ec;
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
+  // Named, so that "address already in use" says which address.
+  if (ec)
+    throw std::runtime_error(fmt::format("cannot listen on {} ({}): {}", text, key, ec.message()));
+  return acceptor;
+}
+
+void Server::listen() {
   const DescriptorLimit limit = raise_descriptor_limit();
   if (limit.soft != limit.soft_before)
     spdlog::info("open-file limit raised from {} to {} (the hard limit)", limit.soft_before,
@@ -80,32 +99,35 @@ int Server::run() {
       !warning.empty())
     spdlog::warn("{}", warning);
   net::io_context& control = *control_;
-  std::string host = config_.listen_host == "localhost" ? "127.0.0.1" : config_.listen_host;
-  tcp::endpoint endpoint(net::ip::make_address(host), config_.listen_port);
-  acceptor_ = std::make_unique<tcp::acceptor>(control);
-  acceptor_->open(endpoint.protocol());
-  acceptor_->set_option(net::socket_base::reuse_address(true));
-  error_code bind_error;
-  acceptor_->bind(endpoint, bind_error);
-  // Named, so that "address already in use" says which address.
-  if (bind_error)
-    throw std::runtime_error(fmt::format("cannot listen on {} (server.listen): {}", config_.listen,
-                                         bind_error.message()));
-  acceptor_->listen(net::socket_base::max_listen_connections);
+  acceptor_ = bind(config_.listen_host, config_.listen_port, "server.listen", config_.listen);
   acceptor_->non_blocking(true);  // the reserve accepts on it directly
-  auto bound = acceptor_->local_endpoint();
+  if (!config_.admin_listen.empty()) {
+    admin_acceptor_ =
+        bind(config_.admin_host, config_.admin_port, "server.admin_listen", config_.admin_listen);
+    admin_retry_timer_ = std::make_unique<net::steady_timer>(control);
+  }
   accept_retry_timer_ = std::make_unique<net::steady_timer>(control);
   drain_timer_ = std::make_unique<net::steady_timer>(control);
   deadline_timer_ = std::make_unique<net::steady_timer>(control);
   memory_timer_ = std::make_unique<net::steady_timer>(control);
+}
 
+int Server::run() {
+  net::io_context& control = *control_;
+  const auto bound = acceptor_->local_endpoint();
   spdlog::info("wsrelay {} listening on {}:{} ({} shard{}, websocket_url {})", WSRELAY_VERSION,
                bound.address().to_string(), bound.port(), shards_.size(),
                shards_.size() == 1 ? "" : "s", config_.websocket_url);
+  if (admin_acceptor_) {
+    const auto admin = admin_acceptor_->local_endpoint();
+    spdlog::info("admin listener on {}:{}: /metrics, /healthz, /readyz (/metrics only there)",
+                 admin.address().to_string(), admin.port());
+  }
 
   net::post(control, [this] { hub_->start(); });
   for (auto& shard : shards_) net::post(shard->context(), [s = shard.get()] { s->start(); });
   do_accept();
+  if (admin_acceptor_) do_accept_admin();
 
   net::signal_set signals(control, SIGINT, SIGTERM);
   // The first signal drains; a second one stops at once.
@@ -156,6 +178,38 @@ void Server::do_accept() {
   });
 }
 
+// Why a reserve of its own: a health probe or a scrape must get through when
+// clients hold every one of server.max_handshakes, or the gateway that
+// still serves them is reported dead. The reserve is small and the
+// listener internal, so it cannot be what exhausts the process.
+void Server::do_accept_admin() {
+  constexpr std::size_t admin_reserve = 16;
+  Shard* shard = shards_[next_shard_].get();
+  next_shard_ = (next_shard_ + 1) % shards_.size();
+  admin_acceptor_->async_accept(shard->context(), [this, shard](error_code ec, tcp::socket socket) {
+    if (shutting_down_) return;
+    if (ec) {
+      // Out of descriptors or a transient error: pause instead of spinning.
+      admin_retry_timer_->expires_after(std::chrono::milliseconds(50));
+      admin_retry_timer_->async_wait([this](error_code wait_ec) {
+        if (!wait_ec && !shutting_down_) do_accept_admin();
+      });
+      return;
+    }
+    Admission::Ticket handshake =
+        admission_.begin_handshake(current_->max_handshakes + admin_reserve);
+    if (!handshake) {
+      refuse_connection(socket.release(), 503, "too many connections\n");
+    } else {
+      net::post(shard->context(),
+                [shard, socket = std::move(socket), handshake = std::move(handshake)]() mutable {
+                  shard->accept(std::move(socket), std::move(handshake), {}, Listener::admin);
+                });
+    }
+    do_accept_admin();
+  });
+}
+
 // Why here, before the shard: a connection refused at accept costs one
 // non-blocking read and write on this thread, no session, no buffer. The
 // address of a peer that is a trusted proxy is only known once its
@@ -166,6 +220,7 @@ bool Server::admit(tcp::socket& socket, Admission::Ticket& handshake, Admission:
   handshake = admission_.begin_handshake(config.max_handshakes);
   if (!handshake) {
     metrics_.handshakes_over_limit.fetch_add(1, std::memory_order_relaxed);
+    metrics_.count_refusal(503);
     refusal = "server.max_handshakes connections are in their handshake";
     refuse_connection(socket.release(), 503, "too many connections\n");
   } else {
@@ -178,6 +233,7 @@ bool Server::admit(tcp::socket& socket, Admission::Ticket& handshake, Admission:
       auto decision = admission_.admit_address(peer_address, config.address_limits);
       if (decision.verdict == AddressLimits::Verdict::too_many_open) {
         metrics_.handshakes_address_limited.fetch_add(1, std::memory_order_relaxed);
+        metrics_.count_refusal(429);
         refusal = "server.max_connections_per_address";
         refuse_connection(socket.release(), 429, "too many connections from this address\n");
         handshake.reset();
@@ -237,6 +293,10 @@ void Server::begin_shutdown(int signal_number) {
   error_code ignored;
   acceptor_->close(ignored);
   accept_retry_timer_->cancel();
+  if (admin_acceptor_) {
+    admin_acceptor_->close(ignored);
+    admin_retry_timer_->cancel();
+  }
   const std::chrono::milliseconds drain = std::chrono::seconds(config_.shutdown_drain_seconds);
   for (auto& shard : shards_)
     net::post(shard->context(), [s = shard.get(), drain] { s->shutdown(drain); });
@@ -274,7 +334,7 @@ void Server::wait_published() {
   if (stopped_) return;
   spdlog::info("drain: every session closed; waiting for Redis to answer {} publish(es)",
                metrics_.redis_pending_messages.load());
-  hub_->when_published([this] { stop_all(0); });
+  hub_->when_published([this] { stop_all(exit_code::ok); });
 }
 
 // Why: a burst leaves every session's queue grown; the sessions give that
@@ -317,7 +377,7 @@ void Server::force_stop(const char* why) {
       "{}: stopping now; abandoned: {} session(s) still open, {} client publish(es) not "
       "confirmed by Redis",
       why, alive, metrics_.redis_pending_messages.load());
-  stop_all(1);
+  stop_all(exit_code::forced_stop);
 }
 
 void Server::stop_all(int exit_code) {

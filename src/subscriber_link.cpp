@@ -133,13 +133,16 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
 
   void on_push(Push&& push) {
     // One post per read: this runs after the read handler that parsed the batch.
+    // One clock read per read too: every reply it brought shares the time.
     if (!flush_posted_) {
+      batch_received_ = std::chrono::steady_clock::now();
       flush_posted_ = true;
       net::post(io_, [this] {
         flush_posted_ = false;
         flush();
       });
     }
+    push.received = batch_received_;
     std::shared_ptr<const Hold> hold;
     if (push.kind == Push::Kind::message) {
       const std::size_t bytes = push.channel.size() + push.payload.size();
@@ -228,6 +231,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   };
   std::vector<Item> batch_;
   bool flush_posted_ = false;
+  std::chrono::steady_clock::time_point batch_received_{};
   std::unordered_set<std::string, StringHash, std::equal_to<>> gap_;
   bool gap_every_channel_ = false;
   RateLimitedLog drop_log_;

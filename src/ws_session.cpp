@@ -16,6 +16,7 @@
 #include <wsrelay/engine.hpp>
 #include <wsrelay/http_answer.hpp>
 #include <wsrelay/hub.hpp>
+#include <wsrelay/log.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/printable.hpp>
 #include <wsrelay/rate_limited_log.hpp>
@@ -35,6 +36,7 @@ WsSession::WsSession(Shard& shard, tcp::socket socket, WsUpgrade upgrade)
       id_(upgrade.id),
       facility_(std::move(upgrade.facility)),
       client_(std::move(upgrade.client)),
+      user_(std::move(upgrade.user)),
       flags_(upgrade.flags),
       subscribe_(std::move(upgrade.subscribe)),
       publish_(std::move(upgrade.publish)),
@@ -43,6 +45,7 @@ WsSession::WsSession(Shard& shard, tcp::socket socket, WsUpgrade upgrade)
       parser_(shard.config().max_message_bytes),
       slot_(std::move(upgrade.slot)),
       address_(std::move(upgrade.address)),
+      accepted_(upgrade.accepted),
       deadline_(upgrade.deadline) {
   settings_changed();
 }
@@ -76,11 +79,15 @@ void WsSession::open_websocket() {
   }
   const auto now = shard_.now();
   last_read_ = last_data_ = last_ping_ = now;
+  response_bytes_ = response_.size();
   push_own(std::exchange(response_, {}));
+  opened_ = clock::now();
+  handshake_done(101, "open");
   if (state_ == State::open) heartbeat_at_open();
   spdlog::debug("session {}: open /{} from {} flags={} subscribe={} publish={}", id_, facility_,
                 client_, flags_to_string(flags_), subscribe_.size(), publish_.size());
   const std::string early = std::exchange(early_, {});
+  bytes_in_ += early.size();
   if (!early.empty() && !parser_.feed(early, *this)) return;
   do_read();
 }
@@ -99,7 +106,7 @@ void WsSession::heartbeat_at_open() {
 void WsSession::refuse_upgrade(int status, std::string_view reason) {
   spdlog::debug("session {}: /{} from {} not opened, HTTP {}: {}", id_, facility_, client_, status,
                 reason);
-  shard_.metrics().handshakes_rejected.fetch_add(1, std::memory_order_relaxed);
+  handshake_done(status, reason);
   // Given back before the answer is written: a client that reads it and
   // retries at once must find the slot free.
   slot_.reset();
@@ -108,6 +115,49 @@ void WsSession::refuse_upgrade(int status, std::string_view reason) {
   deadline_ = shard_.now() + std::chrono::seconds(shard_.config().close_timeout_seconds);
   close_after_write_ = true;
   push_own(format_http_answer(status, std::string(reason) + "\n"));
+}
+
+void WsSession::handshake_done(int status, std::string_view reason) {
+  const auto now = clock::now();
+  Metrics& metrics = shard_.metrics();
+  metrics.handshake_duration.observe(shard_.index(), now - accepted_);
+  if (status != 101) metrics.count_refusal(status);
+  if (!shard_.config().log_access) return;
+  AccessLine line(log_format(), "handshake");
+  line.number("session", id_)
+      .word("client", client_)
+      .text("facility", facility_)
+      .text("user", user_)
+      .word("flags", flags_to_string(flags_))
+      .number("status", static_cast<std::uint64_t>(status))
+      .text("reason", reason)
+      .seconds("duration", now - accepted_);
+  log_access(line);
+}
+
+void WsSession::note_close(CloseReason reason, std::uint16_t code) {
+  if (close_noted_ || opened_ == clock::time_point{}) return;
+  close_noted_ = true;
+  close_reason_ = reason;
+  close_code_ = code;
+  shard_.metrics().count_close(reason);
+}
+
+void WsSession::log_close() {
+  if (opened_ == clock::time_point{} || !shard_.config().log_access) return;
+  AccessLine line(log_format(), "close");
+  line.number("session", id_)
+      .word("client", client_)
+      .text("facility", facility_)
+      .text("user", user_)
+      .number("code", close_code_)
+      .word("reason", to_string(close_reason_))
+      .seconds("duration", clock::now() - opened_)
+      .number("messages_out", messages_out_)
+      .number("bytes_out", bytes_out_ > response_bytes_ ? bytes_out_ - response_bytes_ : 0)
+      .number("messages_in", messages_in_)
+      .number("bytes_in", bytes_in_);
+  log_access(line);
 }
 
 void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
@@ -125,6 +175,7 @@ void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
   filter_.replay_done();
   heartbeat_at_open();
   const std::size_t delivered = queue_.held().size();
+  messages_out_ += delivered;
   queue_.release_held();
   metrics.messages_delivered.fetch_add(delivered, std::memory_order_relaxed);
   if (delivered > 0) {
@@ -156,6 +207,7 @@ void WsSession::on_readable(error_code ec) {
     if (ec == net::error::would_block || ec == net::error::try_again) break;
     if (ec) return finish(ec == net::error::eof ? "peer closed the connection" : "read failed");
     last_read_ = shard_.now();
+    bytes_in_ += n;
     if (lingering_) continue;  // after our last write: read and discard
     if (!parser_.feed(std::string_view(shard_.read_buffer(), n), *this)) return;
     if (state_ == State::finished) return;
@@ -166,6 +218,7 @@ void WsSession::on_readable(error_code ec) {
 
 void WsSession::on_message(bool binary, std::string_view payload) {
   if (state_ != State::open && state_ != State::replaying) return;
+  ++messages_in_;
   if (!within_publish_rate()) return;
   const Config& config = shard_.config();
   Metrics& metrics = shard_.metrics();
@@ -177,8 +230,8 @@ void WsSession::on_message(bool binary, std::string_view payload) {
     return;
   }
   if (publish_.empty()) {
-    metrics.closed_protocol_error.fetch_add(1, std::memory_order_relaxed);
-    return start_close(close_code::policy, "publishing is not allowed on this connection");
+    return start_close(CloseReason::protocol_error, close_code::policy,
+                       "publishing is not allowed on this connection");
   }
   for (const auto& channel : publish_) {
     if (!(flags_ & echo) &&
@@ -203,10 +256,11 @@ void WsSession::on_publish_refused(const PublishRefusal& why) {
     // it refuses a subscription.
     std::string reason = "publish refused by Redis";
     if (why.error.starts_with("NOPERM")) reason += " (NOPERM)";
-    return start_close(close_code::policy, reason);
+    return start_close(CloseReason::publish_refused, close_code::policy, reason);
   }
   // The backend's queue is full (Redis down or behind): try again later.
-  start_close(close_code::try_again_later, "backend unavailable, publish dropped");
+  start_close(CloseReason::backend_unavailable, close_code::try_again_later,
+              "backend unavailable, publish dropped");
 }
 
 void WsSession::on_ping(std::string_view payload) {
@@ -228,14 +282,13 @@ void WsSession::on_close(std::uint16_t code, std::string_view) {
     return;
   }
   // Answer with the peer's code (1000 when it sent none) and close after it.
-  start_close(code == 1005 ? close_code::normal : code, {});
+  start_close(CloseReason::client, code == 1005 ? close_code::normal : code, {});
   close_after_write_ = true;
 }
 
 void WsSession::on_protocol_error(std::uint16_t code, std::string_view reason) {
-  shard_.metrics().closed_protocol_error.fetch_add(1, std::memory_order_relaxed);
   spdlog::debug("session {}: protocol error {}: {}", id_, code, reason);
-  start_close(code, reason);
+  start_close(CloseReason::protocol_error, code, reason);
   close_after_write_ = true;
 }
 
@@ -254,6 +307,8 @@ bool WsSession::enqueue(const MessagePtr& message) {
 bool WsSession::queue_message(const MessagePtr& message, bool newest) {
   if (!admit(message->frame().size(), message.get(), newest)) return false;
   last_data_ = shard_.now();
+  ++messages_out_;
+  if (oldest_unwritten_ == clock::time_point{}) oldest_unwritten_ = message->received();
   queue_.push(message);
   note_queue_growth();
   schedule_flush();
@@ -273,7 +328,7 @@ void WsSession::schedule_flush() {
   shard_.schedule_flush(this);
 }
 
-void WsSession::flush() {
+void WsSession::flush(clock::time_point now) {
   flush_scheduled_ = false;
   if (state_ == State::finished || waiting_writable_) return;
   if (!socket_.non_blocking()) {
@@ -297,7 +352,13 @@ void WsSession::flush() {
       return;
     }
     if (ec) return finish("write failed");
+    bytes_out_ += written;
     queue_.consume(written, shard_.config().soft_queue_bytes);
+  }
+  // Once per write batch, for its oldest message: not per frame.
+  if (oldest_unwritten_ != clock::time_point{}) {
+    shard_.metrics().delivery_latency.observe(shard_.index(), now - oldest_unwritten_);
+    oldest_unwritten_ = {};
   }
   if (close_after_write_) linger();
 }
@@ -319,7 +380,7 @@ void WsSession::on_writable(error_code ec) {
   waiting_writable_ = false;
   if (state_ == State::finished) return;
   if (ec) return finish("write wait failed");
-  flush();
+  flush(clock::now());
 }
 
 void WsSession::tick(clock::time_point now) {
@@ -346,8 +407,7 @@ void WsSession::tick(clock::time_point now) {
   if (queue_.soft_limit_passed(now, limits()) && policy_ == SlowConsumerPolicy::close)
     return close_slow_consumer("soft_queue_bytes", config.soft_queue_bytes);
   if (now - last_read_ >= std::chrono::seconds(config.idle_timeout_seconds)) {
-    shard_.metrics().closed_idle.fetch_add(1, std::memory_order_relaxed);
-    return start_close(close_code::going_away, "idle timeout");
+    return start_close(CloseReason::idle, close_code::going_away, "idle timeout");
   }
   if (now - last_ping_ >= std::chrono::seconds(config.ping_interval_seconds)) {
     last_ping_ = now;
@@ -366,7 +426,7 @@ void WsSession::tick(clock::time_point now) {
 void WsSession::go_away() {
   if (state_ == State::subscribing) return refuse_upgrade(503, "server shutting down");
   if (state_ == State::replaying || state_ == State::open)
-    start_close(close_code::going_away, "server shutting down");
+    start_close(CloseReason::shutdown, close_code::going_away, "server shutting down");
 }
 
 void WsSession::close_refused(std::string_view reason) {
@@ -378,14 +438,16 @@ void WsSession::close_refused(std::string_view reason) {
   if (std::uint64_t suppressed = 0; log.should_log(suppressed))
     spdlog::info("session {}: closed with 1008: {} ({} more such closes since the previous line)",
                  id_, printable(reason), suppressed);
-  start_close(close_code::policy, reason);
+  start_close(CloseReason::subscribe_refused, close_code::policy, reason);
 }
 
-void WsSession::start_close(std::uint16_t code, std::string_view reason, bool drop_queued) {
+void WsSession::start_close(CloseReason why, std::uint16_t code, std::string_view reason,
+                            bool drop_queued) {
   if (state_ == State::closing || state_ == State::finished) return;
   // No close frame before the 101: a session that has to go then (a burst
   // past its queue limit while it waits) gets an HTTP answer instead.
   if (state_ == State::subscribing) return refuse_upgrade(503, reason);
+  note_close(why, code);
   if (drop_queued) queue_.drop_unwritten();
   queue_.clear_held();
   state_ = State::closing;
@@ -397,6 +459,7 @@ void WsSession::finish(std::string_view why) {
   if (finish_posted_ || state_ == State::finished) return;
   finish_posted_ = true;
   spdlog::debug("session {}: finish ({})", id_, why);
+  note_close(CloseReason::connection_lost, 1006);
   // Posted, so that the shard's index is never changed while it is walked.
   net::post(shard_.context(), [self = shared_from_this()] { self->do_finish(); });
 }
@@ -404,6 +467,7 @@ void WsSession::finish(std::string_view why) {
 void WsSession::do_finish() {
   if (state_ == State::finished) return;
   state_ = State::finished;
+  log_close();
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -46,10 +46,9 @@ bool WsSession::admit(std::size_t bytes, const Message* incoming, bool incoming_
 }
 
 void WsSession::close_slow_consumer(std::string_view which_limit, std::size_t limit) {
-  shard_.metrics().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
   // Clients decide how often this happens: one line a second for the whole
   // process and limit, with the count of the others
-  // (wsrelay_closed_slow_consumer_total has them all). The hard and the soft
+  // (wsrelay_sessions_closed_total{reason="slow_consumer"} has them all). The hard and the soft
   // limit are apart, so the first close by each is always seen.
   static SharedRateLimitedLog hard_log;
   static SharedRateLimitedLog soft_log;
@@ -59,7 +58,7 @@ void WsSession::close_slow_consumer(std::string_view which_limit, std::size_t li
         "session {}: closed with 1013, slow consumer ({} bytes waiting, {} {}); {} more such "
         "closes since the previous line",
         id_, queue_.waiting_bytes(), which_limit, limit, suppressed);
-  start_close(close_code::try_again_later, "slow consumer", true);
+  start_close(CloseReason::slow_consumer, close_code::try_again_later, "slow consumer", true);
 }
 
 void WsSession::note_queue_growth() {
@@ -72,14 +71,13 @@ bool WsSession::within_publish_rate() {
   const Config& config = shard_.config();
   if (config.publish_rate == 0) return true;
   if (publish_bucket_.take(clock::now(), config.publish_rate, config.publish_burst)) return true;
-  shard_.metrics().closed_rate_limited.fetch_add(1, std::memory_order_relaxed);
   static SharedRateLimitedLog log;  // as for slow consumers
   if (std::uint64_t suppressed = 0; log.should_log(suppressed))
     spdlog::info(
         "session {}: closed with 1008, over publish_rate ({}/s, burst {}); {} more such closes "
         "since the previous line",
         id_, config.publish_rate, config.publish_burst, suppressed);
-  start_close(close_code::policy, "publish rate limit exceeded");
+  start_close(CloseReason::rate_limited, close_code::policy, "publish rate limit exceeded");
   return false;
 }
 

@@ -68,6 +68,9 @@ struct Config {
   std::vector<std::string> subprotocols;  // empty = select the first offered
   std::string session_cookie = "sessionid";
   std::string ready_file;  // when set, "host:port\n" is written here once listening
+  // HOST:PORT of an internal listener for /metrics, /healthz and /readyz
+  // only; empty = none. When set, /metrics is served there and not on `listen`.
+  std::string admin_listen;
   std::string client_path = "/static/wsrelay.js";  // the embedded JS client; empty = not served
   bool demo = false;                               // serve the demo chat page at /demo/
 
@@ -137,7 +140,9 @@ struct Config {
   std::vector<std::string> auth_callback_forward_headers;
 
   // [log]
-  std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
+  std::string log_level = "info";   // trace, debug, info, warn, error, critical, off
+  std::string log_format = "text";  // text, json (log.hpp)
+  bool log_access = true;           // a line per handshake outcome and per close
 
   // [shutdown]
   int shutdown_timeout_seconds = 10;
@@ -146,6 +151,8 @@ struct Config {
   // Derived by validate(): parsed forms of the strings above.
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
+  std::string admin_host;  // from admin_listen; empty when it is
+  std::uint16_t admin_port = 0;
   std::optional<RedisEndpoint> redis;  // none = memory engine
   std::vector<CidrBlock> trusted_proxy_blocks;
   std::vector<StaticRule> static_rules;

@@ -7,6 +7,7 @@
 // invoked on it, never inline from inside the call that caused it (always
 // posted or from an I/O completion), so callers may hold no locks and may
 // re-enter the engine from a callback.
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -28,8 +29,10 @@ class Metrics;
 using DeliveryHold = std::shared_ptr<const void>;
 
 struct EngineHandlers {
-  // A message arrived on a subscribed channel.
-  std::function<void(std::string_view channel, std::string_view payload, const DeliveryHold& hold)>
+  // A message arrived on a subscribed channel; `received` is when it was
+  // read off the backend's socket (the delivery latency starts there).
+  std::function<void(std::string_view channel, std::string_view payload, const DeliveryHold& hold,
+                     std::chrono::steady_clock::time_point received)>
       on_message;
   // The backend confirmed the most recent subscribe of `channel`: from now on
   // every message published on it is delivered through on_message.

@@ -22,6 +22,11 @@
 
 namespace wsrelay {
 
+// Which listener accepted a connection: the main one (server.listen) serves
+// everything; the admin one (server.admin_listen) only /metrics, /healthz
+// and /readyz. With an admin listener, /metrics is served there only.
+enum class Listener { main, admin };
+
 class Shard;
 struct AuthDecision;
 struct AuthRequest;
@@ -35,7 +40,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // `address`, when the peer was limited at accept, until the connection
   // closes (it goes on to the WsSession).
   HttpSession(Shard& shard, tcp::socket socket, std::uint64_t id, Admission::Ticket handshake,
-              Admission::Ticket address);
+              Admission::Ticket address, Listener listener = Listener::main);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -51,6 +56,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void on_request(error_code ec);
   void route();
+  // The admin listener's routes; false when `path` is none of them.
+  bool route_probe(std::string_view path, bool admin);
+  // A refused handshake: counted by status, its duration observed, its access line.
+  void handshake_refused(int status, std::string_view reason);
   // The checks a WebSocket upgrade passes before its authorization: the
   // request's form, the address limits behind a trusted proxy, a slot.
   // False when one answered instead.
@@ -73,6 +82,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Shard& shard_;
   tcp::socket socket_;
   std::uint64_t id_;
+  Listener listener_;
+  clock::time_point accepted_ = clock::now();
   State state_ = State::reading;
   std::unique_ptr<HttpRequestReader> request_;
   Target target_;
@@ -82,7 +93,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string answer_;      // the HTTP answer being written
   bool head_only_ = false;  // a HEAD request: answers carry no body
   // A WebSocket handshake (or a request too malformed to tell): an answer
-  // other than the upgrade counts in wsrelay_handshakes_rejected_total.
+  // other than the upgrade counts in wsrelay_handshakes_refused_total and
+  // has an access line.
   bool counts_as_handshake_ = false;
   bool finished_ = false;
   Admission::Ticket handshake_;  // this connection, in server.max_handshakes

@@ -75,7 +75,8 @@ class Hub {
   bool ready() const { return ready_.load(std::memory_order_relaxed); }
 
  private:
-  void on_message(std::string_view channel, std::string_view payload, const DeliveryHold& hold);
+  void on_message(std::string_view channel, std::string_view payload, const DeliveryHold& hold,
+                  Message::clock::time_point received);
   void on_subscribed(const std::string& channel);
   void on_link(bool up);
   void on_refused(const std::string& channel, std::string_view why);

@@ -2,6 +2,7 @@
 // Message: one payload from the backend, with its server-to-client WebSocket
 // frame built once. Every recipient's queue holds a shared_ptr to the same
 // immutable object, so fan-out copies nothing per recipient.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -12,8 +13,13 @@ namespace wsrelay {
 
 class Message {
  public:
+  using clock = std::chrono::steady_clock;
+
   // Text frame when `payload` is valid UTF-8, else binary (PROTOCOL.md §4).
-  static std::shared_ptr<const Message> make(std::string_view channel, std::string_view payload);
+  // `received`: when it was read off the backend's socket, for the delivery
+  // latency; zero for a message that was not (a replayed last message).
+  static std::shared_ptr<const Message> make(std::string_view channel, std::string_view payload,
+                                             clock::time_point received = {});
 
   const std::string& channel() const { return channel_; }
   // The whole frame: header followed by the unmasked payload.
@@ -23,12 +29,14 @@ class Message {
   // Hash of (channel, payload), computed once, for echo suppression.
   std::uint64_t hash() const { return hash_; }
   static std::uint64_t hash_of(std::string_view channel, std::string_view payload);
+  clock::time_point received() const { return received_; }
 
  private:
   std::string channel_;
   std::string frame_;
   std::size_t header_size_ = 0;
   std::uint64_t hash_ = 0;
+  clock::time_point received_{};
   bool binary_ = false;
 };
 

@@ -6,6 +6,7 @@
 // could forge whole log lines, or rewrite what an operator's terminal
 // shows. Pure: a function of its input.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,5 +26,13 @@ namespace wsrelay {
 // `...(N more bytes)`, N counting the input left out: a value a client can
 // make 8 KiB long must not make lines that long.
 std::string printable(std::string_view text, std::size_t max_bytes = 200);
+
+// Length of the valid UTF-8 sequence at the start of `s` (not empty) and its
+// code point; 0 when it is not one (overlong forms and surrogates included).
+std::size_t decode_utf8(std::string_view s, std::uint32_t& code_point);
+
+// Appends `\\`, `\"`, `\n`, `\r` or `\t` for those five bytes (the escapes
+// printable() and JSON strings share) and returns true; false for any other.
+bool append_backslash_escape(std::string& out, unsigned char c);
 
 }  // namespace wsrelay

@@ -3,6 +3,7 @@
 // (hiredis's redisReader, hidden behind a pimpl), the command formatter
 // (hiredis's redisFormatCommandArgv) and the classification of what arrives
 // on a subscriber connection. The socket side lives in redis_connection.
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +78,8 @@ struct Push {
   std::string channel;
   std::string payload;  // message payload, pong payload, error text
   long long count = 0;  // subscriptions left after a (un)subscribe ack
+  // Set by the reader (SubscriberLink): when the read that brought it ended.
+  std::chrono::steady_clock::time_point received{};
 };
 
 Push classify_push(RespValue value);

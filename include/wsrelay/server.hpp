@@ -4,11 +4,12 @@
 // control executor, run by the thread that calls run()), the listener and
 // the signal handling.
 //
-// run() blocks until SIGTERM/SIGINT, then drains: the listener closes at
-// once, sessions get a 1001 close spread over shutdown_drain_seconds, client
-// publishes already accepted are answered by Redis, and run() returns 0. At
-// shutdown_timeout_seconds (or on a second signal) it stops anyway, logs
-// what it abandoned and returns 1.
+// listen() binds the listeners; run() then blocks until SIGTERM/SIGINT, and
+// drains: the listeners close at once, sessions get a 1001 close spread over
+// shutdown_drain_seconds, client publishes already accepted are answered by
+// Redis, and run() returns exit_code::ok. At shutdown_timeout_seconds (or on
+// a second signal) it stops anyway, logs what it abandoned and returns
+// exit_code::forced_stop.
 // SIGHUP reloads the configuration (server_reload.cpp).
 #include <atomic>
 #include <functional>
@@ -39,8 +40,12 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds the listener (throws on failure: this is start-up), then serves
-  // until a shutdown signal. Returns the process exit code.
+  // Binds the listener and the admin listener (server.admin_listen); throws
+  // std::runtime_error naming the address when one cannot be bound: the
+  // process cannot start.
+  void listen();
+  // Serves until a shutdown signal (listen() first). Returns the process
+  // exit code (exit_codes.hpp).
   int run();
 
   // Loads the configuration again from the sources read at start (file,
@@ -50,6 +55,11 @@ class Server {
 
  private:
   void do_accept();
+  // The admin listener: no per-address limits, its own small handshake
+  // reserve above server.max_handshakes, so probes pass when clients fill it.
+  void do_accept_admin();
+  std::unique_ptr<tcp::acceptor> bind(const std::string& host, std::uint16_t port,
+                                      std::string_view key, std::string_view text);
   // Control executor: accept failed. Out of descriptors, the waiting
   // connections are answered through the reserve; otherwise a short pause.
   void on_accept_error(error_code ec);
@@ -80,6 +90,8 @@ class Server {
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<Authorizer> authorizer_;
   std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<tcp::acceptor> admin_acceptor_;  // server.admin_listen; none when empty
+  std::unique_ptr<net::steady_timer> admin_retry_timer_;
   std::unique_ptr<net::steady_timer> drain_timer_;
   std::unique_ptr<net::steady_timer> accept_retry_timer_;
   DescriptorReserve descriptor_reserve_;

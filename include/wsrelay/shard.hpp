@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <wsrelay/admission.hpp>
+#include <wsrelay/http_session.hpp>
 #include <wsrelay/message.hpp>
 #include <wsrelay/net.hpp>
 #include <wsrelay/string_hash.hpp>
@@ -34,7 +35,6 @@ struct Config;
 class Admission;
 class Authorizer;
 class Hub;
-class HttpSession;
 class Metrics;
 class WsSession;
 struct WsUpgrade;
@@ -67,8 +67,9 @@ class Shard {
   void start();  // shard thread: starts the tick
   // Takes a freshly accepted socket (already on this shard's context) with
   // its handshake ticket and, when its peer was limited by address at
-  // accept, its address ticket.
-  void accept(tcp::socket socket, Admission::Ticket handshake, Admission::Ticket address);
+  // accept, its address ticket; `listener` says which listener accepted it.
+  void accept(tcp::socket socket, Admission::Ticket handshake, Admission::Ticket address,
+              Listener listener = Listener::main);
   // The handshake `from` succeeded: a WsSession takes its socket over.
   void upgrade(HttpSession* from, tcp::socket socket, WsUpgrade upgrade);
   // Server going away: no new sessions; every session is closed with 1001,

@@ -31,6 +31,7 @@
 #include <wsrelay/admission.hpp>
 #include <wsrelay/delivery_filter.hpp>
 #include <wsrelay/message.hpp>
+#include <wsrelay/metrics.hpp>
 #include <wsrelay/net.hpp>
 #include <wsrelay/outbound_queue.hpp>
 #include <wsrelay/protocol.hpp>
@@ -50,11 +51,13 @@ struct WsUpgrade {
   std::vector<std::string> subscribe;
   std::vector<std::string> publish;
   std::string client;         // the client address for logs
+  std::string user;           // the identity's user, for the access line; empty when none
   std::string response;       // the 101, with Sec-WebSocket-Accept and the subprotocol
   std::string early;          // bytes the client sent right after its request
   Admission::Ticket slot;     // its max_connections slot
   Admission::Ticket address;  // its client address's count, when limited
   std::chrono::steady_clock::time_point deadline;  // the handshake's
+  std::chrono::steady_clock::time_point accepted;  // when the connection was accepted
 };
 
 class WsSession : public std::enable_shared_from_this<WsSession>, private FrameSink {
@@ -71,8 +74,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   // Shard thread. A message for one of this session's channels.
   // Returns true when the message was queued for writing.
   bool enqueue(const MessagePtr& message);
-  // Shard thread. Writes what is queued (called once per loop turn).
-  void flush();
+  // Shard thread. Writes what is queued (called once per loop turn). `now`
+  // is when the write is issued, for the delivery latency.
+  void flush(clock::time_point now);
   // Shard thread. Deadlines: idle, ping, heartbeat, close; the soft limit.
   void tick(clock::time_point now);
   // Shard thread. The server is going away.
@@ -97,6 +101,12 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void heartbeat_at_open();
   // Before the 101: answers HTTP `status` with `reason` and closes.
   void refuse_upgrade(int status, std::string_view reason);
+  // The handshake's outcome: its duration observed, its access line.
+  void handshake_done(int status, std::string_view reason);
+  // The first cause of the close of an opened session: counted once, and
+  // named in its access line.
+  void note_close(CloseReason reason, std::uint16_t code);
+  void log_close();
   void on_replay(std::vector<std::optional<std::string>> values);
   void on_publish_refused(const PublishRefusal& why);
 
@@ -127,7 +137,8 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool within_publish_rate();
   bool queue_message(const MessagePtr& message, bool newest = true);
 
-  void start_close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
+  void start_close(CloseReason why, std::uint16_t code, std::string_view reason,
+                   bool drop_queued = false);
   void linger();
   void finish(std::string_view why);
   void do_finish();
@@ -139,6 +150,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
 
   std::string facility_;
   std::string client_;
+  std::string user_;
   Flags flags_ = 0;
   std::vector<std::string> subscribe_;
   std::vector<std::string> publish_;
@@ -161,6 +173,23 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   Admission::Ticket address_;  // its client address's count, until finished
 
   TokenBucket publish_bucket_;
+
+  // For the access lines and the close reason (not read on the hot path but
+  // for the counters, plain members of this one thread).
+  clock::time_point accepted_;
+  clock::time_point opened_{};  // the 101 queued; zero when never opened
+  bool close_noted_ = false;
+  CloseReason close_reason_ = CloseReason::connection_lost;
+  std::uint16_t close_code_ = 1006;   // no close frame either way
+  std::uint64_t messages_out_ = 0;    // messages from Redis (live and replayed) queued
+  std::uint64_t messages_in_ = 0;     // data messages read (heartbeats included)
+  std::uint64_t bytes_out_ = 0;       // bytes written after the 101
+  std::uint64_t bytes_in_ = 0;        // bytes read after the request
+  std::uint64_t response_bytes_ = 0;  // the 101 itself, not counted in bytes_out_
+  // The read off the Redis socket of the oldest message queued since the
+  // last complete write; zero when none (replays and the session's own
+  // frames have none).
+  clock::time_point oldest_unwritten_{};
 
   clock::time_point deadline_;  // the handshake's while subscribing, then the close deadline
   clock::time_point last_read_;

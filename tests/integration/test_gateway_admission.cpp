@@ -136,7 +136,7 @@ TEST_CASE("half-open handshakes: at most server.max_handshakes held, the rest 50
         60);
 }
 
-TEST_CASE("wsrelay_handshakes_rejected_total only rises; the gauges follow each connection",
+TEST_CASE("wsrelay_handshakes_refused_total only rises; the gauges follow each connection",
           "[gateway][admission]") {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
@@ -154,12 +154,12 @@ TEST_CASE("wsrelay_handshakes_rejected_total only rises; the gauges follow each 
   // Being authorized: one slot, one handshake (plus the /metrics request),
   // and nothing rejected. (The counter used to be raised here and lowered
   // on success.)
-  CHECK(metric(gateway, "wsrelay_handshakes_rejected_total") == 0);
+  CHECK(metric(gateway, "wsrelay_handshakes_refused_total{status=\"403\"}") == 0);
   CHECK(metric(gateway, "wsrelay_connections_open") == 1);
   CHECK(metric(gateway, "wsrelay_handshakes_in_progress") == 2);
   release.set_value();
   REQUIRE(handshake.get() == 101);
-  CHECK(metric(gateway, "wsrelay_handshakes_rejected_total") == 0);
+  CHECK(metric(gateway, "wsrelay_handshakes_refused_total{status=\"403\"}") == 0);
   CHECK(metric(gateway, "wsrelay_connections_open") == 1);
   // The upgraded one is no handshake any more: the scrape counts itself.
   CHECK(wait_until([&] { return metric(gateway, "wsrelay_handshakes_in_progress") == 1; }, 5s));
@@ -170,10 +170,10 @@ TEST_CASE("wsrelay_handshakes_rejected_total only rises; the gauges follow each 
             .connect(gateway.port(), "/ws/a?subscribe-broadcast",
                      {{"Origin", "https://elsewhere.example"}})
             .status == 403);
-  CHECK(metric(gateway, "wsrelay_handshakes_rejected_total") == 1);
+  CHECK(metric(gateway, "wsrelay_handshakes_refused_total{status=\"403\"}") == 1);
   WsClient another;
   REQUIRE(another.connect(gateway.port(), "/ws/a?subscribe-broadcast").status == 101);
-  CHECK(metric(gateway, "wsrelay_handshakes_rejected_total") == 1);
+  CHECK(metric(gateway, "wsrelay_handshakes_refused_total{status=\"403\"}") == 1);
   CHECK(metric(gateway, "wsrelay_connections_open") == 2);
   REQUIRE(another.close());
   CHECK(wait_until([&] { return metric(gateway, "wsrelay_connections_open") == 1; }, 5s));

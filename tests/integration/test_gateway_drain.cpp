@@ -2,7 +2,7 @@
 // once, sessions are closed with 1001 spread evenly over
 // shutdown.drain_seconds, client publishes already accepted reach Redis
 // before the process exits 0, and shutdown.timeout_seconds is a hard
-// deadline (exit 1, with a log line naming what was abandoned).
+// deadline (exit 4, with a log line naming what was abandoned).
 #include <signal.h>
 
 #include <algorithm>
@@ -127,7 +127,7 @@ TEST_CASE("drain: 200 clients get 1001 spread over the window, accepted publishe
   CHECK(Clock::now() - signalled < 8s);
 }
 
-TEST_CASE("drain: at shutdown.timeout_seconds the process stops anyway and exits 1",
+TEST_CASE("drain: at shutdown.timeout_seconds the process stops anyway and exits 4",
           "[gateway][drain]") {
   RedisServer redis;
   TestGateway gateway(with_redis(
@@ -140,7 +140,7 @@ TEST_CASE("drain: at shutdown.timeout_seconds the process stops anyway and exits
   const auto status = gateway.wait_exit(6s);
   ::kill(redis.pid(), SIGCONT);
   REQUIRE(status);
-  CHECK(*status == 1);
+  CHECK(*status == 4);  // exit_code::forced_stop
   CHECK(Clock::now() - signalled >= 1900ms);
   CHECK(gateway.log().find("1 client publish(es) not confirmed by Redis") != std::string::npos);
 }

@@ -32,7 +32,8 @@ TEST_CASE("a publish-rate flood from many connections is one log line a second",
   }
   const auto seconds =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start);
-  CHECK(metric_value(gateway, "wsrelay_closed_rate_limited_total") == kFlooders);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"rate_limited\"}") ==
+        kFlooders);
   const std::string log = gateway.log();
   INFO(log);
   const std::size_t lines = count_lines(log, "over publish_rate");

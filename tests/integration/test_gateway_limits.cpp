@@ -89,7 +89,8 @@ TEST_CASE("a ping flood from a client that never reads is cut at max_queue_bytes
   for (const RawFrame& frame : flooder.frames()) {
     if (frame.opcode == 0x8) CHECK(close_code_of(frame) == 1013);
   }
-  const auto evicted = metric_value(gateway, "wsrelay_closed_slow_consumer_total");
+  const auto evicted =
+      metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}");
   REQUIRE(evicted);
   CHECK(*evicted >= 1);
 
@@ -144,7 +145,7 @@ TEST_CASE("one message bigger than max_queue_bytes does not evict idle readers",
     CHECK(m->data == "small");
     CHECK(client->is_open());
   }
-  CHECK(metric_value(gateway, "wsrelay_closed_slow_consumer_total") == 0);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}") == 0);
 }
 
 TEST_CASE("a 1013 raised during the replay is the last frame of the connection",
@@ -208,7 +209,7 @@ TEST_CASE("a 1013 raised during the replay is the last frame of the connection",
   }
   INFO("after the close frame: " << after);
   CHECK(close_index + 1 == frames.size());
-  CHECK(metric_value(gateway, "wsrelay_closed_slow_consumer_total") == 1);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}") == 1);
   CHECK(witness->is_open());
 }
 

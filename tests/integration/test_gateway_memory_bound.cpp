@@ -54,7 +54,8 @@ TEST_CASE("1000 clients that never read: bounded RSS, each closed by the soft li
     REQUIRE(m);
     REQUIRE(m->data == payload);
     if (auto rss = proc_status_kib(gateway.pid(), "VmRSS")) peak_kib = std::max(peak_kib, *rss);
-    closed = metric_value(gateway, "wsrelay_closed_slow_consumer_total").value_or(0);
+    closed = metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}")
+                 .value_or(0);
     if (closed > 0 && !first_close) first_close = std::chrono::steady_clock::now();
   }
   const auto all_closed = std::chrono::steady_clock::now();

@@ -42,7 +42,7 @@ TEST_CASE("publish rate: a burst over the bucket closes with 1008, a paced clien
     ++extra;
   }
   CHECK(extra <= 1);
-  CHECK(metric_value(gateway, "wsrelay_closed_rate_limited_total") == 1);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"rate_limited\"}") == 1);
 
   // 40 messages at ~16 per second (under 20/s; pacing, not synchronisation),
   // heartbeats mixed in: every message arrives, the connection stays open.
@@ -63,7 +63,7 @@ TEST_CASE("publish rate: a burst over the bucket closes with 1008, a paced clien
     std::this_thread::sleep_for(60ms);
   }
   CHECK(paced->is_open());
-  CHECK(metric_value(gateway, "wsrelay_closed_rate_limited_total") == 1);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"rate_limited\"}") == 1);
 }
 
 TEST_CASE("publish rate: heartbeats count, so a heartbeat flood is cut too", "[gateway][limits]") {
@@ -81,7 +81,7 @@ TEST_CASE("publish rate: heartbeats count, so a heartbeat flood is cut too", "[g
   for (const RawFrame& frame : client.frames())
     if (frame.opcode == 0x1 && frame.payload == "--heartbeat--") ++answers;
   CHECK(answers == 5 + 1);  // and the one sent at open
-  CHECK(metric_value(gateway, "wsrelay_closed_rate_limited_total") == 1);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"rate_limited\"}") == 1);
 }
 
 TEST_CASE("publish rate 0 turns the limit off", "[gateway][limits]") {
@@ -103,5 +103,5 @@ TEST_CASE("publish rate 0 turns the limit off", "[gateway][limits]") {
   }
   talker.pump();
   CHECK_FALSE(talker.closed());
-  CHECK(metric_value(gateway, "wsrelay_closed_rate_limited_total") == 0);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"rate_limited\"}") == 0);
 }

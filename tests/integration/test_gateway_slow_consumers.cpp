@@ -126,7 +126,7 @@ TEST_CASE("slow consumer, policy close: 1013 for it, everything for a reader on 
   CHECK(close_code_of(frames[i]) == 1013);
   CHECK(frames[i].payload.substr(2) == "slow consumer");
   CHECK(expected - 1 < kMessages);
-  CHECK(metric_value(gateway, "wsrelay_closed_slow_consumer_total") == 1);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}") == 1);
   CHECK(metric_value(gateway, "wsrelay_messages_dropped_slow_consumer_total") == 0);
   CHECK(witness->is_open());
 }
@@ -146,9 +146,12 @@ TEST_CASE("slow consumer, policy drop-oldest: stays open, gets the newest, in or
   publish_stream(sync, *witness, {"broadcast:ticker.btc"}, "t");
 
   // Over the soft limit for longer than soft_queue_seconds: still not closed.
-  CHECK_FALSE(
-      wait_until([&] { return metric_value(gateway, "wsrelay_closed_slow_consumer_total") != 0; },
-                 1500ms, 50ms));
+  CHECK_FALSE(wait_until(
+      [&] {
+        return metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}") !=
+               0;
+      },
+      1500ms, 50ms));
 
   read_until_message(slow, "t", kMessages);
   const std::vector<int> numbers = received_numbers(slow, "t");
@@ -159,7 +162,7 @@ TEST_CASE("slow consumer, policy drop-oldest: stays open, gets the newest, in or
   const auto dropped = metric_value(gateway, "wsrelay_messages_dropped_slow_consumer_total");
   REQUIRE(dropped);
   CHECK(*dropped == kMessages - static_cast<long long>(numbers.size()));
-  CHECK(metric_value(gateway, "wsrelay_closed_slow_consumer_total") == 0);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}") == 0);
   // Drop-oldest keeps a contiguous run of the newest: once messages are
   // delivered after a gap, the rest up to the end is contiguous or gapped,
   // but never reordered (checked above); and the tail it holds is recent.
@@ -207,7 +210,7 @@ TEST_CASE("slow consumer, policy keep-latest: superseded values go first, the ne
   REQUIRE(dropped);
   CHECK(*dropped == kMessages - static_cast<long long>(numbers.size()));
   CHECK(*dropped > 0);
-  CHECK(metric_value(gateway, "wsrelay_closed_slow_consumer_total") == 0);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}") == 0);
   // Keep-latest collapses a backlog to one value per channel: far fewer
   // messages reach this client than drop-oldest's queue-full of them.
   CHECK(numbers.size() < static_cast<std::size_t>(kMessages) / 2);
@@ -234,7 +237,8 @@ TEST_CASE("soft limit: closed with 1013 after soft_queue_seconds over it, not be
   std::optional<std::chrono::steady_clock::time_point> closed_at;
   REQUIRE(wait_until(
       [&] {
-        if (metric_value(gateway, "wsrelay_closed_slow_consumer_total") != 1) return false;
+        if (metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}") != 1)
+          return false;
         closed_at = std::chrono::steady_clock::now();
         return true;
       },
@@ -272,12 +276,15 @@ TEST_CASE("soft limit: a client that catches up in time is not closed", "[gatewa
       sync.publish("broadcast:feed", payload("c", ++n));
       REQUIRE(witness->read(5s));
     }
-    CHECK_FALSE(
-        wait_until([&] { return metric_value(gateway, "wsrelay_closed_slow_consumer_total") != 0; },
-                   1200ms, 50ms));
+    CHECK_FALSE(wait_until(
+        [&] {
+          return metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}") !=
+                 0;
+        },
+        1200ms, 50ms));
     read_until_message(lagging, "c", n);
   }
   // Over 3.6 s over the soft limit in total, never 2 s in a row.
   CHECK(received_numbers(lagging, "c").size() == static_cast<std::size_t>(n));
-  CHECK(metric_value(gateway, "wsrelay_closed_slow_consumer_total") == 0);
+  CHECK(metric_value(gateway, "wsrelay_sessions_closed_total{reason=\"slow_consumer\"}") == 0);
 }

@@ -120,7 +120,7 @@ struct Harness {
     engine = wsrelay::make_engine(config, io.get_executor(), metrics);
     engine->start(EngineHandlers{
         [this](std::string_view channel, std::string_view payload,
-               const wsrelay::DeliveryHold& hold) {
+               const wsrelay::DeliveryHold& hold, std::chrono::steady_clock::time_point) {
           messages.emplace_back(channel, payload);
           if (keep_hold && keep_hold(channel)) holds.push_back(hold);
         },

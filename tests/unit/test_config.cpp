@@ -742,7 +742,7 @@ TEST_CASE("Kubernetes service variables do not stop the start", "[config]") {
     CHECK(name.find("_PORT_") == std::string::npos);
     CHECK_FALSE((name.size() >= 5 && name.compare(name.size() - 5, 5, "_PORT") == 0));
   }
-  CHECK(config_variable_names().size() == 67);
+  CHECK(config_variable_names().size() == 70);
 }
 
 TEST_CASE("to_toml round-trips through parse_config_toml", "[config]") {
@@ -822,5 +822,26 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
     INFO(line);
     CHECK(sample.find("\n" + line + "\n") != std::string::npos);
   }
-  CHECK(keys == 67);
+  CHECK(keys == 70);
+}
+
+TEST_CASE("server.admin_listen: parsed like listen, and never the same address", "[config]") {
+  Config c;
+  c.admin_listen = "127.0.0.1:9090";
+  validate(c);
+  CHECK(c.admin_host == "127.0.0.1");
+  CHECK(c.admin_port == 9090);
+  c.admin_listen = "";
+  validate(c);
+  CHECK(c.admin_host.empty());
+  c.admin_listen = "metrics:9090";
+  CHECK_THAT(validate_error(c), StartsWith("server.admin_listen: host must be an IPv4 address"));
+  c.admin_listen = "127.0.0.1:8080";  // listen's default
+  CHECK(validate_error(c) ==
+        "server.admin_listen: must not be server.listen's address (\"127.0.0.1:8080\"), got "
+        "\"127.0.0.1:8080\"");
+  c.listen = "0.0.0.0:8080";
+  CHECK_THAT(validate_error(c), StartsWith("server.admin_listen: must not be"));
+  c.admin_listen = "127.0.0.1:0";  // two free ports
+  CHECK(validate_error(c) == "<no ConfigError>");
 }

@@ -7,6 +7,7 @@
 
 #include <wsrelay/engine.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/protocol.hpp>
 #include <wsrelay/shard.hpp>
 
 namespace wsrelay {
@@ -206,8 +207,9 @@ void Hub::on_refused(const std::string& channel, std::string_view why) {
   const auto shards = table_.refused(channel);
   if (shards.empty()) return;
   schedule_flush();
-  std::string reason = "subscription refused by Redis";
-  if (why.starts_with("NOPERM")) reason += " (NOPERM)";
+  const std::string reason(why.starts_with("NOPERM")
+                               ? close_reason::subscription_refused_noperm.text
+                               : close_reason::subscription_refused.text);
   for (auto shard : shards) {
     Shard* target = shards_[shard];
     net::post(target->context(), [target, channel, reason] { target->refuse(channel, reason); });

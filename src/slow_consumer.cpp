@@ -15,7 +15,7 @@ constexpr std::array<std::pair<std::string_view, SlowConsumerPolicy>, 3> kPolici
     {"keep-latest", SlowConsumerPolicy::keep_latest},
 }};
 
-// What a facility may hold (PROTOCOL.md §1), plus the two wildcards.
+// What a facility may hold (docs/protocol.md §1), plus the two wildcards.
 bool glob_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '.' || c == '-' || c == '*' || c == '?';

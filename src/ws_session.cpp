@@ -178,7 +178,7 @@ void WsSession::on_message(bool binary, std::string_view payload) {
   }
   if (publish_.empty()) {
     metrics.closed_protocol_error.fetch_add(1, std::memory_order_relaxed);
-    return start_close(close_code::policy, "publishing is not allowed on this connection");
+    return start_close(close_reason::publish_not_allowed);
   }
   for (const auto& channel : publish_) {
     if (!(flags_ & echo) &&
@@ -201,12 +201,11 @@ void WsSession::on_publish_refused(const PublishRefusal& why) {
   if (why.kind == PublishRefusal::Kind::refused) {
     // Redis will refuse the next one too (an ACL without the channel), as
     // it refuses a subscription.
-    std::string reason = "publish refused by Redis";
-    if (why.error.starts_with("NOPERM")) reason += " (NOPERM)";
-    return start_close(close_code::policy, reason);
+    return start_close(why.error.starts_with("NOPERM") ? close_reason::publish_refused_noperm
+                                                       : close_reason::publish_refused);
   }
   // The backend's queue is full (Redis down or behind): try again later.
-  start_close(close_code::try_again_later, "backend unavailable, publish dropped");
+  start_close(close_reason::publish_dropped);
 }
 
 void WsSession::on_ping(std::string_view payload) {
@@ -347,7 +346,7 @@ void WsSession::tick(clock::time_point now) {
     return close_slow_consumer("soft_queue_bytes", config.soft_queue_bytes);
   if (now - last_read_ >= std::chrono::seconds(config.idle_timeout_seconds)) {
     shard_.metrics().closed_idle.fetch_add(1, std::memory_order_relaxed);
-    return start_close(close_code::going_away, "idle timeout");
+    return start_close(close_reason::idle_timeout);
   }
   if (now - last_ping_ >= std::chrono::seconds(config.ping_interval_seconds)) {
     last_ping_ = now;
@@ -365,8 +364,7 @@ void WsSession::tick(clock::time_point now) {
 
 void WsSession::go_away() {
   if (state_ == State::subscribing) return refuse_upgrade(503, "server shutting down");
-  if (state_ == State::replaying || state_ == State::open)
-    start_close(close_code::going_away, "server shutting down");
+  if (state_ == State::replaying || state_ == State::open) start_close(close_reason::shutting_down);
 }
 
 void WsSession::close_refused(std::string_view reason) {

@@ -5,7 +5,7 @@
 //
 // A facility pattern is a facility name where '*' stands for any run of
 // characters ("chat", "chat-*", "*"). A flag list is made of flag names
-// (PROTOCOL.md §1), "subscribe-*", "publish-*" or "*" (every flag).
+// (docs/protocol.md §1), "subscribe-*", "publish-*" or "*" (every flag).
 #include <optional>
 #include <string>
 #include <string_view>

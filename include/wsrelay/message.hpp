@@ -12,7 +12,7 @@ namespace wsrelay {
 
 class Message {
  public:
-  // Text frame when `payload` is valid UTF-8, else binary (PROTOCOL.md §4).
+  // Text frame when `payload` is valid UTF-8, else binary (docs/protocol.md §4).
   static std::shared_ptr<const Message> make(std::string_view channel, std::string_view payload);
 
   const std::string& channel() const { return channel_; }

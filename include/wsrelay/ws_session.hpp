@@ -128,6 +128,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool queue_message(const MessagePtr& message, bool newest = true);
 
   void start_close(std::uint16_t code, std::string_view reason, bool drop_queued = false);
+  void start_close(const CloseReason& why, bool drop_queued = false) {
+    start_close(why.code, why.text, drop_queued);
+  }
   void linger();
   void finish(std::string_view why);
   void do_finish();

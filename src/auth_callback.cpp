@@ -27,6 +27,7 @@
 #include <wsrelay/config.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/net.hpp>
+#include <wsrelay/thread_check.hpp>
 
 namespace wsrelay {
 namespace {
@@ -47,7 +48,10 @@ class CallbackAuthorizer::Impl {
   Impl(const Config& config, Metrics* metrics);
 
   void start() {
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this] {
+      name_this_thread("wsrelay-authcb");
+      ioc_.run();
+    });
   }
   // Closes everything and joins the thread. Pending `done`s are dropped.
   void stop();

@@ -9,6 +9,7 @@
 #include <wsrelay/http_session.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/thread_check.hpp>
 #include <wsrelay/ws_session.hpp>
 
 namespace wsrelay {
@@ -43,6 +44,7 @@ void Shard::stop_tick() {
 }
 
 void Shard::accept(tcp::socket socket, Admission::Ticket handshake, Admission::Ticket address) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   if (shutting_down_) return;
   error_code ignored;
   // Without TCP_NODELAY a small frame can wait for the peer's delayed ACK.
@@ -62,6 +64,7 @@ void Shard::accept(tcp::socket socket, Admission::Ticket handshake, Admission::T
 }
 
 void Shard::upgrade(HttpSession* from, tcp::socket socket, WsUpgrade upgrade) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   auto it = handshakes_.find(from);
   if (it == handshakes_.end()) return;
   auto session = std::make_shared<WsSession>(*this, std::move(socket), std::move(upgrade));
@@ -77,7 +80,9 @@ void Shard::remove(HttpSession* handshake) {
 }
 
 void Shard::count_sessions() {
-  session_count_.store(handshakes_.size() + sessions_.size(), std::memory_order_relaxed);
+  const std::size_t count = handshakes_.size() + sessions_.size();
+  session_count_.store(count, std::memory_order_relaxed);
+  if (count == 0 && drained_) std::exchange(drained_, nullptr)();
 }
 
 // Why spread: every client closed with 1001 reconnects, and a deploy that
@@ -85,8 +90,14 @@ void Shard::count_sessions() {
 // wave. The sessions are shuffled and the k-th of n closes at a random point
 // of the k-th of n equal slots of the window: the closes are as even as a
 // clock, and no client can tell in advance when its turn comes.
-void Shard::shutdown(std::chrono::milliseconds drain) {
+void Shard::shutdown(std::chrono::milliseconds drain, std::function<void()> drained) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   shutting_down_ = true;
+  drained_ = std::move(drained);
+  // Sessions leave through posted removals (never inline), so the count
+  // cannot reach zero inside the loops below; this covers a shard with no
+  // connection at all.
+  count_sessions();
   // Handshakes are no WebSocket yet: nothing to spread.
   for (auto& [raw, handshake] : handshakes_) handshake->go_away();
   if (drain.count() <= 0 || sessions_.empty()) {
@@ -124,6 +135,7 @@ void Shard::drain_due() {
 }
 
 void Shard::subscribe(WsSession* session, const std::vector<std::string>& channels) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   std::vector<std::string> added;
   auto& slots = session->index_slots();
   slots.resize(channels.size());
@@ -168,6 +180,7 @@ void Shard::remove(WsSession* session) {
 }
 
 void Shard::refuse(const std::string& channel, const std::string& reason) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   auto it = index_.find(channel);
   if (it == index_.end()) return;
   auto sessions = std::move(it->second);
@@ -183,6 +196,7 @@ void Shard::refuse(const std::string& channel, const std::string& reason) {
 }
 
 void Shard::deliver(const MessagePtr& message) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   auto it = index_.find(std::string_view(message->channel()));
   if (it == index_.end()) return;
   std::uint64_t delivered = 0;
@@ -192,6 +206,7 @@ void Shard::deliver(const MessagePtr& message) {
 }
 
 void Shard::set_config(std::shared_ptr<const Config> config) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   config_ = std::move(config);
   for (auto& [raw, session] : sessions_) session->settings_changed();
 }

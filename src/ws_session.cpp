@@ -20,6 +20,7 @@
 #include <wsrelay/printable.hpp>
 #include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/shard.hpp>
+#include <wsrelay/thread_check.hpp>
 
 namespace wsrelay {
 
@@ -51,6 +52,10 @@ WsSession::~WsSession() = default;
 
 void WsSession::start() {
   if (subscribe_.empty()) return open_websocket();
+  // Registered with the shard first: its shard_subscribed is posted to the
+  // hub before the open below, from this thread, so the hub sees the shard
+  // in each channel's list before it confirms (docs/architecture.md,
+  // "Threads", ordering 1).
   shard_.subscribe(this, subscribe_);
   std::weak_ptr<WsSession> weak = weak_from_this();
   shard_.hub().open(
@@ -64,6 +69,7 @@ void WsSession::start() {
 }
 
 void WsSession::on_confirmed() {
+  WSRELAY_ASSERT_ON(shard_.context().get_executor());
   if (state_ != State::subscribing) return;
   state_ = State::replaying;
   open_websocket();
@@ -110,7 +116,12 @@ void WsSession::refuse_upgrade(int status, std::string_view reason) {
   push_own(format_http_answer(status, std::string(reason) + "\n"));
 }
 
+// The hub posted `confirmed`, then every live message for this shard, then
+// this, through the shard's queue: whatever live message is held now was
+// published before or during the read of the stored values, and nothing
+// older can follow (docs/architecture.md, "Threads", ordering 2 and 3).
 void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
+  WSRELAY_ASSERT_ON(shard_.context().get_executor());
   if (state_ != State::replaying) return;
   Metrics& metrics = shard_.metrics();
   const auto now = shard_.now();

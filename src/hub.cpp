@@ -7,6 +7,7 @@
 
 #include <wsrelay/engine.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/printable.hpp>
 #include <wsrelay/protocol.hpp>
 #include <wsrelay/shard.hpp>
 #include <wsrelay/thread_check.hpp>
@@ -203,14 +204,10 @@ void Hub::on_oversized(std::string_view channel, std::size_t bytes) {
     spdlog::warn(
         "message on {} dropped: {} bytes, over redis.max_message_bytes; {} other(s) dropped "
         "since the previous line",
-        channel, bytes, suppressed);
+        printable(channel), bytes, suppressed);
   }
 }
 
-// The channel is forgotten here and in every shard that had it, and its
-// sessions are closed: a session opening on it later starts from scratch (a
-// new SUBSCRIBE, which Redis may now accept) instead of waiting forever
-// behind a subscription that will never be confirmed.
 // The channel is forgotten here and in every shard that had it, and its
 // sessions are refused or closed: a session opening on it later starts from
 // scratch (a new SUBSCRIBE, which Redis may now accept) instead of waiting

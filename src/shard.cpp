@@ -38,11 +38,6 @@ void Shard::start() {
   tick();
 }
 
-void Shard::stop_tick() {
-  tick_timer_.cancel();
-  drain_timer_.cancel();
-}
-
 void Shard::accept(tcp::socket socket, Admission::Ticket handshake, Admission::Ticket address) {
   WSRELAY_ASSERT_ON(context_.get_executor());
   if (shutting_down_) return;

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/printable.hpp>
 #include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/resp.hpp>
 #include <wsrelay/string_hash.hpp>
@@ -173,7 +174,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
           "redis subscriber: message on {} dropped: {} bytes read from Redis are not yet "
           "delivered (redis.subscriber_backlog_bytes = {}); {} other(s) dropped since the "
           "previous line. Its stored last message is re-sent once delivery catches up.",
-          channel, backlog, limit_, suppressed);
+          printable(channel), backlog, limit_, suppressed);
     }
   }
 

@@ -77,7 +77,6 @@ class Shard {
   // `drained` runs once, on this thread, as soon as no connection is left
   // (at once when there is none).
   void shutdown(std::chrono::milliseconds drain, std::function<void()> drained);
-  void stop_tick();
 
   void subscribe(WsSession* session, const std::vector<std::string>& channels);
   void remove(WsSession* session);  // unsubscribes its channels, drops ownership

@@ -151,7 +151,7 @@ void Shard::remove(WsSession* session) {
   const auto& channels = session->subscribed();
   const auto& slots = session->index_slots();
   for (std::size_t i = 0; i < channels.size() && i < slots.size(); ++i) {
-    if (slots[i] == kNoSlot) continue;
+    if (slots[i] == no_slot) continue;
     auto it = index_.find(channels[i]);
     if (it == index_.end()) continue;
     auto& list = it->second;
@@ -185,7 +185,7 @@ void Shard::refuse(const std::string& channel, const std::string& reason) {
     // skips it): a later session on the channel starts a new list.
     const auto& channels = session->subscribed();
     for (std::size_t k = 0; k < channels.size(); ++k)
-      if (channels[k] == channel) session->index_slots()[k] = kNoSlot;
+      if (channels[k] == channel) session->index_slots()[k] = no_slot;
     session->close_refused(reason);
   }
 }

@@ -98,7 +98,7 @@ class Shard {
   char* read_buffer() { return read_buffer_.get(); }
   static constexpr std::size_t read_buffer_size = 64 * 1024;
   // An index slot that points into no list (the channel was refused).
-  static constexpr std::uint32_t kNoSlot = 0xffffffff;
+  static constexpr std::uint32_t no_slot = 0xffffffff;
 
   // Shard thread: messages a drop policy removed from `session_id`'s queue.
   // Counted at once, logged at most every drop_log_period per shard.

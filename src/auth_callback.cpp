@@ -27,6 +27,8 @@
 #include <wsrelay/config.hpp>
 #include <wsrelay/metrics.hpp>
 #include <wsrelay/net.hpp>
+#include <wsrelay/rate_limited_log.hpp>
+#include <wsrelay/thread_check.hpp>
 
 namespace wsrelay {
 namespace {
@@ -38,7 +40,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view unavailable_reason = "authorization service unavailable";
 // Bounds what one answer may cost; a real answer is a few hundred bytes.
 constexpr std::size_t max_answer_bytes = 64 * 1024;
-constexpr auto log_interval = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -47,7 +48,10 @@ class CallbackAuthorizer::Impl {
   Impl(const Config& config, Metrics* metrics);
 
   void start() {
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this] {
+      name_this_thread("wsrelay-authcb");
+      ioc_.run();
+    });
   }
   // Closes everything and joins the thread. Pending `done`s are dropped.
   void stop();
@@ -128,8 +132,7 @@ class CallbackAuthorizer::Impl {
   std::deque<JobPtr> queue_;
   std::unordered_map<std::string, CacheEntry> cache_;
   std::deque<std::pair<Clock::time_point, std::string>> cache_order_;  // oldest first
-  Clock::time_point last_log_{};
-  std::size_t unlogged_failures_ = 0;
+  RateLimitedLog failure_log_;                                         // this thread only
   bool stopping_ = false;
 };
 
@@ -354,19 +357,14 @@ void CallbackAuthorizer::Impl::fail(const JobPtr& job, const std::string& detail
 // A site that is down fails every handshake: one line per second says so
 // without flooding the log.
 void CallbackAuthorizer::Impl::log_failure(const std::string& detail) {
-  const auto now = Clock::now();
-  if (now - last_log_ < log_interval) {
-    ++unlogged_failures_;
-    return;
+  if (std::uint64_t suppressed = 0; failure_log_.should_log(suppressed)) {
+    if (suppressed > 0)
+      spdlog::warn(
+          "auth callback failed, handshake refused with 503: {} ({} more failures not logged)",
+          detail, suppressed);
+    else
+      spdlog::warn("auth callback failed, handshake refused with 503: {}", detail);
   }
-  if (unlogged_failures_ > 0)
-    spdlog::warn(
-        "auth callback failed, handshake refused with 503: {} ({} more failures not logged)",
-        detail, unlogged_failures_);
-  else
-    spdlog::warn("auth callback failed, handshake refused with 503: {}", detail);
-  last_log_ = now;
-  unlogged_failures_ = 0;
 }
 
 const AuthDecision* CallbackAuthorizer::Impl::cached(const std::string& key) {

@@ -11,6 +11,8 @@
 #include <boost/beast/core/string.hpp>
 #include <nlohmann/json.hpp>
 
+#include <wsrelay/text.hpp>
+
 namespace wsrelay {
 namespace {
 
@@ -95,11 +97,7 @@ std::optional<CallbackUrl> parse_callback_url(std::string_view url, std::string*
   if (out.host.empty()) return fail(fmt::format("has no host, got \"{}\"", url));
   if (port_given) {
     unsigned port = 0;
-    const bool digits = !port_text.empty() && port_text.size() <= 5 &&
-                        std::all_of(port_text.begin(), port_text.end(),
-                                    [](char c) { return c >= '0' && c <= '9'; });
-    if (digits) port = static_cast<unsigned>(std::stoul(std::string(port_text)));
-    if (!digits || port == 0 || port > 65535)
+    if (port_text.size() > 5 || !parse_decimal(port_text, port) || port == 0 || port > 65535)
       return fail(fmt::format("port must be a number from 1 to 65535, got \"{}\"", port_text));
     out.port = static_cast<std::uint16_t>(port);
   }

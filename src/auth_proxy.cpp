@@ -7,15 +7,10 @@
 
 #include <wsrelay/auth_backends.hpp>
 #include <wsrelay/config.hpp>
+#include <wsrelay/text.hpp>
 
 namespace wsrelay {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::optional<std::string> non_empty(std::string_view value) {
   value = trim(value);

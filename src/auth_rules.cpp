@@ -2,11 +2,15 @@
 
 #include <fmt/format.h>
 
+#include <wsrelay/text.hpp>
+
 namespace wsrelay {
 namespace {
 
+constexpr std::string_view separators = " \t,";
+
 bool is_separator(char c) {
-  return c == ' ' || c == '\t' || c == ',';
+  return separators.find(c) != std::string_view::npos;
 }
 
 // Calls `f` with every word of `text` separated by spaces, tabs or commas.
@@ -22,46 +26,7 @@ void for_each_word(std::string_view text, F&& f) {
   }
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_separator(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_separator(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
-
-bool facility_matches(std::string_view pattern, std::string_view facility) {
-  // Iterative glob with backtracking to the last '*': linear enough for
-  // 128-character facilities.
-  std::size_t p = 0, f = 0, star = std::string_view::npos, resume = 0;
-  while (f < facility.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = f;
-    } else if (p < pattern.size() && pattern[p] == facility[f]) {
-      ++p;
-      ++f;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      f = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
-std::string check_facility_pattern(std::string_view pattern) {
-  if (pattern.empty()) return "empty facility pattern";
-  for (char c : pattern) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '-' || c == '*';
-    if (!ok)
-      return fmt::format("\"{}\": a facility pattern holds [A-Za-z0-9_.-] and '*' only", pattern);
-  }
-  return {};
-}
 
 std::optional<Flags> flags_from_word(std::string_view word) {
   if (word == "*") return all_flags;
@@ -79,7 +44,7 @@ std::optional<StaticRule> parse_rule(std::string_view text, std::string& error) 
     return std::nullopt;
   }
   StaticRule rule;
-  rule.pattern = std::string(trim(text.substr(0, colon)));
+  rule.pattern = std::string(trim(text.substr(0, colon), separators));
   if (auto reason = check_facility_pattern(rule.pattern); !reason.empty()) {
     error = reason;
     return std::nullopt;

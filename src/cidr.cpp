@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstring>
 
+#include <wsrelay/text.hpp>
+
 namespace wsrelay {
 namespace {
 
@@ -12,12 +14,6 @@ struct Address {
   bool v6 = false;
   std::array<std::uint8_t, 16> bytes{};
 };
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::optional<Address> parse_address(std::string_view text) {
   if (text.empty() || text.size() > 45) return std::nullopt;

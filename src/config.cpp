@@ -7,6 +7,7 @@
 #include "wsrelay/auth_callback.hpp"
 #include "wsrelay/config_auth.hpp"
 #include "wsrelay/protocol.hpp"
+#include "wsrelay/text.hpp"
 
 #include <arpa/inet.h>
 
@@ -54,19 +55,6 @@ constexpr bool kReloadable = true;
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-template <typename Int>
-bool parse_decimal(std::string_view s, Int& out) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size();
 }
 
 // ---- HOST:PORT ----------------------------------------------------------
@@ -430,7 +418,7 @@ void run_check(const Config& c, const Field& f, const std::string& origin) {
 
 void assign_text(Config& c, const Field& f, std::string_view text, const std::string& origin) {
   if (is_integer_field(f)) {
-    const std::string_view t = trim(text);
+    const std::string_view t = trim(text, white_space);
     std::int64_t v = 0;
     if (!parse_decimal(t, v)) {
       // from_chars fails the same way on "abc" and on 99999999999999999999.
@@ -441,7 +429,7 @@ void assign_text(Config& c, const Field& f, std::string_view text, const std::st
     }
     store_integer(c, f, v, origin);
   } else if (auto p = std::get_if<bool Config::*>(&f.member)) {
-    const std::string_view t = trim(text);
+    const std::string_view t = trim(text, white_space);
     if (t == "true" || t == "1") {
       c.*(*p) = true;
     } else if (t == "false" || t == "0") {
@@ -455,7 +443,7 @@ void assign_text(Config& c, const Field& f, std::string_view text, const std::st
     std::vector<std::string> items;
     while (!text.empty()) {
       const auto comma = text.find(',');
-      const std::string_view item = trim(text.substr(0, comma));
+      const std::string_view item = trim(text.substr(0, comma), white_space);
       if (!item.empty()) items.emplace_back(item);
       text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
     }

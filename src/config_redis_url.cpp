@@ -11,12 +11,20 @@
 #include <fmt/format.h>
 
 #include "wsrelay/config.hpp"
+#include "wsrelay/text.hpp"
 
 namespace wsrelay {
 namespace {
 
 bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool decode_into(std::string_view in, std::string& out) {
+  auto decoded = percent_decode(in);
+  if (!decoded) return false;
+  out = std::move(*decoded);
+  return true;
 }
 
 std::string lower(std::string_view s) {
@@ -26,33 +34,9 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-template <typename Int>
-bool parse_decimal(std::string_view s, Int& out) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size();
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    unsigned byte = 0;
-    if (i + 2 >= in.size()) return false;
-    auto [end, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, byte, 16);
-    if (ec != std::errc() || end != in.data() + i + 3) return false;
-    out += static_cast<char>(byte);
-    i += 2;
-  }
-  return true;
-}
-
 std::string set_credentials(std::string_view user, std::string_view password, RedisEndpoint& out) {
-  if (!percent_decode(user, out.user)) return "bad percent-encoding in the user";
-  if (!percent_decode(password, out.password)) return "bad percent-encoding in the password";
+  if (!decode_into(user, out.user)) return "bad percent-encoding in the user";
+  if (!decode_into(password, out.password)) return "bad percent-encoding in the password";
   // Redis has no AUTH with a user alone; taking "user@" as the password (an
   // old redis-py habit) would hide a typo, so say so.
   if (!out.user.empty() && out.password.empty())
@@ -134,7 +118,7 @@ std::string parse_unix_url(std::string_view rest, RedisEndpoint& out) {
   const auto query_start = rest.find('?');
   const std::string_view path = rest.substr(0, query_start);
   if (path.size() < 2) return "missing the socket path";
-  if (!percent_decode(path, out.path)) return "bad percent-encoding in the path";
+  if (!decode_into(path, out.path)) return "bad percent-encoding in the path";
   if (query_start == std::string_view::npos) return {};
 
   std::string_view query = rest.substr(query_start + 1);

@@ -7,7 +7,10 @@
 
 #include <wsrelay/engine.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/printable.hpp>
+#include <wsrelay/protocol.hpp>
 #include <wsrelay/shard.hpp>
+#include <wsrelay/thread_check.hpp>
 
 namespace wsrelay {
 
@@ -15,6 +18,7 @@ Hub::Hub(net::io_context& control, Engine& engine, Metrics& metrics)
     : control_(control), engine_(engine), metrics_(metrics) {}
 
 void Hub::start() {
+  WSRELAY_ASSERT_ON(control_.get_executor());
   EngineHandlers handlers;
   handlers.on_message = [this](std::string_view channel, std::string_view payload,
                                const DeliveryHold& hold, Message::clock::time_point received) {
@@ -37,6 +41,7 @@ void Hub::start() {
 }
 
 void Hub::stop() {
+  WSRELAY_ASSERT_ON(control_.get_executor());
   stopped_ = true;
   ready_.store(false);
   engine_.stop();
@@ -69,10 +74,15 @@ void Hub::open(std::size_t shard, std::vector<std::string> channels, std::weak_p
 }
 
 void Hub::proceed(const ChannelTable::Request& request) {
+  WSRELAY_ASSERT_ON(control_.get_executor());
   if (stopped_ || request->owner.expired()) return;
   // Every channel is confirmed and has this shard in its list (the shard's
-  // shard_subscribed was posted before its open): whatever Redis sends from
-  // now on reaches the shard.
+  // shard_subscribed was posted before its open, from the same thread, and
+  // this executor runs posts in order): whatever Redis sends from now on
+  // reaches the shard. `confirmed`, every later message for the shard and
+  // `done` all go through the shard's queue in the order posted, so the
+  // session holds the live messages that arrive before its replay
+  // (docs/architecture.md, "Threads", ordering 1-3).
   net::post(shards_[request->shard]->context(), std::move(request->confirmed));
   if (request->channels.empty()) {
     net::post(shards_[request->shard]->context(), [done = std::move(request->done)] { done({}); });
@@ -106,11 +116,13 @@ void Hub::publish(std::string channel, std::string payload, int expire_seconds,
 }
 
 void Hub::when_published(std::function<void()> done) {
+  WSRELAY_ASSERT_ON(control_.get_executor());
   if (!stopped_) engine_.when_published(std::move(done));
 }
 
 void Hub::on_message(std::string_view channel, std::string_view payload, const DeliveryHold& hold,
                      Message::clock::time_point received) {
+  WSRELAY_ASSERT_ON(control_.get_executor());
   // Encode once, and only for a channel someone wants: every shard, and
   // every session in it, shares this object.
   MessagePtr message;
@@ -132,6 +144,7 @@ void Hub::fan_out(const std::vector<ChannelTable::ShardIndex>& shards, const Mes
 }
 
 void Hub::on_subscribed(const std::string& channel) {
+  WSRELAY_ASSERT_ON(control_.get_executor());
   std::vector<ChannelTable::Request> ready;
   if (table_.confirmed(channel, ready)) net::post(control_, [this] { resync(); });
   for (auto& request : ready) proceed(request);
@@ -179,6 +192,7 @@ void Hub::resync() {
 // subscriber's hand-off was full). Every message received before the drops
 // has been through on_message; from here on it is the outage case (resync).
 void Hub::on_gap(std::vector<std::string> channels) {
+  WSRELAY_ASSERT_ON(control_.get_executor());
   if (stopped_) return;
   if (table_.gap(channels)) net::post(control_, [this] { resync(); });
 }
@@ -193,24 +207,22 @@ void Hub::on_oversized(std::string_view channel, std::size_t bytes) {
     spdlog::warn(
         "message on {} dropped: {} bytes, over redis.max_message_bytes; {} other(s) dropped "
         "since the previous line",
-        channel, bytes, suppressed);
+        printable(channel), bytes, suppressed);
   }
 }
 
-// The channel is forgotten here and in every shard that had it, and its
-// sessions are closed: a session opening on it later starts from scratch (a
-// new SUBSCRIBE, which Redis may now accept) instead of waiting forever
-// behind a subscription that will never be confirmed.
 // The channel is forgotten here and in every shard that had it, and its
 // sessions are refused or closed: a session opening on it later starts from
 // scratch (a new SUBSCRIBE, which Redis may now accept) instead of waiting
 // forever behind a subscription that will never be confirmed.
 void Hub::on_refused(const std::string& channel, std::string_view why) {
+  WSRELAY_ASSERT_ON(control_.get_executor());
   const auto shards = table_.refused(channel);
   if (shards.empty()) return;
   schedule_flush();
-  std::string reason = "subscription refused by Redis";
-  if (why.starts_with("NOPERM")) reason += " (NOPERM)";
+  const std::string reason(why.starts_with("NOPERM")
+                               ? close_reason::subscription_refused_noperm.text
+                               : close_reason::subscription_refused.text);
   for (auto shard : shards) {
     Shard* target = shards_[shard];
     net::post(target->context(), [target, channel, reason] { target->refuse(channel, reason); });

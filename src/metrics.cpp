@@ -242,7 +242,7 @@ std::string Metrics::render_prometheus() const {
                      refused_by_status[i].load(std::memory_order_relaxed));
           } else if constexpr (std::is_same_v<S, ClosesByReason>) {
             for (std::size_t i = 0; i < closed_by_reason.size(); ++i)
-              sample(out, m.name, fmt::format("{{reason=\"{}\"}}", kCloseReasonNames[i]),
+              sample(out, m.name, fmt::format("{{reason=\"{}\"}}", kCloseCauseNames[i]),
                      closed_by_reason[i].load(std::memory_order_relaxed));
           } else {
             sample(out, m.name, "{version=\"" WSRELAY_VERSION "\"}", 1);

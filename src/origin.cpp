@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <wsrelay/text.hpp>
+
 namespace wsrelay {
 namespace {
 
@@ -77,9 +79,8 @@ std::optional<Origin> parse_origin(std::string_view text, bool wildcard) {
       colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
     host = authority.substr(0, colon);
     const std::string_view port = authority.substr(colon + 1);
-    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), is_digit) ||
-        std::stoi(std::string(port)) > 65535)
-      return std::nullopt;
+    unsigned number = 0;
+    if (port.size() > 5 || !parse_decimal(port, number) || number > 65535) return std::nullopt;
     origin.port = std::string(port);
   }
   std::string_view name = host;

@@ -17,6 +17,7 @@
 #include <wsrelay/resp.hpp>
 #include <wsrelay/subscriber_link.hpp>
 #include <wsrelay/subscription_tracker.hpp>
+#include <wsrelay/thread_check.hpp>
 
 namespace wsrelay {
 namespace {
@@ -315,6 +316,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   }
 
   void on_subscriber_state(bool up) {
+    WSRELAY_ASSERT_ON(executor_);
     if (stopped_) return;
     metrics_.redis_subscriber_up = up ? 1 : 0;
     metrics_.redis_channels = 0;
@@ -331,6 +333,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   }
 
   void on_command_state(bool up) {
+    WSRELAY_ASSERT_ON(executor_);
     if (stopped_) return;
     metrics_.redis_command_up = up ? 1 : 0;
     if (handlers_.on_ready) handlers_.on_ready(ready());
@@ -342,6 +345,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   }
 
   void on_push(const Push& push, const DeliveryHold& hold) {
+    WSRELAY_ASSERT_ON(executor_);
     if (stopped_) return;
     if (push.kind == Push::Kind::message) {
       ++metrics_.messages_from_redis;

@@ -22,6 +22,7 @@
 #include <wsrelay/hub.hpp>
 #include <wsrelay/shard.hpp>
 #include <wsrelay/systemd_notify.hpp>
+#include <wsrelay/thread_check.hpp>
 
 namespace wsrelay {
 
@@ -107,7 +108,6 @@ void Server::listen() {
     admin_retry_timer_ = std::make_unique<net::steady_timer>(control);
   }
   accept_retry_timer_ = std::make_unique<net::steady_timer>(control);
-  drain_timer_ = std::make_unique<net::steady_timer>(control);
   deadline_timer_ = std::make_unique<net::steady_timer>(control);
   memory_timer_ = std::make_unique<net::steady_timer>(control);
 }
@@ -146,8 +146,11 @@ int Server::run() {
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   guards.push_back(net::make_work_guard(control));
   for (auto& context : contexts_) guards.push_back(net::make_work_guard(*context));
-  for (auto& context : contexts_)
-    threads_.emplace_back([context = context.get()] { context->run(); });
+  for (std::size_t i = 0; i < contexts_.size(); ++i)
+    threads_.emplace_back([context = contexts_[i].get(), i] {
+      name_this_thread(fmt::format("wsrelay-shard{}", i));
+      context->run();
+    });
   write_ready_file(bound);
   service_manager::notify_ready(
       fmt::format("listening on {}:{}", bound.address().to_string(), bound.port()));
@@ -282,6 +285,7 @@ void Server::on_accept_error(error_code ec) {
 }
 
 void Server::begin_shutdown(int signal_number) {
+  WSRELAY_ASSERT_ON(control_->get_executor());
   if (shutting_down_) return;
   shutting_down_ = true;
   spdlog::info(
@@ -298,40 +302,26 @@ void Server::begin_shutdown(int signal_number) {
     admin_retry_timer_->cancel();
   }
   const std::chrono::milliseconds drain = std::chrono::seconds(config_.shutdown_drain_seconds);
+  // A countdown, not a poll: each shard posts one step here when its last
+  // connection is gone. Ordering relied on (docs/architecture.md, "Threads"):
+  // the step is posted from the shard's thread after everything its
+  // sessions posted to this executor (their publishes included), and this
+  // executor runs posts in order, so at zero every accepted publish is in
+  // the engine's queue.
+  drain_remaining_ = shards_.size();
   for (auto& shard : shards_)
-    net::post(shard->context(), [s = shard.get(), drain] { s->shutdown(drain); });
+    net::post(shard->context(), [this, s = shard.get(), drain] {
+      s->shutdown(drain, [this] { net::post(*control_, [this] { on_shard_drained(); }); });
+    });
   deadline_timer_->expires_after(std::chrono::seconds(config_.shutdown_timeout_seconds));
   deadline_timer_->async_wait([this](error_code ec) {
     if (!ec) force_stop("shutdown.timeout_seconds passed");
   });
-  wait_drained();
 }
 
-void Server::wait_drained() {
-  std::size_t alive = 0;
-  for (auto& shard : shards_) alive += shard->session_count();
-  if (alive > 0) {
-    drain_timer_->expires_after(std::chrono::milliseconds(20));
-    drain_timer_->async_wait([this](error_code ec) {
-      if (!ec) wait_drained();
-    });
-    return;
-  }
-  // A publish read from one of the last sessions may still be on its way
-  // from that session's shard to the control executor. One round trip
-  // through every shard queues this step behind all of them.
-  auto remaining = std::make_shared<std::size_t>(shards_.size());
-  for (auto& shard : shards_) {
-    net::post(shard->context(), [this, remaining] {
-      net::post(*control_, [this, remaining] {
-        if (--*remaining == 0) wait_published();
-      });
-    });
-  }
-}
-
-void Server::wait_published() {
-  if (stopped_) return;
+void Server::on_shard_drained() {
+  WSRELAY_ASSERT_ON(control_->get_executor());
+  if (--drain_remaining_ > 0 || stopped_) return;
   spdlog::info("drain: every session closed; waiting for Redis to answer {} publish(es)",
                metrics_.redis_pending_messages.load());
   hub_->when_published([this] { stop_all(exit_code::ok); });
@@ -384,7 +374,6 @@ void Server::stop_all(int exit_code) {
   if (stopped_) return;
   stopped_ = true;
   exit_code_ = exit_code;
-  drain_timer_->cancel();
   deadline_timer_->cancel();
   memory_timer_->cancel();
   hub_->stop();

@@ -9,6 +9,7 @@
 #include <wsrelay/http_session.hpp>
 #include <wsrelay/hub.hpp>
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/thread_check.hpp>
 #include <wsrelay/ws_session.hpp>
 
 namespace wsrelay {
@@ -37,13 +38,9 @@ void Shard::start() {
   tick();
 }
 
-void Shard::stop_tick() {
-  tick_timer_.cancel();
-  drain_timer_.cancel();
-}
-
 void Shard::accept(tcp::socket socket, Admission::Ticket handshake, Admission::Ticket address,
                    Listener listener) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   if (shutting_down_) return;
   error_code ignored;
   // Without TCP_NODELAY a small frame can wait for the peer's delayed ACK.
@@ -63,6 +60,7 @@ void Shard::accept(tcp::socket socket, Admission::Ticket handshake, Admission::T
 }
 
 void Shard::upgrade(HttpSession* from, tcp::socket socket, WsUpgrade upgrade) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   auto it = handshakes_.find(from);
   if (it == handshakes_.end()) return;
   auto session = std::make_shared<WsSession>(*this, std::move(socket), std::move(upgrade));
@@ -78,7 +76,9 @@ void Shard::remove(HttpSession* handshake) {
 }
 
 void Shard::count_sessions() {
-  session_count_.store(handshakes_.size() + sessions_.size(), std::memory_order_relaxed);
+  const std::size_t count = handshakes_.size() + sessions_.size();
+  session_count_.store(count, std::memory_order_relaxed);
+  if (count == 0 && drained_) std::exchange(drained_, nullptr)();
 }
 
 // Why spread: every client closed with 1001 reconnects, and a deploy that
@@ -86,8 +86,14 @@ void Shard::count_sessions() {
 // wave. The sessions are shuffled and the k-th of n closes at a random point
 // of the k-th of n equal slots of the window: the closes are as even as a
 // clock, and no client can tell in advance when its turn comes.
-void Shard::shutdown(std::chrono::milliseconds drain) {
+void Shard::shutdown(std::chrono::milliseconds drain, std::function<void()> drained) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   shutting_down_ = true;
+  drained_ = std::move(drained);
+  // Sessions leave through posted removals (never inline), so the count
+  // cannot reach zero inside the loops below; this covers a shard with no
+  // connection at all.
+  count_sessions();
   // Handshakes are no WebSocket yet: nothing to spread.
   for (auto& [raw, handshake] : handshakes_) handshake->go_away();
   if (drain.count() <= 0 || sessions_.empty()) {
@@ -125,6 +131,7 @@ void Shard::drain_due() {
 }
 
 void Shard::subscribe(WsSession* session, const std::vector<std::string>& channels) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   std::vector<std::string> added;
   auto& slots = session->index_slots();
   slots.resize(channels.size());
@@ -145,7 +152,7 @@ void Shard::remove(WsSession* session) {
   const auto& channels = session->subscribed();
   const auto& slots = session->index_slots();
   for (std::size_t i = 0; i < channels.size() && i < slots.size(); ++i) {
-    if (slots[i] == kNoSlot) continue;
+    if (slots[i] == no_slot) continue;
     auto it = index_.find(channels[i]);
     if (it == index_.end()) continue;
     auto& list = it->second;
@@ -169,6 +176,7 @@ void Shard::remove(WsSession* session) {
 }
 
 void Shard::refuse(const std::string& channel, const std::string& reason) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   auto it = index_.find(channel);
   if (it == index_.end()) return;
   auto sessions = std::move(it->second);
@@ -178,12 +186,13 @@ void Shard::refuse(const std::string& channel, const std::string& reason) {
     // skips it): a later session on the channel starts a new list.
     const auto& channels = session->subscribed();
     for (std::size_t k = 0; k < channels.size(); ++k)
-      if (channels[k] == channel) session->index_slots()[k] = kNoSlot;
+      if (channels[k] == channel) session->index_slots()[k] = no_slot;
     session->close_refused(reason);
   }
 }
 
 void Shard::deliver(const MessagePtr& message) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   auto it = index_.find(std::string_view(message->channel()));
   if (it == index_.end()) return;
   std::uint64_t delivered = 0;
@@ -193,6 +202,7 @@ void Shard::deliver(const MessagePtr& message) {
 }
 
 void Shard::set_config(std::shared_ptr<const Config> config) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
   config_ = std::move(config);
   for (auto& [raw, session] : sessions_) session->settings_changed();
 }

@@ -1,7 +1,5 @@
 #include <wsrelay/subscriber_link.hpp>
 
-#include <pthread.h>
-
 #include <atomic>
 #include <thread>
 #include <unordered_set>
@@ -13,9 +11,11 @@
 #include <boost/asio/post.hpp>
 
 #include <wsrelay/metrics.hpp>
+#include <wsrelay/printable.hpp>
 #include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/resp.hpp>
 #include <wsrelay/string_hash.hpp>
+#include <wsrelay/thread_check.hpp>
 
 namespace wsrelay {
 namespace {
@@ -53,7 +53,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     if (thread_.joinable() || stopped_) return;
     handlers_ = std::move(handlers);
     thread_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "wsrelay-redis");
+      name_this_thread("wsrelay-redis");
       io_.run();
     });
     net::post(io_, [this] {
@@ -99,6 +99,9 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     std::size_t bytes;
   };
 
+  // Posts run on the control executor in the order they are made, and the
+  // engine relies on it: a barrier's pong is handed over after every
+  // message read before it (docs/architecture.md, "Threads", ordering 3).
   template <typename F>
   void post_control(F f) {
     net::post(control_, [self = shared_from_this(), f = std::move(f)]() mutable {
@@ -122,6 +125,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   // --- link side ---
 
   void on_state(bool up) {
+    WSRELAY_ASSERT_ON(io_.get_executor());
     if (up) ++link_epoch_;
     flush();  // what the old connection read goes first
     post_control([up, epoch = link_epoch_](Impl& self) {
@@ -132,6 +136,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void on_push(Push&& push) {
+    WSRELAY_ASSERT_ON(io_.get_executor());
     // One post per read: this runs after the read handler that parsed the batch.
     // One clock read per read too: every reply it brought shares the time.
     if (!flush_posted_) {
@@ -172,11 +177,12 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
           "redis subscriber: message on {} dropped: {} bytes read from Redis are not yet "
           "delivered (redis.subscriber_backlog_bytes = {}); {} other(s) dropped since the "
           "previous line. Its stored last message is re-sent once delivery catches up.",
-          channel, backlog, limit_, suppressed);
+          printable(channel), backlog, limit_, suppressed);
     }
   }
 
   void flush() {
+    WSRELAY_ASSERT_ON(io_.get_executor());
     if (!batch_.empty()) {
       post_control([batch = std::exchange(batch_, {})](Impl& self) {
         for (const Item& item : batch) {

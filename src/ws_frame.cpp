@@ -93,19 +93,19 @@ bool FrameParser::feed(std::string_view data, FrameSink& sink) {
 }
 
 bool FrameParser::on_header_complete(FrameSink& sink) {
-  auto fail = [&](std::uint16_t code, std::string_view why) {
+  auto fail = [&](const CloseReason& why) {
     done_ = true;
-    sink.on_protocol_error(code, why);
+    sink.on_protocol_error(why.code, why.text);
     return false;
   };
   std::uint8_t b0 = header_[0];
   std::uint8_t b1 = header_[1];
   fin_ = b0 & 0x80;
-  if (b0 & 0x70) return fail(close_code::protocol_error, "reserved bits set");
+  if (b0 & 0x70) return fail(close_reason::reserved_bits);
   std::uint8_t op = b0 & 0x0f;
-  if (!known_opcode(op)) return fail(close_code::protocol_error, "unknown opcode");
+  if (!known_opcode(op)) return fail(close_reason::unknown_opcode);
   opcode_ = static_cast<Opcode>(op);
-  if (!(b1 & 0x80)) return fail(close_code::protocol_error, "client frame not masked");
+  if (!(b1 & 0x80)) return fail(close_reason::not_masked);
 
   std::uint64_t len = b1 & 0x7f;
   std::size_t pos = 2;
@@ -116,19 +116,19 @@ bool FrameParser::on_header_complete(FrameSink& sink) {
     len = 0;
     for (int i = 0; i < 8; ++i) len = (len << 8) | header_[2 + i];
     pos = 10;
-    if (len >> 63) return fail(close_code::protocol_error, "frame length out of range");
+    if (len >> 63) return fail(close_reason::length_out_of_range);
   }
   __builtin_memcpy(mask_, header_ + pos, 4);
   mask_offset_ = 0;
 
   if (is_control(opcode_)) {
-    if (!fin_) return fail(close_code::protocol_error, "fragmented control frame");
-    if (len > 125) return fail(close_code::protocol_error, "control frame over 125 bytes");
+    if (!fin_) return fail(close_reason::fragmented_control);
+    if (len > 125) return fail(close_reason::control_too_long);
     control_.clear();
   } else if (opcode_ == Opcode::continuation) {
-    if (!in_message_) return fail(close_code::protocol_error, "continuation without a message");
+    if (!in_message_) return fail(close_reason::stray_continuation);
   } else {
-    if (in_message_) return fail(close_code::protocol_error, "new message inside a fragmented one");
+    if (in_message_) return fail(close_reason::nested_message);
     in_message_ = true;
     message_binary_ = opcode_ == Opcode::binary;
     message_.clear();
@@ -136,7 +136,7 @@ bool FrameParser::on_header_complete(FrameSink& sink) {
   // The limit may have been lowered (reload) below what the message holds.
   if (!is_control(opcode_) &&
       (message_.size() > max_message_bytes_ || len > max_message_bytes_ - message_.size()))
-    return fail(close_code::too_big, "message too big");
+    return fail(close_reason::too_big);
 
   payload_left_ = len;
   in_payload_ = true;
@@ -166,16 +166,18 @@ bool FrameParser::on_frame_complete(FrameSink& sink) {
         return false;
       }
       if (control_.size() == 1) {
-        sink.on_protocol_error(close_code::protocol_error, "close frame with a 1-byte payload");
+        sink.on_protocol_error(close_reason::short_close.code, close_reason::short_close.text);
         return false;
       }
       auto code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(control_[0]) << 8) |
                                              static_cast<std::uint8_t>(control_[1]));
       std::string_view reason = std::string_view(control_).substr(2);
       if (!valid_close_code(code)) {
-        sink.on_protocol_error(close_code::protocol_error, "invalid close code");
+        sink.on_protocol_error(close_reason::invalid_close_code.code,
+                               close_reason::invalid_close_code.text);
       } else if (!valid_utf8(reason)) {
-        sink.on_protocol_error(close_code::invalid_payload, "close reason is not UTF-8");
+        sink.on_protocol_error(close_reason::close_text_not_utf8.code,
+                               close_reason::close_text_not_utf8.text);
       } else {
         sink.on_close(code, reason);
       }
@@ -188,7 +190,7 @@ bool FrameParser::on_frame_complete(FrameSink& sink) {
   in_message_ = false;
   if (!message_binary_ && !valid_utf8(message_)) {
     done_ = true;
-    sink.on_protocol_error(close_code::invalid_payload, "text message is not valid UTF-8");
+    sink.on_protocol_error(close_reason::text_not_utf8.code, close_reason::text_not_utf8.text);
     return false;
   }
   sink.on_message(message_binary_, message_);

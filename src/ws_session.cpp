@@ -21,6 +21,7 @@
 #include <wsrelay/printable.hpp>
 #include <wsrelay/rate_limited_log.hpp>
 #include <wsrelay/shard.hpp>
+#include <wsrelay/thread_check.hpp>
 
 namespace wsrelay {
 
@@ -54,6 +55,10 @@ WsSession::~WsSession() = default;
 
 void WsSession::start() {
   if (subscribe_.empty()) return open_websocket();
+  // Registered with the shard first: its shard_subscribed is posted to the
+  // hub before the open below, from this thread, so the hub sees the shard
+  // in each channel's list before it confirms (docs/architecture.md,
+  // "Threads", ordering 1).
   shard_.subscribe(this, subscribe_);
   std::weak_ptr<WsSession> weak = weak_from_this();
   shard_.hub().open(
@@ -67,6 +72,7 @@ void WsSession::start() {
 }
 
 void WsSession::on_confirmed() {
+  WSRELAY_ASSERT_ON(shard_.context().get_executor());
   if (state_ != State::subscribing) return;
   state_ = State::replaying;
   open_websocket();
@@ -135,12 +141,12 @@ void WsSession::handshake_done(int status, std::string_view reason) {
   log_access(line);
 }
 
-void WsSession::note_close(CloseReason reason, std::uint16_t code) {
+void WsSession::note_close(CloseCause cause, std::uint16_t code) {
   if (close_noted_ || opened_ == clock::time_point{}) return;
   close_noted_ = true;
-  close_reason_ = reason;
+  close_cause_ = cause;
   close_code_ = code;
-  shard_.metrics().count_close(reason);
+  shard_.metrics().count_close(cause);
 }
 
 void WsSession::log_close() {
@@ -151,7 +157,7 @@ void WsSession::log_close() {
       .text("facility", facility_)
       .text("user", user_)
       .number("code", close_code_)
-      .word("reason", to_string(close_reason_))
+      .word("reason", to_string(close_cause_))
       .seconds("duration", clock::now() - opened_)
       .number("messages_out", messages_out_)
       .number("bytes_out", bytes_out_ > response_bytes_ ? bytes_out_ - response_bytes_ : 0)
@@ -160,7 +166,12 @@ void WsSession::log_close() {
   log_access(line);
 }
 
+// The hub posted `confirmed`, then every live message for this shard, then
+// this, through the shard's queue: whatever live message is held now was
+// published before or during the read of the stored values, and nothing
+// older can follow (docs/architecture.md, "Threads", ordering 2 and 3).
 void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
+  WSRELAY_ASSERT_ON(shard_.context().get_executor());
   if (state_ != State::replaying) return;
   Metrics& metrics = shard_.metrics();
   const auto now = shard_.now();
@@ -230,8 +241,7 @@ void WsSession::on_message(bool binary, std::string_view payload) {
     return;
   }
   if (publish_.empty()) {
-    return start_close(CloseReason::protocol_error, close_code::policy,
-                       "publishing is not allowed on this connection");
+    return start_close(CloseCause::protocol_error, close_reason::publish_not_allowed);
   }
   for (const auto& channel : publish_) {
     if (!(flags_ & echo) &&
@@ -254,13 +264,12 @@ void WsSession::on_publish_refused(const PublishRefusal& why) {
   if (why.kind == PublishRefusal::Kind::refused) {
     // Redis will refuse the next one too (an ACL without the channel), as
     // it refuses a subscription.
-    std::string reason = "publish refused by Redis";
-    if (why.error.starts_with("NOPERM")) reason += " (NOPERM)";
-    return start_close(CloseReason::publish_refused, close_code::policy, reason);
+    return start_close(CloseCause::publish_refused, why.error.starts_with("NOPERM")
+                                                        ? close_reason::publish_refused_noperm
+                                                        : close_reason::publish_refused);
   }
   // The backend's queue is full (Redis down or behind): try again later.
-  start_close(CloseReason::backend_unavailable, close_code::try_again_later,
-              "backend unavailable, publish dropped");
+  start_close(CloseCause::backend_unavailable, close_reason::publish_dropped);
 }
 
 void WsSession::on_ping(std::string_view payload) {
@@ -282,13 +291,13 @@ void WsSession::on_close(std::uint16_t code, std::string_view) {
     return;
   }
   // Answer with the peer's code (1000 when it sent none) and close after it.
-  start_close(CloseReason::client, code == 1005 ? close_code::normal : code, {});
+  start_close(CloseCause::client, code == 1005 ? close_code::normal : code, {});
   close_after_write_ = true;
 }
 
 void WsSession::on_protocol_error(std::uint16_t code, std::string_view reason) {
   spdlog::debug("session {}: protocol error {}: {}", id_, code, reason);
-  start_close(CloseReason::protocol_error, code, reason);
+  start_close(CloseCause::protocol_error, code, reason);
   close_after_write_ = true;
 }
 
@@ -407,7 +416,7 @@ void WsSession::tick(clock::time_point now) {
   if (queue_.soft_limit_passed(now, limits()) && policy_ == SlowConsumerPolicy::close)
     return close_slow_consumer("soft_queue_bytes", config.soft_queue_bytes);
   if (now - last_read_ >= std::chrono::seconds(config.idle_timeout_seconds)) {
-    return start_close(CloseReason::idle, close_code::going_away, "idle timeout");
+    return start_close(CloseCause::idle, close_reason::idle_timeout);
   }
   if (now - last_ping_ >= std::chrono::seconds(config.ping_interval_seconds)) {
     last_ping_ = now;
@@ -426,7 +435,7 @@ void WsSession::tick(clock::time_point now) {
 void WsSession::go_away() {
   if (state_ == State::subscribing) return refuse_upgrade(503, "server shutting down");
   if (state_ == State::replaying || state_ == State::open)
-    start_close(CloseReason::shutdown, close_code::going_away, "server shutting down");
+    start_close(CloseCause::shutdown, close_reason::shutting_down);
 }
 
 void WsSession::close_refused(std::string_view reason) {
@@ -438,16 +447,16 @@ void WsSession::close_refused(std::string_view reason) {
   if (std::uint64_t suppressed = 0; log.should_log(suppressed))
     spdlog::info("session {}: closed with 1008: {} ({} more such closes since the previous line)",
                  id_, printable(reason), suppressed);
-  start_close(CloseReason::subscribe_refused, close_code::policy, reason);
+  start_close(CloseCause::subscribe_refused, close_code::policy, reason);
 }
 
-void WsSession::start_close(CloseReason why, std::uint16_t code, std::string_view reason,
+void WsSession::start_close(CloseCause cause, std::uint16_t code, std::string_view reason,
                             bool drop_queued) {
   if (state_ == State::closing || state_ == State::finished) return;
   // No close frame before the 101: a session that has to go then (a burst
   // past its queue limit while it waits) gets an HTTP answer instead.
   if (state_ == State::subscribing) return refuse_upgrade(503, reason);
-  note_close(why, code);
+  note_close(cause, code);
   if (drop_queued) queue_.drop_unwritten();
   queue_.clear_held();
   state_ = State::closing;
@@ -459,7 +468,7 @@ void WsSession::finish(std::string_view why) {
   if (finish_posted_ || state_ == State::finished) return;
   finish_posted_ = true;
   spdlog::debug("session {}: finish ({})", id_, why);
-  note_close(CloseReason::connection_lost, 1006);
+  note_close(CloseCause::connection_lost, 1006);
   // Posted, so that the shard's index is never changed while it is walked.
   net::post(shard_.context(), [self = shared_from_this()] { self->do_finish(); });
 }

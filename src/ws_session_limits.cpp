@@ -58,7 +58,7 @@ void WsSession::close_slow_consumer(std::string_view which_limit, std::size_t li
         "session {}: closed with 1013, slow consumer ({} bytes waiting, {} {}); {} more such "
         "closes since the previous line",
         id_, queue_.waiting_bytes(), which_limit, limit, suppressed);
-  start_close(CloseReason::slow_consumer, close_code::try_again_later, "slow consumer", true);
+  start_close(CloseCause::slow_consumer, close_reason::slow_consumer, true);
 }
 
 void WsSession::note_queue_growth() {
@@ -77,7 +77,7 @@ bool WsSession::within_publish_rate() {
         "session {}: closed with 1008, over publish_rate ({}/s, burst {}); {} more such closes "
         "since the previous line",
         id_, config.publish_rate, config.publish_burst, suppressed);
-  start_close(CloseReason::rate_limited, close_code::policy, "publish rate limit exceeded");
+  start_close(CloseCause::rate_limited, close_reason::publish_rate);
   return false;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Authorizer: turns a WebSocket upgrade request into an Identity and the
-// flags it may use (PROTOCOL.md §2). This is the seam for the real backends
+// flags it may use (docs/protocol.md §2). This is the seam for the real backends
 // (JWT, HTTP callback, trusted proxy headers, static rules); the gateway core
 // only ever sees an AuthRequest and an AuthDecision.
 //

@@ -4,7 +4,7 @@
 // sends `GET auth.callback_url` carrying the client's Cookie, Authorization
 // and Origin, its address (X-Forwarded-For, X-Real-IP), the original URI
 // (X-Original-URI), the facility (X-WsRelay-Facility) and the requested flags
-// (X-WsRelay-Flags, comma-separated PROTOCOL.md names). The site answers:
+// (X-WsRelay-Flags, comma-separated flag names of docs/protocol.md §1). The site answers:
 //   200 {"user": "..."|null, "groups": [...], "session": "..."|null,
 //        "allow": [flag names]}      allow absent = every requested flag
 //   401 / 403                        the handshake is refused with it

@@ -3,21 +3,18 @@
 // `auth.rules`, and the per-facility allow map a JWT claim or a proxy header
 // carries. Pure: parses and matches text.
 //
-// A facility pattern is a facility name where '*' stands for any run of
-// characters ("chat", "chat-*", "*"). A flag list is made of flag names
-// (PROTOCOL.md §1), "subscribe-*", "publish-*" or "*" (every flag).
+// Facilities are matched by facility patterns ("chat", "chat-*", "room-?",
+// "*"; facility_pattern.hpp). A flag list is made of flag names
+// (docs/protocol.md §1), "subscribe-*", "publish-*" or "*" (every flag).
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <wsrelay/facility_pattern.hpp>
 #include <wsrelay/protocol.hpp>
 
 namespace wsrelay {
-
-bool facility_matches(std::string_view pattern, std::string_view facility);
-// The reason `pattern` is not a facility pattern, "" when it is fine.
-std::string check_facility_pattern(std::string_view pattern);
 
 // One flag-list word ("publish-user", "subscribe-*", "*") as flags; nullopt
 // for anything else.

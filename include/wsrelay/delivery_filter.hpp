@@ -2,7 +2,7 @@
 // DeliveryFilter: what one session must not be sent, although it is on one
 // of its channels. Pure: the caller passes the time.
 //
-// - Its own publishes, when it did not ask for `echo` (PROTOCOL.md §4).
+// - Its own publishes, when it did not ask for `echo` (docs/protocol.md §4).
 //   Redis does not say who published a message, so the session remembers a
 //   hash of (channel, payload) of each message it sent and drops the first
 //   matching one that comes back live. Until its replay is queued the same

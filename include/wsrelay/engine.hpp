@@ -7,6 +7,10 @@
 // invoked on it, never inline from inside the call that caused it (always
 // posted or from an I/O completion), so callers may hold no locks and may
 // re-enter the engine from a callback.
+// The redis engine's command connection runs on that executor; its
+// subscriber connection reads on a thread of its own (SubscriberLink) and
+// hands every reply to the executor, in the order read. The whole table:
+// docs/architecture.md, "Threads".
 #include <chrono>
 #include <cstddef>
 #include <functional>

@@ -15,7 +15,7 @@ class Message {
  public:
   using clock = std::chrono::steady_clock;
 
-  // Text frame when `payload` is valid UTF-8, else binary (PROTOCOL.md §4).
+  // Text frame when `payload` is valid UTF-8, else binary (docs/protocol.md §4).
   // `received`: when it was read off the backend's socket, for the delivery
   // latency; zero for a message that was not (a replayed last message).
   static std::shared_ptr<const Message> make(std::string_view channel, std::string_view payload,

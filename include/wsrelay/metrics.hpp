@@ -21,7 +21,7 @@ namespace wsrelay {
 
 // Why an opened WebSocket closed: the first cause, one per session
 // (wsrelay_sessions_closed_total{reason}, and the access line's reason).
-enum class CloseReason : std::uint8_t {
+enum class CloseCause : std::uint8_t {
   client,               // the client sent a close frame first
   connection_lost,      // the connection failed or ended without a close handshake
   shutdown,             // 1001: the server is draining
@@ -33,12 +33,12 @@ enum class CloseReason : std::uint8_t {
   publish_refused,      // 1008: Redis refused a publish (ACL)
   backend_unavailable,  // 1013: a publish dropped, the queue in front of Redis full
 };
-inline constexpr std::array<std::string_view, 10> kCloseReasonNames = {
+inline constexpr std::array<std::string_view, 10> kCloseCauseNames = {
     "client",          "connection_lost",    "shutdown",       "idle",
     "slow_consumer",   "rate_limited",       "protocol_error", "subscribe_refused",
     "publish_refused", "backend_unavailable"};
-inline std::string_view to_string(CloseReason reason) {
-  return kCloseReasonNames[static_cast<std::size_t>(reason)];
+inline std::string_view to_string(CloseCause cause) {
+  return kCloseCauseNames[static_cast<std::size_t>(cause)];
 }
 
 // The statuses a refusal can have (wsrelay_handshakes_refused_total{status});
@@ -56,8 +56,8 @@ class Metrics {
     while (i < kRefusalStatuses.size() && kRefusalStatuses[i] != status) ++i;
     refused_by_status[i].fetch_add(1, std::memory_order_relaxed);
   }
-  void count_close(CloseReason reason) {
-    closed_by_reason[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  void count_close(CloseCause cause) {
+    closed_by_reason[static_cast<std::size_t>(cause)].fetch_add(1, std::memory_order_relaxed);
   }
   // Before any shard runs: one histogram cell per shard.
   void set_shards(std::size_t shards) {
@@ -70,8 +70,8 @@ class Metrics {
   // Any non-101 answer on a WebSocket path, and refusals at accept, by status
   // (kRefusalStatuses, then other).
   std::array<counter, kRefusalStatuses.size() + 1> refused_by_status{};
-  std::array<counter, kCloseReasonNames.size()>
-      closed_by_reason{};  // opened sessions, by CloseReason
+  std::array<counter, kCloseCauseNames.size()>
+      closed_by_reason{};  // opened sessions, by CloseCause
   Histogram handshake_duration{
       kRequestBounds};  // accept to the 101 or the refusal; a cell per shard
   Histogram delivery_latency{kDeliveryBounds};   // Redis read to the socket write; a cell per shard

@@ -1,6 +1,8 @@
 #pragma once
-// The pure part of PROTOCOL.md: the upgrade target, flags, channel names,
-// subprotocol choice and close codes. No I/O; tested by feeding values.
+// The pure part of docs/protocol.md: the upgrade target, flags, channel
+// names, subprotocol choice, close codes and reasons. No I/O; tested by
+// feeding values.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,7 +12,7 @@
 
 namespace wsrelay {
 
-// The flags a client may request in the query string (PROTOCOL.md §1).
+// The flags a client may request in the query string (docs/protocol.md §1).
 enum Flag : std::uint16_t {
   subscribe_broadcast = 1 << 0,
   subscribe_user = 1 << 1,
@@ -86,7 +88,7 @@ ChannelSet channels_for(const Identity& identity, std::string_view facility, Fla
 // a subprotocol (RFC 6455 §4.1) is made of.
 bool is_token(std::string_view text);
 
-// PROTOCOL.md §1: with no accepted list the first offered subprotocol is
+// docs/protocol.md §1: with no accepted list the first offered subprotocol is
 // selected; with one, the first offered that is in it; "" means none. Only
 // tokens are ever selected: an offered value that is not one is skipped.
 std::string select_subprotocol(std::string_view offered_header,
@@ -105,8 +107,69 @@ constexpr std::uint16_t protocol_error = 1002;
 constexpr std::uint16_t invalid_payload = 1007;
 constexpr std::uint16_t policy = 1008;
 constexpr std::uint16_t too_big = 1009;
-constexpr std::uint16_t internal_error = 1011;
 constexpr std::uint16_t try_again_later = 1013;
 }  // namespace close_code
+
+// A close frame the gateway sends: its code and its reason, word for word.
+// Clients decide on them (the JavaScript client does not reconnect after
+// publish_not_allowed), so every one is listed in docs/protocol.md §6.1,
+// and tests/unit/test_protocol_doc.cpp keeps that table equal to `all`.
+struct CloseReason {
+  std::uint16_t code;
+  std::string_view text;
+};
+
+namespace close_reason {
+inline constexpr CloseReason shutting_down{close_code::going_away, "server shutting down"};
+inline constexpr CloseReason idle_timeout{close_code::going_away, "idle timeout"};
+// The frame parser's (RFC 6455 §5).
+inline constexpr CloseReason reserved_bits{close_code::protocol_error, "reserved bits set"};
+inline constexpr CloseReason unknown_opcode{close_code::protocol_error, "unknown opcode"};
+inline constexpr CloseReason not_masked{close_code::protocol_error, "client frame not masked"};
+inline constexpr CloseReason length_out_of_range{close_code::protocol_error,
+                                                 "frame length out of range"};
+inline constexpr CloseReason fragmented_control{close_code::protocol_error,
+                                                "fragmented control frame"};
+inline constexpr CloseReason control_too_long{close_code::protocol_error,
+                                              "control frame over 125 bytes"};
+inline constexpr CloseReason stray_continuation{close_code::protocol_error,
+                                                "continuation without a message"};
+inline constexpr CloseReason nested_message{close_code::protocol_error,
+                                            "new message inside a fragmented one"};
+inline constexpr CloseReason short_close{close_code::protocol_error,
+                                         "close frame with a 1-byte payload"};
+inline constexpr CloseReason invalid_close_code{close_code::protocol_error, "invalid close code"};
+inline constexpr CloseReason close_text_not_utf8{close_code::invalid_payload,
+                                                 "close reason is not UTF-8"};
+inline constexpr CloseReason text_not_utf8{close_code::invalid_payload,
+                                           "text message is not valid UTF-8"};
+inline constexpr CloseReason too_big{close_code::too_big, "message too big"};
+// Policy.
+inline constexpr CloseReason publish_not_allowed{close_code::policy,
+                                                 "publishing is not allowed on this connection"};
+inline constexpr CloseReason publish_rate{close_code::policy, "publish rate limit exceeded"};
+inline constexpr CloseReason publish_refused{close_code::policy, "publish refused by Redis"};
+inline constexpr CloseReason publish_refused_noperm{close_code::policy,
+                                                    "publish refused by Redis (NOPERM)"};
+inline constexpr CloseReason subscription_refused{close_code::policy,
+                                                  "subscription refused by Redis"};
+inline constexpr CloseReason subscription_refused_noperm{close_code::policy,
+                                                         "subscription refused by Redis (NOPERM)"};
+// Try again later.
+inline constexpr CloseReason slow_consumer{close_code::try_again_later, "slow consumer"};
+inline constexpr CloseReason publish_dropped{close_code::try_again_later,
+                                             "backend unavailable, publish dropped"};
+
+inline constexpr std::array all{
+    shutting_down,          idle_timeout,         reserved_bits,
+    unknown_opcode,         not_masked,           length_out_of_range,
+    fragmented_control,     control_too_long,     stray_continuation,
+    nested_message,         short_close,          invalid_close_code,
+    close_text_not_utf8,    text_not_utf8,        too_big,
+    publish_not_allowed,    publish_rate,         publish_refused,
+    publish_refused_noperm, subscription_refused, subscription_refused_noperm,
+    slow_consumer,          publish_dropped,
+};
+}  // namespace close_reason
 
 }  // namespace wsrelay

@@ -68,8 +68,8 @@ class Server {
   // (answered and closed) instead.
   bool admit(tcp::socket& socket, Admission::Ticket& handshake, Admission::Ticket& address);
   void begin_shutdown(int signal_number);
-  void wait_drained();
-  void wait_published();
+  // Control executor: one shard has no connection left (the drain countdown).
+  void on_shard_drained();
   void force_stop(const char* why);
   void stop_all(int exit_code);
   void write_ready_file(const tcp::endpoint& endpoint);
@@ -92,7 +92,6 @@ class Server {
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<tcp::acceptor> admin_acceptor_;  // server.admin_listen; none when empty
   std::unique_ptr<net::steady_timer> admin_retry_timer_;
-  std::unique_ptr<net::steady_timer> drain_timer_;
   std::unique_ptr<net::steady_timer> accept_retry_timer_;
   DescriptorReserve descriptor_reserve_;
   RateLimitedLog accept_error_log_;
@@ -102,6 +101,7 @@ class Server {
   std::unique_ptr<net::steady_timer> memory_timer_;
   std::size_t next_shard_ = 0;
   bool shutting_down_ = false;
+  std::size_t drain_remaining_ = 0;  // shards with connections left
   bool stopped_ = false;
   int exit_code_ = 0;
   std::vector<std::thread> threads_;

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -74,8 +75,9 @@ class Shard {
   void upgrade(HttpSession* from, tcp::socket socket, WsUpgrade upgrade);
   // Server going away: no new sessions; every session is closed with 1001,
   // spread evenly with jitter over `drain` (all at once when zero).
-  void shutdown(std::chrono::milliseconds drain);
-  void stop_tick();
+  // `drained` runs once, on this thread, as soon as no connection is left
+  // (at once when there is none).
+  void shutdown(std::chrono::milliseconds drain, std::function<void()> drained);
 
   void subscribe(WsSession* session, const std::vector<std::string>& channels);
   void remove(WsSession* session);  // unsubscribes its channels, drops ownership
@@ -97,7 +99,7 @@ class Shard {
   char* read_buffer() { return read_buffer_.get(); }
   static constexpr std::size_t read_buffer_size = 64 * 1024;
   // An index slot that points into no list (the channel was refused).
-  static constexpr std::uint32_t kNoSlot = 0xffffffff;
+  static constexpr std::uint32_t no_slot = 0xffffffff;
 
   // Shard thread: messages a drop policy removed from `session_id`'s queue.
   // Counted at once, logged at most every drop_log_period per shard.
@@ -116,6 +118,7 @@ class Shard {
   void tick();
   void flush_all();
   void drain_due();
+  // Also the drain countdown: calls drained_ when the count reaches zero.
   void count_sessions();
 
   std::size_t shard_index_;
@@ -135,6 +138,7 @@ class Shard {
   std::vector<std::shared_ptr<WsSession>> flushing_;
   bool flush_posted_ = false;
   bool shutting_down_ = false;
+  std::function<void()> drained_;  // set by shutdown(), called once
   // Sessions in the order of their drain close time (ascending).
   std::vector<std::pair<clock::time_point, std::weak_ptr<WsSession>>> drain_schedule_;
   std::size_t drain_next_ = 0;

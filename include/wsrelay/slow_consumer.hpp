@@ -1,8 +1,9 @@
 #pragma once
 // What happens to a client that reads slower than messages arrive, per
 // facility (pure: no I/O). `websocket.slow_consumer_policies` is a list of
-// "GLOB=POLICY" rules; the first rule whose glob matches the connection's
-// facility decides, and `close` applies when none does.
+// "GLOB=POLICY" rules, GLOB a facility pattern (facility_pattern.hpp); the
+// first rule whose glob matches the connection's facility decides, and
+// `close` applies when none does.
 //
 // - close: the session is closed with 1013 once its queue passes the hard
 //   limit (max_queue_bytes), or stays over the soft limit too long.
@@ -23,7 +24,7 @@ enum class SlowConsumerPolicy { close, drop_oldest, keep_latest };
 std::string_view to_string(SlowConsumerPolicy policy);
 
 struct SlowConsumerRule {
-  std::string glob;  // over a facility: '*' any run of characters, '?' one character
+  std::string glob;  // a facility pattern (facility_pattern.hpp)
   SlowConsumerPolicy policy = SlowConsumerPolicy::close;
 
   bool operator==(const SlowConsumerRule&) const = default;
@@ -31,9 +32,6 @@ struct SlowConsumerRule {
 
 // Parses "GLOB=POLICY". Returns the reason it is not a rule in `error`.
 std::optional<SlowConsumerRule> parse_slow_consumer_rule(std::string_view text, std::string& error);
-
-// Shell-style match without character classes, anchored at both ends.
-bool glob_match(std::string_view glob, std::string_view text);
 
 // The first matching rule's policy, `close` when none matches.
 SlowConsumerPolicy policy_for(const std::vector<SlowConsumerRule>& rules,

@@ -76,11 +76,9 @@ class SubscriptionTracker {
 
   // A message can still arrive after its UNSUBSCRIBE was sent.
   bool wants(std::string_view channel) const { return wanted_.contains(channel); }
-  bool is_connected() const { return connected_; }
   bool settled() const { return connected_ && resync_commands_ == 0; }
   // Channels the subscriber is subscribed to, as Redis's last ack said.
   long long subscribed_count() const { return subscribed_count_; }
-  std::size_t wanted_count() const { return wanted_.size(); }
 
  private:
   struct SubscribeCommand {

@@ -105,7 +105,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void handshake_done(int status, std::string_view reason);
   // The first cause of the close of an opened session: counted once, and
   // named in its access line.
-  void note_close(CloseReason reason, std::uint16_t code);
+  void note_close(CloseCause cause, std::uint16_t code);
   void log_close();
   void on_replay(std::vector<std::optional<std::string>> values);
   void on_publish_refused(const PublishRefusal& why);
@@ -137,8 +137,11 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool within_publish_rate();
   bool queue_message(const MessagePtr& message, bool newest = true);
 
-  void start_close(CloseReason why, std::uint16_t code, std::string_view reason,
+  void start_close(CloseCause cause, std::uint16_t code, std::string_view reason,
                    bool drop_queued = false);
+  void start_close(CloseCause cause, const CloseReason& why, bool drop_queued = false) {
+    start_close(cause, why.code, why.text, drop_queued);
+  }
   void linger();
   void finish(std::string_view why);
   void do_finish();
@@ -179,7 +182,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   clock::time_point accepted_;
   clock::time_point opened_{};  // the 101 queued; zero when never opened
   bool close_noted_ = false;
-  CloseReason close_reason_ = CloseReason::connection_lost;
+  CloseCause close_cause_ = CloseCause::connection_lost;
   std::uint16_t close_code_ = 1006;   // no close frame either way
   std::uint64_t messages_out_ = 0;    // messages from Redis (live and replayed) queued
   std::uint64_t messages_in_ = 0;     // data messages read (heartbeats included)

@@ -50,7 +50,7 @@ unsigned rule_allows(const Planned& p) {
   return 15 | kPublish;  // no rule for f0
 }
 
-// The model of PROTOCOL.md §2-3, written independently of the gateway.
+// The model of docs/protocol.md §2-3, written independently of the gateway.
 void expect(Planned& p, unsigned claim_allows) {
   if (p.expired) {
     p.expected_status = 401;

@@ -1,4 +1,4 @@
-// The raw-socket bad-input suite (issue 4, PROTOCOL.md §6): hostile bytes at
+// The raw-socket bad-input suite (issue 4, docs/protocol.md §6): hostile bytes at
 // the frame level and at the handshake each get their specified close code or
 // HTTP status, publish nothing, and leave the daemon and every other
 // connection as they were. After every case, check() proves that the daemon

@@ -1,4 +1,4 @@
-// End-to-end tests of the gateway's HTTP surface (PROTOCOL.md §1): routing,
+// End-to-end tests of the gateway's HTTP surface (docs/protocol.md §1): routing,
 // health endpoints, the facility rule, plain requests on WebSocket paths,
 // subprotocol selection and the connection limit.
 #include <csignal>

@@ -174,3 +174,27 @@ TEST_CASE("drain: /readyz and new upgrades on connections accepted before SIGTER
   REQUIRE(status);
   CHECK(*status == 0);
 }
+
+// The drain is a countdown, not a poll and not the window: when the last
+// session goes (here the clients close first, long before their turn in a
+// 30 s window), the process exits at once.
+TEST_CASE("drain: the process exits as soon as the last session has closed", "[gateway][drain]") {
+  RedisServer redis;
+  TestGateway gateway(with_redis(redis, {"--threads", "2", "--set", "shutdown.drain_seconds=30",
+                                         "--set", "shutdown.timeout_seconds=60"}));
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < 4; ++i)
+    clients.push_back(open_ws(gateway, "/ws/quick" + std::to_string(i) + "?subscribe-broadcast"));
+  gateway.signal(SIGTERM);
+  REQUIRE(wait_until([&] { return connection_refused(gateway.port()); }, 5s, 5ms));
+  for (auto& client : clients) client->close(1000);
+  const auto last_closed = Clock::now();
+  const auto status = gateway.wait_exit(10s);
+  const auto exit_took = Clock::now() - last_closed;
+  REQUIRE(status);
+  CHECK(*status == 0);
+  INFO("exit ms after the last close: "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(exit_took).count());
+  CHECK(exit_took < 2s);
+  CHECK(gateway.log().find("drain: every session closed") != std::string::npos);
+}

@@ -1,4 +1,4 @@
-// End-to-end tests of the "last message" (PROTOCOL.md §4): right after a
+// End-to-end tests of the "last message" (docs/protocol.md §4): right after a
 // connection opens, the stored value of each subscribed channel comes first,
 // exactly once, even while a publisher is racing the replay.
 #include <atomic>

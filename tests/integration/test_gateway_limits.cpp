@@ -1,4 +1,4 @@
-// Regression tests of the per-session limits (PROTOCOL.md §6): every frame the
+// Regression tests of the per-session limits (docs/protocol.md §6): every frame the
 // gateway queues for a client, pongs included, counts against
 // max_queue_bytes; one message bigger than the limit is not slowness; a 1013
 // is the last frame; max_connections holds for handshakes in flight.

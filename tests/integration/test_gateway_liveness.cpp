@@ -1,4 +1,4 @@
-// End-to-end tests of liveness (PROTOCOL.md §5, §6): the ws4redis heartbeat,
+// End-to-end tests of liveness (docs/protocol.md §5, §6): the ws4redis heartbeat,
 // the idle timeout, and orderly shutdown on SIGTERM/SIGINT.
 #include <csignal>
 

@@ -1,4 +1,4 @@
-// End-to-end tests of message flow (PROTOCOL.md §3, §4): Redis -> browser,
+// End-to-end tests of message flow (docs/protocol.md §3, §4): Redis -> browser,
 // browser -> Redis with the stored last message, audiences, echo, prefix,
 // limits and the in-process memory engine.
 #include "helpers.hpp"

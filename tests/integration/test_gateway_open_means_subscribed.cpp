@@ -1,4 +1,4 @@
-// "Open means subscribed" (PROTOCOL.md §4): the 101 is written only once
+// "Open means subscribed" (docs/protocol.md §4): the 101 is written only once
 // Redis has confirmed every channel of the connection, so a message
 // published right after the client's open reaches it. Each case repeats the
 // narrow window a thousand times: before the 101 waited for the SUBSCRIBE,

@@ -1,5 +1,5 @@
 // Client publishes made while Redis is away reach the gateway's own
-// subscribers once it is back (PROTOCOL.md §4): they wait until the
+// subscribers once it is back (docs/protocol.md §4): they wait until the
 // subscriber connection has re-subscribed every channel, then go out in
 // order. Before that gate, a command connection back before the subscriber
 // sent them to a Redis where the gateway was not subscribed yet.

@@ -1,4 +1,4 @@
-// End-to-end tests of bad input and slow peers (PROTOCOL.md §6): a malformed
+// End-to-end tests of bad input and slow peers (docs/protocol.md §6): a malformed
 // frame closes only its own connection, publishes nothing, and a slow
 // consumer is evicted with 1013 without costing anyone else a message.
 #include <atomic>

@@ -1,4 +1,4 @@
-// Regression tests of message semantics and start-up (PROTOCOL.md §4, §5,
+// Regression tests of message semantics and start-up (docs/protocol.md §4, §5,
 // README "Configuration"): echo suppression under a burst, the stored message
 // strictly before live ones and before any heartbeat, reference-counted
 // UNSUBSCRIBE, configuration errors and the memory engine's first log line.

@@ -182,7 +182,8 @@ TEST_CASE("check_origin_pattern names what is wrong", "[auth][origin]") {
   CHECK_FALSE(check_origin_pattern("https://example.com:").empty());
 }
 
-TEST_CASE("facility patterns glob with '*' only", "[auth][rules]") {
+TEST_CASE("facility patterns in auth rules: the same language as slow-consumer policies",
+          "[auth][rules]") {
   CHECK(facility_matches("chat", "chat"));
   CHECK_FALSE(facility_matches("chat", "chat2"));
   CHECK(facility_matches("chat*", "chat"));
@@ -193,8 +194,11 @@ TEST_CASE("facility patterns glob with '*' only", "[auth][rules]") {
   CHECK_FALSE(facility_matches("*-admin", "site-admins"));
   CHECK(facility_matches("a*b*c", "aXXbYYc"));
   CHECK_FALSE(facility_matches("a*b*c", "aXXbYY"));
-  CHECK(facility_matches("a?b", "a?b") == true);  // '?' is a plain character
+  CHECK(facility_matches("room-?", "room-7"));
+  CHECK_FALSE(facility_matches("room-?", "room-77"));
   CHECK(check_facility_pattern("chat-*").empty());
+  CHECK(check_facility_pattern("room-?").empty());
+  CHECK_FALSE(check_facility_pattern("room-[12]").empty());
   CHECK_FALSE(check_facility_pattern("chat:*").empty());
   CHECK_FALSE(check_facility_pattern("").empty());
 }

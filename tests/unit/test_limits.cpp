@@ -7,6 +7,7 @@
 
 #include <wsrelay/config.hpp>
 
+#include <wsrelay/facility_pattern.hpp>
 #include <wsrelay/slow_consumer.hpp>
 #include <wsrelay/token_bucket.hpp>
 #include "config_error.hpp"
@@ -27,31 +28,31 @@ std::string rule_error(std::string_view text) {
 
 }  // namespace
 
-TEST_CASE("glob_match: * and ? over a facility, anchored at both ends", "[limits]") {
-  CHECK(glob_match("prices", "prices"));
-  CHECK_FALSE(glob_match("prices", "prices2"));
-  CHECK_FALSE(glob_match("prices", "xprices"));
-  CHECK(glob_match("prices*", "prices"));
-  CHECK(glob_match("prices*", "prices.eur"));
-  CHECK_FALSE(glob_match("prices*", "oldprices"));
-  CHECK(glob_match("*", ""));
-  CHECK(glob_match("*", "anything"));
-  CHECK(glob_match("ticker.*", "ticker.btc"));
-  CHECK_FALSE(glob_match("ticker.*", "ticker"));
-  CHECK(glob_match("*.live", "scores.live"));
-  CHECK_FALSE(glob_match("*.live", "scores.live2"));
-  CHECK(glob_match("a*b*c", "a-x-b-y-c"));
-  CHECK(glob_match("a*b*c", "abbbc"));
-  CHECK_FALSE(glob_match("a*b*c", "a-x-c-y-b"));
-  CHECK(glob_match("room-?", "room-7"));
-  CHECK_FALSE(glob_match("room-?", "room-"));
-  CHECK_FALSE(glob_match("room-?", "room-77"));
-  CHECK(glob_match("**x**", "x"));
+TEST_CASE("facility patterns: * and ? over a facility, anchored at both ends", "[limits]") {
+  CHECK(facility_matches("prices", "prices"));
+  CHECK_FALSE(facility_matches("prices", "prices2"));
+  CHECK_FALSE(facility_matches("prices", "xprices"));
+  CHECK(facility_matches("prices*", "prices"));
+  CHECK(facility_matches("prices*", "prices.eur"));
+  CHECK_FALSE(facility_matches("prices*", "oldprices"));
+  CHECK(facility_matches("*", ""));
+  CHECK(facility_matches("*", "anything"));
+  CHECK(facility_matches("ticker.*", "ticker.btc"));
+  CHECK_FALSE(facility_matches("ticker.*", "ticker"));
+  CHECK(facility_matches("*.live", "scores.live"));
+  CHECK_FALSE(facility_matches("*.live", "scores.live2"));
+  CHECK(facility_matches("a*b*c", "a-x-b-y-c"));
+  CHECK(facility_matches("a*b*c", "abbbc"));
+  CHECK_FALSE(facility_matches("a*b*c", "a-x-c-y-b"));
+  CHECK(facility_matches("room-?", "room-7"));
+  CHECK_FALSE(facility_matches("room-?", "room-"));
+  CHECK_FALSE(facility_matches("room-?", "room-77"));
+  CHECK(facility_matches("**x**", "x"));
   // Backtracking past a partial match.
-  CHECK(glob_match("*ab", "aab"));
-  CHECK(glob_match("*aab", "aaab"));
+  CHECK(facility_matches("*ab", "aab"));
+  CHECK(facility_matches("*aab", "aaab"));
   // No pathological blow-up on many stars.
-  CHECK_FALSE(glob_match("*a*a*a*a*a*a*a*a*b", std::string(128, 'a')));
+  CHECK_FALSE(facility_matches("*a*a*a*a*a*a*a*a*b", std::string(128, 'a')));
 }
 
 TEST_CASE("slow consumer rules: GLOB=POLICY, first match wins, default close", "[limits]") {

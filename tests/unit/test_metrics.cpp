@@ -78,7 +78,7 @@ TEST_CASE("labelled counters and build_info render their labels", "[metrics]") {
   metrics.count_refusal(403);
   metrics.count_refusal(403);
   metrics.count_refusal(418);  // not a status of ours: other
-  metrics.count_close(CloseReason::slow_consumer);
+  metrics.count_close(CloseCause::slow_consumer);
   const std::string out = metrics.render_prometheus();
   CHECK(out.find("\nwsrelay_handshakes_refused_total{status=\"403\"} 2\n") != std::string::npos);
   CHECK(out.find("\nwsrelay_handshakes_refused_total{status=\"401\"} 0\n") != std::string::npos);

@@ -157,11 +157,20 @@ std::size_t OutboundQueue::make_room(std::size_t need, SlowConsumerPolicy policy
 }
 
 void OutboundQueue::drop_unwritten() {
-  // Keep a partly written frame (the stream must stay well-formed); the
-  // rest is released now, which is the point of closing a slow consumer.
-  const std::size_t keep = head_ + (head_offset_ > 0 ? 1 : 0);
-  for (std::size_t i = keep; i < entries_.size(); ++i) queued_bytes_ -= entries_[i].bytes().size();
-  entries_.resize(std::max(keep, head_));
+  // Keep a partly written frame (the stream must stay well-formed) and the
+  // frames built for this client: a 101 not yet written must still precede
+  // the close frame that follows, or the client reads a frame where it
+  // waits for an HTTP answer. The data messages are released now, which is
+  // the point of closing a slow consumer.
+  const std::size_t first = head_ + (head_offset_ > 0 ? 1 : 0);
+  const auto data = [this](const Entry& entry) {
+    if (!entry.message) return false;
+    queued_bytes_ -= entry.bytes().size();
+    return true;
+  };
+  entries_.erase(
+      std::remove_if(entries_.begin() + static_cast<std::ptrdiff_t>(first), entries_.end(), data),
+      entries_.end());
   clear_held();
 }
 

@@ -79,7 +79,8 @@ class OutboundQueue {
   // answer is no, nothing was dropped and the caller closes the client.
   Admission admit(std::size_t bytes, const Message* incoming, bool incoming_is_newest,
                   const Limits& limits);
-  // Releases every entry not partly written (closing a slow consumer).
+  // Releases every data message not partly written and the held ones
+  // (closing a slow consumer); frames built for this client stay.
   void drop_unwritten();
 
   // Starts the soft-limit clock when the queue has just passed `soft_bytes`.

@@ -169,6 +169,24 @@ TEST_CASE("outbound queue: drop_unwritten keeps a partly written frame", "[queue
   CHECK(queue.held().empty());
 }
 
+TEST_CASE("outbound queue: drop_unwritten keeps the client's own frames, the 101 first",
+          "[queue][regression]") {
+  // A slow consumer closed during its replay: the 101 may not be written
+  // yet, and the close frame queued next must follow it.
+  OutboundQueue queue;
+  const std::string upgrade = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+  const std::string pong("\x8a\x00", 2);
+  queue.push_own(upgrade);
+  queue.push(msg("c", "replayed"));
+  queue.push_own(pong);
+  queue.push(msg("c", "live"));
+  queue.hold(msg("c", "held"));
+  queue.drop_unwritten();
+  CHECK(queue.waiting_bytes() == upgrade.size() + pong.size());
+  CHECK(write_all(queue, 7) == upgrade + pong);
+  CHECK(queue.held().empty());
+}
+
 TEST_CASE("outbound queue: the soft limit passes after soft_duration over it, not before",
           "[queue]") {
   OutboundQueue queue;

@@ -35,6 +35,11 @@ void AddressLimits::release(const std::string& group) {
   if (it != entries_.end() && it->second.open > 0) --it->second.open;
 }
 
+const std::string* AddressLimits::key(const std::string& group) const {
+  auto it = entries_.find(group);
+  return it == entries_.end() ? nullptr : &it->first;
+}
+
 std::size_t AddressLimits::open_count(const std::string& group) const {
   auto it = entries_.find(group);
   return it == entries_.end() ? 0 : it->second.open;

@@ -11,7 +11,7 @@ Admission::Ticket& Admission::Ticket::operator=(Ticket&& other) noexcept {
     reset();
     admission_ = std::exchange(other.admission_, nullptr);
     kind_ = other.kind_;
-    group_ = std::move(other.group_);
+    group_ = std::exchange(other.group_, nullptr);
   }
   return *this;
 }
@@ -48,12 +48,10 @@ Admission::AddressDecision Admission::admit_address(std::string_view address,
                                                     clock::time_point now) {
   std::string group;
   AddressDecision decision{AddressLimits::Verdict::exempt, {}};
-  {
-    std::lock_guard lock(addresses_mutex_);
-    decision.verdict = addresses_.open(address, now, settings, group);
-  }
+  std::lock_guard lock(addresses_mutex_);
+  decision.verdict = addresses_.open(address, now, settings, group);
   if (decision.verdict == AddressLimits::Verdict::admitted)
-    decision.ticket = Ticket(this, Ticket::Kind::address, std::move(group));
+    decision.ticket = Ticket(this, Ticket::Kind::address, addresses_.key(group));
   return decision;
 }
 
@@ -61,10 +59,10 @@ bool Admission::take_token(const Ticket& address, const AddressLimitSettings& se
                            clock::time_point now) {
   if (!address || address.kind_ != Ticket::Kind::address) return true;
   std::lock_guard lock(addresses_mutex_);
-  return addresses_.take(address.group_, now, settings);
+  return addresses_.take(*address.group_, now, settings);
 }
 
-void Admission::give_back(Ticket::Kind kind, const std::string& group) {
+void Admission::give_back(Ticket::Kind kind, const std::string* group) {
   switch (kind) {
     case Ticket::Kind::handshake:
       handshakes_.fetch_sub(1, std::memory_order_relaxed);
@@ -74,7 +72,7 @@ void Admission::give_back(Ticket::Kind kind, const std::string& group) {
       break;
     case Ticket::Kind::address: {
       std::lock_guard lock(addresses_mutex_);
-      addresses_.release(group);
+      addresses_.release(*group);
       break;
     }
   }

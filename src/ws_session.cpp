@@ -35,14 +35,14 @@ WsSession::WsSession(Shard& shard, tcp::socket socket, WsUpgrade upgrade)
     : shard_(shard),
       socket_(std::move(socket)),
       id_(upgrade.id),
+      flags_(upgrade.flags),
       facility_(std::move(upgrade.facility)),
       client_(std::move(upgrade.client)),
       user_(std::move(upgrade.user)),
-      flags_(upgrade.flags),
       subscribe_(std::move(upgrade.subscribe)),
       publish_(std::move(upgrade.publish)),
-      response_(std::move(upgrade.response)),
-      early_(std::move(upgrade.early)),
+      opening_(std::make_unique<Opening>(
+          Opening{std::move(upgrade.response), std::move(upgrade.early)})),
       parser_(shard.config().max_message_bytes),
       slot_(std::move(upgrade.slot)),
       address_(std::move(upgrade.address)),
@@ -85,16 +85,16 @@ void WsSession::open_websocket() {
   }
   const auto now = shard_.now();
   last_read_ = last_data_ = last_ping_ = now;
-  response_bytes_ = response_.size();
-  push_own(std::exchange(response_, {}));
+  const std::unique_ptr<Opening> opening = std::move(opening_);
+  response_bytes_ = opening->response.size();
+  push_own(std::move(opening->response));
   opened_ = clock::now();
   handshake_done(101, "open");
   if (state_ == State::open) heartbeat_at_open();
   spdlog::debug("session {}: open /{} from {} flags={} subscribe={} publish={}", id_, facility_,
                 client_, flags_to_string(flags_), subscribe_.size(), publish_.size());
-  const std::string early = std::exchange(early_, {});
-  bytes_in_ += early.size();
-  if (!early.empty() && !parser_.feed(early, *this)) return;
+  bytes_in_ += opening->early.size();
+  if (!opening->early.empty() && !parser_.feed(opening->early, *this)) return;
   do_read();
 }
 

@@ -60,6 +60,11 @@ class AddressLimits {
   void release(const std::string& group);
 
   std::size_t open_count(const std::string& group) const;
+  // The table's own copy of an admitted `group`: the same object until
+  // its count is back to zero (entries are node-based, and only entries with
+  // nothing open are swept), so a holder may keep the pointer instead of a
+  // copy of the string.
+  const std::string* key(const std::string& group) const;
   std::size_t tracked() const { return entries_.size(); }
 
  private:

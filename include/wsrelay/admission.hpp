@@ -51,13 +51,16 @@ class Admission {
 
    private:
     friend class Admission;
-    enum class Kind { handshake, slot, address };
-    Ticket(Admission* admission, Kind kind, std::string group = {})
-        : admission_(admission), kind_(kind), group_(std::move(group)) {}
+    enum class Kind : std::uint8_t { handshake, slot, address };
+    Ticket(Admission* admission, Kind kind, const std::string* group = nullptr)
+        : admission_(admission), group_(group), kind_(kind) {}
 
+    // Every WebSocket holds two tickets: kept to three words, with the
+    // address group pointing at the address table's own key, which stays
+    // while the ticket counts in it (AddressLimits::key).
     Admission* admission_ = nullptr;
+    const std::string* group_ = nullptr;  // Kind::address: the address group
     Kind kind_ = Kind::handshake;
-    std::string group_;  // Kind::address: the address group
   };
 
   explicit Admission(Metrics& metrics);
@@ -89,7 +92,7 @@ class Admission {
 
  private:
   static bool take(std::atomic<std::int64_t>& count, std::size_t limit);
-  void give_back(Ticket::Kind kind, const std::string& group);
+  void give_back(Ticket::Kind kind, const std::string* group);
 
   std::atomic<std::int64_t>& handshakes_;  // Metrics::handshakes_in_progress
   std::atomic<std::int64_t>& slots_;       // Metrics::connections_open

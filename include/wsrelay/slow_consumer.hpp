@@ -12,6 +12,7 @@
 // - keep-latest: queued messages superseded by a newer one on the same
 //   channel are dropped first, then the oldest; for feeds where only the
 //   newest value matters (prices, positions, scores).
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,7 +20,7 @@
 
 namespace wsrelay {
 
-enum class SlowConsumerPolicy { close, drop_oldest, keep_latest };
+enum class SlowConsumerPolicy : std::uint8_t { close, drop_oldest, keep_latest };
 
 std::string_view to_string(SlowConsumerPolicy policy);
 

@@ -93,7 +93,12 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   std::vector<std::uint32_t>& index_slots() { return index_slots_; }
 
  private:
-  enum class State { subscribing, replaying, open, closing, finished };
+  enum class State : std::uint8_t { subscribing, replaying, open, closing, finished };
+  // What the handshake left for the opening: freed once open.
+  struct Opening {
+    std::string response;  // the 101
+    std::string early;     // bytes the client sent right after its request
+  };
 
   void on_confirmed();
   // Queues the 101, starts reading.
@@ -149,29 +154,34 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   Shard& shard_;
   tcp::socket socket_;
   std::uint64_t id_;
+
+  // The small fields together: a session is the bulk of the memory per
+  // connection (docs/benchmarks.md), so no padding between them.
   State state_ = State::subscribing;
-
-  std::string facility_;
-  std::string client_;
-  std::string user_;
-  Flags flags_ = 0;
-  std::vector<std::string> subscribe_;
-  std::vector<std::string> publish_;
-  std::vector<std::uint32_t> index_slots_;
-  std::string response_;  // the 101 until start() queues it
-  std::string early_;     // until start() parses it
-  FrameParser parser_;
-
-  OutboundQueue queue_;
   SlowConsumerPolicy policy_ = SlowConsumerPolicy::close;  // the facility's, from the config
-  DeliveryFilter filter_;
+  Flags flags_ = 0;
   bool waiting_writable_ = false;
   bool flush_scheduled_ = false;
   bool reading_ = false;
   bool close_after_write_ = false;  // echoed close frames
   bool peer_closed_ = false;
   bool finish_posted_ = false;
-  bool lingering_ = false;     // everything written, FIN sent, discarding input
+  bool lingering_ = false;  // everything written, FIN sent, discarding input
+  bool close_noted_ = false;
+  CloseCause close_cause_ = CloseCause::connection_lost;
+  std::uint16_t close_code_ = 1006;  // no close frame either way
+
+  std::string facility_;
+  std::string client_;
+  std::string user_;
+  std::vector<std::string> subscribe_;
+  std::vector<std::string> publish_;
+  std::vector<std::uint32_t> index_slots_;
+  std::unique_ptr<Opening> opening_;  // until the 101 is queued
+  FrameParser parser_;
+
+  OutboundQueue queue_;
+  DeliveryFilter filter_;
   Admission::Ticket slot_;     // its max_connections slot, until it is refused or finished
   Admission::Ticket address_;  // its client address's count, until finished
 
@@ -180,10 +190,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   // For the access lines and the close reason (not read on the hot path but
   // for the counters, plain members of this one thread).
   clock::time_point accepted_;
-  clock::time_point opened_{};  // the 101 queued; zero when never opened
-  bool close_noted_ = false;
-  CloseCause close_cause_ = CloseCause::connection_lost;
-  std::uint16_t close_code_ = 1006;   // no close frame either way
+  clock::time_point opened_{};        // the 101 queued; zero when never opened
   std::uint64_t messages_out_ = 0;    // messages from Redis (live and replayed) queued
   std::uint64_t messages_in_ = 0;     // data messages read (heartbeats included)
   std::uint64_t bytes_out_ = 0;       // bytes written after the 101

@@ -177,6 +177,32 @@ TEST_CASE("address limits: the table keeps only what still matters", "[admission
     REQUIRE(limits.tracked() <= 2 * 10'000 + 1024 + 1);
   }
   CHECK(limits.open_count("198.51.100.200") == 1);
+  // What an address ticket keeps instead of a copy of its group: the same
+  // string however many entries came and went around it.
+  const std::string* key = limits.key(kept);
+  REQUIRE(key != nullptr);
+  CHECK(*key == "198.51.100.200");
+  CHECK(key == limits.key("198.51.100.200"));
+  CHECK(limits.key("203.0.113.250") == nullptr);
+}
+
+TEST_CASE("admission: an address ticket outlives a growing table", "[admission]") {
+  // The ticket points at the table's key: thousands of other addresses
+  // (rehashes, sweeps) later it still gives back its own count.
+  Metrics metrics;
+  Admission admission(metrics);
+  const auto limited = settings(2, 100, 100);
+  auto held = admission.admit_address("198.51.100.7", limited, t0);
+  REQUIRE(held.verdict == Verdict::admitted);
+  for (int i = 0; i < 5000; ++i) {
+    const std::string address = "100.64." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+    auto other = admission.admit_address(address, limited, t0 + std::chrono::seconds(i));
+    REQUIRE(other.verdict == Verdict::admitted);
+  }
+  CHECK(admission.take_token(held.ticket, limited, t0));
+  CHECK(admission.open_from("198.51.100.7") == 1);
+  held.ticket.reset();
+  CHECK(admission.open_from("198.51.100.7") == 0);
 }
 
 TEST_CASE("admission: handshakes and slots are bounded, tickets give back", "[admission]") {

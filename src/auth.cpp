@@ -1,6 +1,5 @@
 #include <wsrelay/auth.hpp>
 
-#include <strings.h>
 #include <array>
 
 #include <fmt/format.h>
@@ -8,29 +7,33 @@
 #include <wsrelay/auth_backends.hpp>
 #include <wsrelay/auth_callback.hpp>
 #include <wsrelay/config.hpp>
+#include <wsrelay/jwt.hpp>
+#include <wsrelay/text.hpp>
 
 namespace wsrelay {
 namespace {
 
-using Factory = std::unique_ptr<Authorizer> (*)(const Config&, Metrics&);
+using Factory = std::unique_ptr<Authorizer> (*)(const AuthSettings&, const LoadedAuth&, Metrics&);
 
 // The backends `auth.backends` may name. A new backend is one line here.
 constexpr std::array<std::pair<std::string_view, Factory>, 4> kBackends{{
     {"anonymous",
-     [](const Config& c, Metrics&) -> std::unique_ptr<Authorizer> {
-       return std::make_unique<AnonymousAuthorizer>(c.session_cookie);
+     [](const AuthSettings& s, const LoadedAuth&, Metrics&) -> std::unique_ptr<Authorizer> {
+       return std::make_unique<AnonymousAuthorizer>(s.session_cookie);
      }},
-    {"jwt", [](const Config& c, Metrics&) { return make_jwt_authorizer(c); }},
-    {"proxy", [](const Config& c, Metrics&) { return make_proxy_authorizer(c); }},
-    {"callback", [](const Config& c, Metrics& m) { return make_callback_authorizer(c, &m); }},
+    {"jwt", [](const AuthSettings& s, const LoadedAuth& l,
+               Metrics&) { return make_jwt_authorizer(s, l.jwt); }},
+    {"proxy",
+     [](const AuthSettings& s, const LoadedAuth&, Metrics&) { return make_proxy_authorizer(s); }},
+    {"callback", [](const AuthSettings& s, const LoadedAuth&,
+                    Metrics& m) { return make_callback_authorizer(s, &m); }},
 }};
 
 }  // namespace
 
 std::string_view AuthRequest::header(std::string_view name) const {
   for (const auto& [key, value] : headers)
-    if (key.size() == name.size() && strncasecmp(key.data(), name.data(), name.size()) == 0)
-      return value;
+    if (iequals(key, name)) return value;
   return {};
 }
 
@@ -97,16 +100,31 @@ std::vector<std::string_view> authorizer_names() {
   return names;
 }
 
-std::unique_ptr<Authorizer> make_authorizer(const Config& config, Metrics& metrics) {
+LoadedAuth load_auth(const AuthSettings& settings) {
+  const auto names = authorizer_names();
+  for (const std::string& name : settings.auth_backends)
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      throw ConfigError(
+          fmt::format("auth.backends: unknown or unavailable backend \"{}\" (available: {})", name,
+                      fmt::join(names, ", ")));
+  LoadedAuth loaded;
+  if (std::find(settings.auth_backends.begin(), settings.auth_backends.end(), "jwt") !=
+      settings.auth_backends.end())
+    loaded.jwt = load_jwt_keys(settings);  // throws ConfigError naming the file
+  return loaded;
+}
+
+std::unique_ptr<Authorizer> make_authorizer(const AuthSettings& settings, const LoadedAuth& loaded,
+                                            Metrics& metrics) {
   std::vector<std::unique_ptr<Authorizer>> backends;
-  for (const std::string& name : config.auth_backends) {
+  for (const std::string& name : settings.auth_backends) {
     auto it = std::find_if(kBackends.begin(), kBackends.end(),
                            [&](const auto& entry) { return entry.first == name; });
     if (it == kBackends.end())
       throw ConfigError(fmt::format("auth.backends: unknown backend \"{}\"", name));
-    backends.push_back(it->second(config, metrics));
+    backends.push_back(it->second(settings, loaded, metrics));
   }
-  return std::make_unique<ChainAuthorizer>(std::move(backends), config.static_rules);
+  return std::make_unique<ChainAuthorizer>(std::move(backends), settings.static_rules);
 }
 
 }  // namespace wsrelay

@@ -45,7 +45,7 @@ constexpr std::size_t max_answer_bytes = 64 * 1024;
 
 class CallbackAuthorizer::Impl {
  public:
-  Impl(const Config& config, Metrics* metrics);
+  Impl(const AuthSettings& config, Metrics* metrics);
 
   void start() {
     thread_ = std::thread([this] {
@@ -136,7 +136,7 @@ class CallbackAuthorizer::Impl {
   bool stopping_ = false;
 };
 
-CallbackAuthorizer::Impl::Impl(const Config& config, Metrics* metrics)
+CallbackAuthorizer::Impl::Impl(const AuthSettings& config, Metrics* metrics)
     : work_(net::make_work_guard(ioc_)),
       metrics_(metrics),
       timeout_(config.auth_callback_timeout_ms),
@@ -395,7 +395,7 @@ void CallbackAuthorizer::Impl::remember(const std::string& key, const AuthDecisi
   cache_order_.emplace_back(expires, key);
 }
 
-CallbackAuthorizer::CallbackAuthorizer(const Config& config, Metrics* metrics)
+CallbackAuthorizer::CallbackAuthorizer(const AuthSettings& config, Metrics* metrics)
     : impl_(std::make_shared<Impl>(config, metrics)) {
   impl_->start();
 }
@@ -409,7 +409,7 @@ void CallbackAuthorizer::authorize(const AuthRequest& request,
   impl_->submit(request, std::move(done));
 }
 
-std::unique_ptr<Authorizer> make_callback_authorizer(const Config& config, Metrics* metrics) {
+std::unique_ptr<Authorizer> make_callback_authorizer(const AuthSettings& config, Metrics* metrics) {
   return std::make_unique<CallbackAuthorizer>(config, metrics);
 }
 

@@ -16,10 +16,6 @@
 namespace wsrelay {
 namespace {
 
-bool is_space_or_control(char c) {
-  return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
-}
-
 AuthDecision unavailable(std::string detail) {
   AuthDecision decision;
   decision.status = 503;
@@ -54,55 +50,6 @@ bool string_list(const nlohmann::json& answer, const char* key, std::vector<std:
 }
 
 }  // namespace
-
-std::optional<CallbackUrl> parse_callback_url(std::string_view url, std::string* reason) {
-  auto fail = [&](std::string why) -> std::optional<CallbackUrl> {
-    if (reason) *reason = std::move(why);
-    return std::nullopt;
-  };
-  constexpr std::string_view scheme = "http://";
-  if (url.size() < scheme.size() ||
-      !std::equal(scheme.begin(), scheme.end(), url.begin(),
-                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
-    return fail(fmt::format("must be an http:// URL (http://host[:port]/path), got \"{}\"", url));
-  if (std::any_of(url.begin(), url.end(), is_space_or_control))
-    return fail("must not contain whitespace or control characters");
-  if (url.find('#') != std::string_view::npos) return fail("must not contain a fragment ('#')");
-  std::string_view rest = url.substr(scheme.size());
-  const auto authority_end = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, authority_end);
-  CallbackUrl out;
-  if (authority_end != std::string_view::npos) {
-    out.target = std::string(rest.substr(authority_end));
-    if (out.target.front() == '?') out.target.insert(0, "/");
-  }
-  if (authority.find('@') != std::string_view::npos)
-    return fail("must not carry credentials (user@host)");
-  std::string_view port_text;
-  bool port_given = false;  // a ':' after the host, even with nothing after it
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return fail("unterminated [IPv6] host");
-    out.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty() && after.front() != ':') return fail("expected ':' after the [IPv6] host");
-    port_given = !after.empty();
-    if (port_given) port_text = after.substr(1);
-  } else {
-    const auto colon = authority.find(':');
-    out.host = std::string(authority.substr(0, colon));
-    port_given = colon != std::string_view::npos;
-    if (port_given) port_text = authority.substr(colon + 1);
-  }
-  if (out.host.empty()) return fail(fmt::format("has no host, got \"{}\"", url));
-  if (port_given) {
-    unsigned port = 0;
-    if (port_text.size() > 5 || !parse_decimal(port_text, port) || port == 0 || port > 65535)
-      return fail(fmt::format("port must be a number from 1 to 65535, got \"{}\"", port_text));
-    out.port = static_cast<std::uint16_t>(port);
-  }
-  return out;
-}
 
 std::string callback_host_header(const CallbackUrl& url) {
   const bool ipv6 = url.host.find(':') != std::string::npos;

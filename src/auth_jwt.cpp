@@ -5,7 +5,6 @@
 
 #include <wsrelay/auth_backends.hpp>
 #include <wsrelay/config.hpp>
-#include <wsrelay/config_auth.hpp>
 #include <wsrelay/jwt.hpp>
 
 namespace wsrelay {
@@ -15,8 +14,8 @@ namespace {
 // done on the calling shard: there is nothing to wait for.
 class JwtAuthorizer final : public Authorizer {
  public:
-  explicit JwtAuthorizer(const Config& config)
-      : verifier_(jwt_settings(config)), cookie_(config.jwt_cookie) {}
+  JwtAuthorizer(const AuthSettings& config, std::shared_ptr<const JwtVerifier> verifier)
+      : verifier_(std::move(verifier)), cookie_(config.jwt_cookie) {}
 
   void authorize(const AuthRequest& request, std::function<void(AuthDecision)> done) override {
     AuthDecision decision;
@@ -29,7 +28,7 @@ class JwtAuthorizer final : public Authorizer {
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
     std::string error;
-    auto grant = verifier_.verify(token, request.facility, now, error);
+    auto grant = verifier_->verify(token, request.facility, now, error);
     if (!grant) {
       spdlog::debug("auth: jwt refused for {}: {}", request.remote_address, error);
       decision.status = 401;
@@ -62,14 +61,31 @@ class JwtAuthorizer final : public Authorizer {
     return request.query_token;
   }
 
-  JwtVerifier verifier_;
+  std::shared_ptr<const JwtVerifier> verifier_;  // never null
   std::string cookie_;
 };
 
 }  // namespace
 
-std::unique_ptr<Authorizer> make_jwt_authorizer(const Config& config) {
-  return std::make_unique<JwtAuthorizer>(config);
+std::unique_ptr<Authorizer> make_jwt_authorizer(const AuthSettings& config,
+                                                std::shared_ptr<const JwtVerifier> verifier) {
+  if (!verifier) throw ConfigError("auth.jwt_keys: the jwt backend's keys were not loaded");
+  return std::make_unique<JwtAuthorizer>(config, std::move(verifier));
+}
+
+std::shared_ptr<const JwtVerifier> load_jwt_keys(const AuthSettings& config) {
+  JwtSettings settings;
+  std::string error;
+  for (const std::string& key : config.jwt_keys)
+    if (auto spec = parse_jwt_key_spec(key, error)) settings.keys.push_back(std::move(*spec));
+  settings.audience = config.jwt_audience;
+  settings.issuer = config.jwt_issuer;
+  settings.leeway_seconds = config.jwt_leeway_seconds;
+  settings.user_claim = config.jwt_user_claim;
+  settings.groups_claim = config.jwt_groups_claim;
+  settings.session_claim = config.jwt_session_claim;
+  settings.allow_claim = config.jwt_allow_claim;
+  return std::make_shared<const JwtVerifier>(std::move(settings));
 }
 
 }  // namespace wsrelay

@@ -20,7 +20,7 @@ std::optional<std::string> non_empty(std::string_view value) {
 
 class ProxyHeaderAuthorizer final : public Authorizer {
  public:
-  explicit ProxyHeaderAuthorizer(const Config& config)
+  explicit ProxyHeaderAuthorizer(const AuthSettings& config)
       : user_(config.proxy_user_header),
         groups_(config.proxy_groups_header),
         session_(config.proxy_session_header),
@@ -59,7 +59,7 @@ class ProxyHeaderAuthorizer final : public Authorizer {
 
 }  // namespace
 
-std::unique_ptr<Authorizer> make_proxy_authorizer(const Config& config) {
+std::unique_ptr<Authorizer> make_proxy_authorizer(const AuthSettings& config) {
   return std::make_unique<ProxyHeaderAuthorizer>(config);
 }
 

@@ -4,7 +4,6 @@
 // by where it came from ("wsrelay.toml:12: websocket.max_message_bytes: ...",
 // "WSRELAY_THREADS: ...", "--set server.threads: ...").
 #include "wsrelay/config.hpp"
-#include "wsrelay/auth_callback.hpp"
 #include "wsrelay/config_auth.hpp"
 #include "wsrelay/protocol.hpp"
 #include "wsrelay/text.hpp"
@@ -224,12 +223,12 @@ std::string check_slow_consumer_policies(const Config& c) {
   return {};
 }
 
-template <std::string Config::*member>
+template <auto member>
 std::string check_header(const Config& c) {
   return check_header_name(c.*member);
 }
 
-template <std::vector<std::string> Config::*member>
+template <auto member>
 std::string check_cidr_list(const Config& c) {
   return check_cidr_blocks(c.*member);
 }

@@ -1,15 +1,19 @@
+// The [auth] settings as config.cpp loads them: each value's form, the
+// rules between keys, the parsed forms. What needs the authorization layer
+// itself (the backend registry, the JWT key files) is checked there, when it
+// is built (auth.hpp: load_auth).
 #include <wsrelay/config_auth.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <sstream>
 
 #include <fmt/format.h>
-#include <boost/beast/core/string.hpp>
 
-#include <wsrelay/auth.hpp>
 #include <wsrelay/config.hpp>
-#include <wsrelay/jwt.hpp>
 #include <wsrelay/origin.hpp>
 #include <wsrelay/protocol.hpp>
+#include <wsrelay/text.hpp>
 
 namespace wsrelay {
 namespace {
@@ -18,16 +22,18 @@ bool uses_backend(const Config& c, std::string_view name) {
   return std::find(c.auth_backends.begin(), c.auth_backends.end(), name) != c.auth_backends.end();
 }
 
+bool is_space_or_control(char c) {
+  return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+}
+
 }  // namespace
 
+// Whether each name is a backend is the registry's to say (auth.hpp:
+// load_auth); here, the list's shape.
 std::string check_auth_backends(const Config& c) {
-  const auto names = authorizer_names();
   if (c.auth_backends.empty()) return "needs at least one backend, e.g. [\"anonymous\"]";
   for (std::size_t i = 0; i < c.auth_backends.size(); ++i) {
     const std::string& name = c.auth_backends[i];
-    if (std::find(names.begin(), names.end(), name) == names.end())
-      return fmt::format("unknown or unavailable backend \"{}\" (available: {})", name,
-                         fmt::join(names, ", "));
     if (std::find(c.auth_backends.begin(), c.auth_backends.begin() + static_cast<long>(i), name) !=
         c.auth_backends.begin() + static_cast<long>(i))
       return fmt::format("backend \"{}\" is listed twice", name);
@@ -103,15 +109,15 @@ std::string check_callback_forward_headers(const Config& c) {
   for (std::size_t i = 0; i < names.size(); ++i) {
     const std::string& name = names[i];
     if (!is_token(name)) return fmt::format("\"{}\" is not a valid header name", name);
-    const bool own = boost::beast::iequals(std::string_view(name).substr(0, 10), "X-WsRelay-");
+    const bool own = iequals(std::string_view(name).substr(0, 10), "X-WsRelay-");
     if (own || std::any_of(std::begin(kRefused), std::end(kRefused),
-                           [&](std::string_view r) { return boost::beast::iequals(name, r); }))
+                           [&](std::string_view r) { return iequals(name, r); }))
       return fmt::format(
           "\"{}\" cannot be forwarded: the callback sets it itself, or it is "
           "about the connection, not the handshake",
           name);
     for (std::size_t j = 0; j < i; ++j)
-      if (boost::beast::iequals(names[j], name)) return fmt::format("\"{}\" is listed twice", name);
+      if (iequals(names[j], name)) return fmt::format("\"{}\" is listed twice", name);
   }
   return {};
 }
@@ -147,7 +153,6 @@ void validate_auth(Config& config) {
   if (uses_backend(config, "jwt")) {
     if (config.jwt_keys.empty())
       throw ConfigError("auth.jwt_keys: the jwt backend needs at least one key");
-    JwtVerifier check(jwt_settings(config));  // throws ConfigError naming the file
   }
   // Keys without the backend: the operator meant tokens to be checked, and
   // the gateway would run with whatever the other backends allow instead.
@@ -161,19 +166,70 @@ void validate_auth(Config& config) {
         "auth.callback_url: set, but \"callback\" is not in auth.backends (nothing would ask it)");
 }
 
-JwtSettings jwt_settings(const Config& config) {
-  JwtSettings settings;
-  std::string error;
-  for (const std::string& key : config.jwt_keys)
-    if (auto spec = parse_jwt_key_spec(key, error)) settings.keys.push_back(std::move(*spec));
-  settings.audience = config.jwt_audience;
-  settings.issuer = config.jwt_issuer;
-  settings.leeway_seconds = config.jwt_leeway_seconds;
-  settings.user_claim = config.jwt_user_claim;
-  settings.groups_claim = config.jwt_groups_claim;
-  settings.session_claim = config.jwt_session_claim;
-  settings.allow_claim = config.jwt_allow_claim;
-  return settings;
+std::optional<JwtKeySpec> parse_jwt_key_spec(std::string_view text, std::string& error) {
+  std::istringstream words{std::string(text)};
+  JwtKeySpec spec;
+  std::string extra;
+  words >> spec.alg >> spec.path >> spec.kid >> extra;
+  if (spec.path.empty() || !extra.empty()) {
+    error = fmt::format("\"{}\": expected \"ALG PATH [KID]\", e.g. \"RS256 /etc/wsrelay/jwt.pem\"",
+                        text);
+    return std::nullopt;
+  }
+  if (spec.alg != "HS256" && spec.alg != "RS256" && spec.alg != "ES256") {
+    error = fmt::format("\"{}\": algorithm must be HS256, RS256 or ES256", text);
+    return std::nullopt;
+  }
+  return spec;
+}
+
+std::optional<CallbackUrl> parse_callback_url(std::string_view url, std::string* reason) {
+  auto fail = [&](std::string why) -> std::optional<CallbackUrl> {
+    if (reason) *reason = std::move(why);
+    return std::nullopt;
+  };
+  constexpr std::string_view scheme = "http://";
+  if (url.size() < scheme.size() ||
+      !std::equal(scheme.begin(), scheme.end(), url.begin(),
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+    return fail(fmt::format("must be an http:// URL (http://host[:port]/path), got \"{}\"", url));
+  if (std::any_of(url.begin(), url.end(), is_space_or_control))
+    return fail("must not contain whitespace or control characters");
+  if (url.find('#') != std::string_view::npos) return fail("must not contain a fragment ('#')");
+  std::string_view rest = url.substr(scheme.size());
+  const auto authority_end = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, authority_end);
+  CallbackUrl out;
+  if (authority_end != std::string_view::npos) {
+    out.target = std::string(rest.substr(authority_end));
+    if (out.target.front() == '?') out.target.insert(out.target.begin(), '/');
+  }
+  if (authority.find('@') != std::string_view::npos)
+    return fail("must not carry credentials (user@host)");
+  std::string_view port_text;
+  bool port_given = false;  // a ':' after the host, even with nothing after it
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return fail("unterminated [IPv6] host");
+    out.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return fail("expected ':' after the [IPv6] host");
+    port_given = !after.empty();
+    if (port_given) port_text = after.substr(1);
+  } else {
+    const auto colon = authority.find(':');
+    out.host = std::string(authority.substr(0, colon));
+    port_given = colon != std::string_view::npos;
+    if (port_given) port_text = authority.substr(colon + 1);
+  }
+  if (out.host.empty()) return fail(fmt::format("has no host, got \"{}\"", url));
+  if (port_given) {
+    unsigned port = 0;
+    if (port_text.size() > 5 || !parse_decimal(port_text, port) || port == 0 || port > 65535)
+      return fail(fmt::format("port must be a number from 1 to 65535, got \"{}\"", port_text));
+    out.port = static_cast<std::uint16_t>(port);
+  }
+  return out;
 }
 
 }  // namespace wsrelay

@@ -8,7 +8,6 @@
 #include <array>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <openssl/bio.h>
@@ -204,23 +203,6 @@ bool map_claims(const json& payload, const JwtSettings& settings, std::string_vi
 }
 
 }  // namespace
-
-std::optional<JwtKeySpec> parse_jwt_key_spec(std::string_view text, std::string& error) {
-  std::istringstream words{std::string(text)};
-  JwtKeySpec spec;
-  std::string extra;
-  words >> spec.alg >> spec.path >> spec.kid >> extra;
-  if (spec.path.empty() || !extra.empty()) {
-    error = fmt::format("\"{}\": expected \"ALG PATH [KID]\", e.g. \"RS256 /etc/wsrelay/jwt.pem\"",
-                        text);
-    return std::nullopt;
-  }
-  if (spec.alg != "HS256" && spec.alg != "RS256" && spec.alg != "ES256") {
-    error = fmt::format("\"{}\": algorithm must be HS256, RS256 or ES256", text);
-    return std::nullopt;
-  }
-  return spec;
-}
 
 JwtVerifier::JwtVerifier(JwtSettings settings) : settings_(std::move(settings)) {
   for (const JwtKeySpec& spec : settings_.keys) {

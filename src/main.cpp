@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <wsrelay/auth.hpp>
 #include <wsrelay/config.hpp>
 #include <wsrelay/exit_codes.hpp>
 #include <wsrelay/log.hpp>
@@ -31,8 +32,12 @@ std::map<std::string, std::string> environment() {
 
 int main(int argc, char** argv) {
   wsrelay::CommandLine command_line;
+  wsrelay::LoadedAuth auth;
   try {
     command_line = wsrelay::load_config(argc, argv, environment());
+    // What only the authorization layer can check (backend names, key
+    // files) is a bad configuration too: exit code 2, --check-config included.
+    if (!command_line.exit_code) auth = wsrelay::load_auth(command_line.loaded.config);
   } catch (const wsrelay::ConfigError& e) {
     std::fprintf(stderr, "wsrelay: configuration error: %s\n", e.what());
     return wsrelay::exit_code::bad_config;
@@ -57,7 +62,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<wsrelay::Server> server;
   try {
-    server = std::make_unique<wsrelay::Server>(std::move(loaded.config));
+    server = std::make_unique<wsrelay::Server>(std::move(loaded.config), std::move(auth));
     // After the engine's line, which must come first.
     for (const std::string& warning : loaded.warnings) spdlog::warn("{}", warning);
     // SIGHUP reads the same sources again: the same flags, file and variables.

@@ -26,7 +26,7 @@
 
 namespace wsrelay {
 
-Server::Server(Config config) : config_(std::move(config)) {
+Server::Server(Config config, LoadedAuth auth) : config_(std::move(config)) {
   std::size_t count = config_.threads > 0 ? static_cast<std::size_t>(config_.threads)
                                           : std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < count; ++i) contexts_.push_back(std::make_unique<net::io_context>(1));
@@ -38,7 +38,7 @@ Server::Server(Config config) : config_(std::move(config)) {
   metrics_.set_shards(count);
   engine_ = make_engine(config_, control_->get_executor(), metrics_);
   hub_ = std::make_unique<Hub>(*control_, *engine_, metrics_);
-  authorizer_ = make_authorizer(config_, metrics_);
+  authorizer_ = make_authorizer(config_, auth, metrics_);
   current_ = std::make_shared<const Config>(config_);
   std::vector<Shard*> shards;
   for (std::size_t i = 0; i < count; ++i) {

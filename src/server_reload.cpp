@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <wsrelay/auth.hpp>
 #include <wsrelay/shard.hpp>
 #include <wsrelay/systemd_notify.hpp>
 
@@ -37,7 +38,12 @@ void Server::reload() {
   }
   Reload reload;
   try {
-    reload = plan_reload(*current_, reload_source_());
+    Config loaded = reload_source_();
+    // The [auth] settings are kept until restart, but a reload is checked as
+    // a start is: the key files the loaded configuration names are read
+    // (once) and must hold keys.
+    load_auth(loaded);
+    reload = plan_reload(*current_, loaded);
   } catch (const ConfigError& e) {
     metrics_.config_reload_failures.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("SIGHUP: configuration rejected, keeping the running one: {}", e.what());

@@ -1,5 +1,7 @@
 #include <wsrelay/text.hpp>
 
+#include <strings.h>
+
 namespace wsrelay {
 namespace {
 
@@ -11,6 +13,10 @@ int hex_value(char c) {
 }
 
 }  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
 
 std::string_view trim(std::string_view text, std::string_view chars) {
   const auto first = text.find_first_not_of(chars);

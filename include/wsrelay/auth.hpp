@@ -20,7 +20,8 @@
 
 namespace wsrelay {
 
-struct Config;
+struct AuthSettings;
+class JwtVerifier;
 class Metrics;
 
 struct AuthRequest {
@@ -104,9 +105,20 @@ class ChainAuthorizer final : public Authorizer {
 // Backend names `auth.backends` accepts, in the order of the registry.
 std::vector<std::string_view> authorizer_names();
 
-// The chain for `config` (validated). Throws ConfigError when a backend
-// cannot be built (a key file gone since validation). `metrics` must outlive
-// the authorizer.
-std::unique_ptr<Authorizer> make_authorizer(const Config& config, Metrics& metrics);
+// What the authorization layer reads and checks when a configuration is
+// loaded (at start, and on every SIGHUP): each name of auth.backends is in
+// the registry, and, with the jwt backend, the auth.jwt_keys files hold keys
+// of their kind. The files are read here, once per load; the verifier is
+// handed on to make_authorizer(). Throws ConfigError naming the key, so a bad
+// value still stops the start with exit code 2 (and a reload is refused).
+struct LoadedAuth {
+  std::shared_ptr<const JwtVerifier> jwt;  // set when "jwt" is in auth.backends
+};
+LoadedAuth load_auth(const AuthSettings& settings);
+
+// The chain for `settings` (validated by config.hpp's validate()) with what
+// load_auth() read from them. `metrics` must outlive the authorizer.
+std::unique_ptr<Authorizer> make_authorizer(const AuthSettings& settings, const LoadedAuth& loaded,
+                                            Metrics& metrics);
 
 }  // namespace wsrelay

@@ -33,7 +33,7 @@ class CallbackAuthorizer final : public Authorizer {
  public:
   // `metrics` (may be null) receives the auth_callback_* counters; it must
   // outlive the authorizer. Starts the authorizer's thread.
-  CallbackAuthorizer(const Config& config, Metrics* metrics);
+  CallbackAuthorizer(const AuthSettings& config, Metrics* metrics);
   ~CallbackAuthorizer() override;
   CallbackAuthorizer(const CallbackAuthorizer&) = delete;
   CallbackAuthorizer& operator=(const CallbackAuthorizer&) = delete;
@@ -46,7 +46,7 @@ class CallbackAuthorizer final : public Authorizer {
   std::shared_ptr<Impl> impl_;
 };
 
-std::unique_ptr<Authorizer> make_callback_authorizer(const Config& config,
+std::unique_ptr<Authorizer> make_callback_authorizer(const AuthSettings& config,
                                                      Metrics* metrics = nullptr);
 
 }  // namespace wsrelay

@@ -12,19 +12,12 @@
 #include <vector>
 
 #include <wsrelay/auth.hpp>
+#include <wsrelay/auth_settings.hpp>
 
 namespace wsrelay {
 
-// Where the callback goes: `http://host[:port]/path[?query]`.
-struct CallbackUrl {
-  std::string host;
-  std::uint16_t port = 80;
-  std::string target = "/";  // path and query, as sent on the request line
-};
-
-// The parsed URL, or the reason `url` is not one (http:// only; no user
-// info, no fragment, no whitespace).
-std::optional<CallbackUrl> parse_callback_url(std::string_view url, std::string* reason = nullptr);
+// CallbackUrl and parse_callback_url(): auth_settings.hpp (auth.callback_url
+// is checked when it is loaded).
 
 // The Host header for `url`: the host ([bracketed] when it is IPv6), with
 // ":port" unless the port is 80.

@@ -8,7 +8,6 @@
 namespace wsrelay {
 
 struct Config;
-struct JwtSettings;
 
 std::string check_auth_backends(const Config& c);
 std::string check_allowed_origins(const Config& c);
@@ -23,11 +22,8 @@ std::string check_callback_forward_headers(const Config& c);
 std::string check_cidr_blocks(const std::vector<std::string>& blocks);
 
 // Rules between keys, and the parsed forms (trusted_proxy_blocks,
-// static_rules). Loads the JWT keys when the jwt backend is on, so a missing
-// or wrong key file stops the start with exit code 2. Throws ConfigError.
+// static_rules). Throws ConfigError. The key files are read by the
+// authorization layer, once per load (auth.hpp: load_auth).
 void validate_auth(Config& config);
-
-// The JWT verifier's settings from the [auth] keys.
-JwtSettings jwt_settings(const Config& config);
 
 }  // namespace wsrelay

@@ -13,21 +13,12 @@
 #include <string_view>
 #include <vector>
 
+#include <wsrelay/auth_settings.hpp>
 #include <wsrelay/protocol.hpp>
 
 namespace wsrelay {
 
-// One `auth.jwt_keys` entry, written "ALG PATH [KID]": HS256 with a file
-// holding the shared secret (at least 32 bytes; one trailing newline is not
-// part of it), RS256 with a PEM RSA public key (2048 bits or more), ES256
-// with a PEM P-256 public key.
-struct JwtKeySpec {
-  std::string alg;
-  std::string path;
-  std::string kid;  // empty: the key has no id
-};
-std::optional<JwtKeySpec> parse_jwt_key_spec(std::string_view text, std::string& error);
-
+// The verifier's settings, from the [auth] keys (auth_jwt.cpp: jwt_settings).
 struct JwtSettings {
   std::vector<JwtKeySpec> keys;
   std::string audience;  // empty: "aud" not checked

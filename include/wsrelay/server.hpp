@@ -20,6 +20,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <wsrelay/admission.hpp>
+#include <wsrelay/auth.hpp>
 #include <wsrelay/config.hpp>
 #include <wsrelay/descriptors.hpp>
 #include <wsrelay/metrics.hpp>
@@ -35,7 +36,9 @@ class Shard;
 
 class Server {
  public:
-  explicit Server(Config config);
+  // `auth`: what load_auth() read from config's [auth] settings (the JWT
+  // keys), so the key files are read once per load.
+  Server(Config config, LoadedAuth auth);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -49,7 +52,8 @@ class Server {
   int run();
 
   // Loads the configuration again from the sources read at start (file,
-  // WSRELAY_* environment, flags); throws ConfigError. Without one, SIGHUP
+  // WSRELAY_* environment, flags); throws ConfigError. The reload checks
+  // the [auth] settings with load_auth() too, as at start. Without one, SIGHUP
   // only logs that there is nothing to reload.
   void set_reload_source(std::function<Config()> source) { reload_source_ = std::move(source); }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The small text steps every parser of the tree shares (pure): trimming,
 // decimal numbers, percent-decoding. One of each, so that a header value,
-// a configuration entry and a URL part are read by the same rules.
+// a configuration entry and a URL part are read by the same rules. Also the
+// ASCII case-insensitive comparison of names (headers, cookies).
 #include <charconv>
 #include <optional>
 #include <string>
@@ -17,6 +18,9 @@ inline constexpr std::string_view white_space = " \t\n\r\f\v";
 
 // `text` without the leading and trailing characters that are in `chars`.
 std::string_view trim(std::string_view text, std::string_view chars = blanks);
+
+// `a` and `b` equal but for the case of ASCII letters (header names).
+bool iequals(std::string_view a, std::string_view b);
 
 // The whole of `text` as a base-10 number of type Int: no sign for an
 // unsigned type, no '+', no blanks, no leading or trailing junk, and not

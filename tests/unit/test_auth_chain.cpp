@@ -77,10 +77,13 @@ std::unique_ptr<ChainAuthorizer> chain(std::vector<AuthDecision> answers,
   return std::make_unique<ChainAuthorizer>(std::move(backends), std::move(parsed));
 }
 
+// As at start: config.hpp checks the values, then the authorization layer
+// what only it can (backend names, key files).
 Config validated(std::vector<std::pair<std::string, std::string>> settings) {
   Config c;
   for (const auto& [key, value] : settings) set_config_value(c, key, value);
   validate(c);
+  load_auth(c);
   return c;
 }
 
@@ -170,7 +173,7 @@ TEST_CASE("proxy backend: headers only from trusted peers", "[auth][proxy]") {
                              {"auth.trusted_proxies", "10.0.0.0/8"},
                              {"auth.proxy_user_header", "X-User"}});
   Metrics metrics;
-  auto authorizer = make_authorizer(config, metrics);
+  auto authorizer = make_authorizer(config, load_auth(config), metrics);
   AuthRequest r = request("chat", subscribe_user | subscribe_group | subscribe_session);
   r.cookie = "sessionid=cookie-session";
   r.headers = {{"x-user", " alice "},
@@ -212,7 +215,7 @@ TEST_CASE("jwt backend: Bearer, then cookie, then query token; none abstains", "
                              {"auth.jwt_cookie", "jwt"},
                              {"auth.jwt_query_param", "access_token"}});
   Metrics metrics;
-  auto authorizer = make_authorizer(config, metrics);
+  auto authorizer = make_authorizer(config, load_auth(config), metrics);
   auto token = [&](const char* user) { return test::make_jwt(key, {{"sub", user}}); };
   AuthRequest r = request("chat", subscribe_user);
 

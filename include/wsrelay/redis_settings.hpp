@@ -1,0 +1,48 @@
+#pragma once
+// The backend's settings: the [redis] table. Plain data, loaded and checked
+// by config.hpp (which also parses and redacts Redis URLs); the engine
+// (engine.hpp: make_engine) is built from them.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace wsrelay {
+
+// Where the Redis server is. Parsed from `redis://[user:password@]host:port[/db]`
+// or `unix:///path.sock[?db=N]`.
+struct RedisEndpoint {
+  bool is_unix = false;
+  std::string host;  // TCP only
+  std::uint16_t port = 6379;
+  std::string path;  // unix only
+  std::string user;  // empty: AUTH with password only (or none)
+  std::string password;
+  int db = 0;
+
+  bool operator==(const RedisEndpoint&) const = default;
+};
+
+struct RedisSettings {
+  std::string redis_url;  // empty = in-process memory engine
+  std::string prefix;
+  int expire_seconds = 3600;
+  int redis_connect_timeout_ms = 2000;
+  int redis_reconnect_min_ms = 100;
+  int redis_reconnect_max_ms = 500;  // bounds how late delivery resumes after Redis returns
+  std::size_t redis_pending_max_messages = 10000;  // client publishes held while Redis is down
+  std::size_t redis_pending_max_bytes = 16 * 1024 * 1024;
+  // Message bytes the subscriber thread may hand to the hub before it drops
+  // (and counts) instead: the bound on what a lagging hub costs in memory.
+  std::size_t redis_subscriber_backlog_bytes = 32 * 1024 * 1024;
+  // A message from the backend larger than this is dropped and counted,
+  // never delivered in part; the subscriber skips its payload unread.
+  std::size_t redis_max_message_bytes = 1024 * 1024;
+
+  // Derived by validate(): the parsed redis_url; none = memory engine.
+  std::optional<RedisEndpoint> redis;
+
+  bool operator==(const RedisSettings&) const = default;
+};
+
+}  // namespace wsrelay

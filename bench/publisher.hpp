@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include <wsrelay/net.hpp>
+#include <wsrelay/runtime/net.hpp>
 
 namespace wsrelay::bench {
 

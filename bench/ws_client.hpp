@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include <wsrelay/net.hpp>
+#include <wsrelay/runtime/net.hpp>
 
 #include "latency_histogram.hpp"
 

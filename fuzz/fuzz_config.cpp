@@ -13,7 +13,7 @@
 #include <string_view>
 #include <utility>
 
-#include <wsrelay/config.hpp>
+#include <wsrelay/config/config.hpp>
 
 #include "fuzz_support.hpp"
 

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include <wsrelay/resp.hpp>
-#include <wsrelay/resp_size_gate.hpp>
+#include <wsrelay/wire/resp.hpp>
+#include <wsrelay/wire/resp_size_gate.hpp>
 
 #include "fuzz_support.hpp"
 

@@ -18,8 +18,8 @@
 #include <variant>
 #include <vector>
 
-#include <wsrelay/printable.hpp>
-#include <wsrelay/protocol.hpp>
+#include <wsrelay/wire/printable.hpp>
+#include <wsrelay/wire/protocol.hpp>
 
 #include "fuzz_support.hpp"
 

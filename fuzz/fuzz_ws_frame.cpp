@@ -22,8 +22,8 @@
 #include <string>
 #include <string_view>
 
-#include <wsrelay/protocol.hpp>
-#include <wsrelay/ws_frame.hpp>
+#include <wsrelay/wire/protocol.hpp>
+#include <wsrelay/wire/ws_frame.hpp>
 
 #include "fuzz_support.hpp"
 

@@ -8,11 +8,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <wsrelay/auth.hpp>
-#include <wsrelay/config.hpp>
-#include <wsrelay/exit_codes.hpp>
-#include <wsrelay/log.hpp>
-#include <wsrelay/server.hpp>
+#include <wsrelay/auth/auth.hpp>
+#include <wsrelay/config/config.hpp>
+#include <wsrelay/gateway/server.hpp>
+#include <wsrelay/runtime/exit_codes.hpp>
+#include <wsrelay/runtime/log.hpp>
 
 extern char** environ;
 

@@ -5,7 +5,7 @@
 #include "auth_helpers.hpp"
 #include "support/process.hpp"
 
-#include <wsrelay/jwt.hpp>
+#include <wsrelay/auth/jwt.hpp>
 
 using namespace wsrelay::test;
 using nlohmann::json;

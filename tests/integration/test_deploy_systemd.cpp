@@ -13,7 +13,7 @@
 #include <regex>
 #include <sstream>
 
-#include <wsrelay/config.hpp>
+#include <wsrelay/config/config.hpp>
 
 #include "helpers.hpp"
 

@@ -19,11 +19,11 @@
 #include <utility>
 #include <vector>
 
-#include <wsrelay/config.hpp>
-#include <wsrelay/engine.hpp>
-#include <wsrelay/metrics.hpp>
-#include <wsrelay/net.hpp>
-#include <wsrelay/redis_connection.hpp>
+#include <wsrelay/backend/engine.hpp>
+#include <wsrelay/backend/redis_connection.hpp>
+#include <wsrelay/config/config.hpp>
+#include <wsrelay/runtime/metrics.hpp>
+#include <wsrelay/runtime/net.hpp>
 
 #include "support/redis_server.hpp"
 #include "support/temp_dir.hpp"

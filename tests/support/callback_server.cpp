@@ -7,7 +7,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <wsrelay/net.hpp>
+#include <wsrelay/runtime/net.hpp>
 
 namespace wsrelay::test {
 

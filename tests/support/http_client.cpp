@@ -4,7 +4,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <stdexcept>
-#include <wsrelay/net.hpp>
+#include <wsrelay/runtime/net.hpp>
 
 #include <strings.h>
 

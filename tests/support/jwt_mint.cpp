@@ -12,7 +12,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
-#include <wsrelay/jwt.hpp>
+#include <wsrelay/auth/jwt.hpp>
 
 namespace wsrelay::test {
 

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include <wsrelay/net.hpp>
+#include <wsrelay/runtime/net.hpp>
 
 #include "support/http_client.hpp"
 

@@ -22,7 +22,8 @@ class TempDir {
 };
 
 // A whole file as a string ("" when it cannot be read), and a file written
-// whole (replaced; throws std::runtime_error when it cannot be). For the configuration files the deployment tests adapt.
+// whole (replaced; throws std::runtime_error when it cannot be). For the configuration files the
+// deployment tests adapt.
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);
 

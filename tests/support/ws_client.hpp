@@ -22,7 +22,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
-#include <wsrelay/net.hpp>
+#include <wsrelay/runtime/net.hpp>
 
 #include "support/http_client.hpp"
 

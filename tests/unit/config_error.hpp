@@ -2,7 +2,7 @@
 // The message of the ConfigError `f` throws, or "<no ConfigError>".
 #include <string>
 
-#include <wsrelay/config.hpp>
+#include <wsrelay/config/config.hpp>
 
 namespace wsrelay::test {
 

@@ -7,11 +7,11 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/address_limits.hpp>
-#include <wsrelay/admission.hpp>
-#include <wsrelay/cidr.hpp>
-#include <wsrelay/config.hpp>
-#include <wsrelay/metrics.hpp>
+#include <wsrelay/config/config.hpp>
+#include <wsrelay/gateway/admission.hpp>
+#include <wsrelay/runtime/metrics.hpp>
+#include <wsrelay/wire/address_limits.hpp>
+#include <wsrelay/wire/cidr.hpp>
 
 using namespace wsrelay;
 using namespace std::chrono_literals;

@@ -3,10 +3,10 @@
 // answer (status + JSON body) to a decision.
 #include <catch2/catch.hpp>
 
-#include <wsrelay/auth_callback.hpp>
-#include <wsrelay/auth_callback_wire.hpp>
-#include <wsrelay/config.hpp>
-#include <wsrelay/config_auth.hpp>
+#include <wsrelay/auth/auth_callback.hpp>
+#include <wsrelay/auth/auth_callback_wire.hpp>
+#include <wsrelay/config/config.hpp>
+#include <wsrelay/config/config_auth.hpp>
 
 using namespace wsrelay;
 using Catch::Matchers::Contains;

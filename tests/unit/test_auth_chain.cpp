@@ -3,9 +3,9 @@
 // builds them from a config, and the [auth] keys' validation.
 #include <catch2/catch.hpp>
 
-#include <wsrelay/auth.hpp>
-#include <wsrelay/config.hpp>
-#include <wsrelay/metrics.hpp>
+#include <wsrelay/auth/auth.hpp>
+#include <wsrelay/config/config.hpp>
+#include <wsrelay/runtime/metrics.hpp>
 
 #include "support/jwt_mint.hpp"
 #include "support/temp_dir.hpp"

@@ -3,10 +3,10 @@
 // query parameter a token may travel in.
 #include <catch2/catch.hpp>
 
-#include <wsrelay/auth_rules.hpp>
-#include <wsrelay/cidr.hpp>
-#include <wsrelay/origin.hpp>
-#include <wsrelay/protocol.hpp>
+#include <wsrelay/wire/auth_rules.hpp>
+#include <wsrelay/wire/cidr.hpp>
+#include <wsrelay/wire/origin.hpp>
+#include <wsrelay/wire/protocol.hpp>
 
 using namespace wsrelay;
 

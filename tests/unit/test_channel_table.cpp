@@ -7,7 +7,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/channel_table.hpp>
+#include <wsrelay/gateway/channel_table.hpp>
 
 using namespace wsrelay;
 using Strings = std::vector<std::string>;

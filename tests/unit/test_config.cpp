@@ -12,7 +12,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/config.hpp>
+#include <wsrelay/config/config.hpp>
 
 #include "config_error.hpp"
 

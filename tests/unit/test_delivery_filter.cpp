@@ -6,7 +6,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/delivery_filter.hpp>
+#include <wsrelay/gateway/delivery_filter.hpp>
 
 using namespace wsrelay;
 using namespace std::chrono_literals;

@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/histogram.hpp>
+#include <wsrelay/runtime/histogram.hpp>
 
 using namespace std::chrono_literals;
 using wsrelay::Histogram;

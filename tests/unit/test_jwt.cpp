@@ -5,8 +5,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/config.hpp>
-#include <wsrelay/jwt.hpp>
+#include <wsrelay/auth/jwt.hpp>
+#include <wsrelay/config/config.hpp>
 
 #include "support/jwt_mint.hpp"
 #include "support/temp_dir.hpp"

@@ -5,11 +5,11 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/config.hpp>
+#include <wsrelay/config/config.hpp>
 
-#include <wsrelay/facility_pattern.hpp>
-#include <wsrelay/slow_consumer.hpp>
-#include <wsrelay/token_bucket.hpp>
+#include <wsrelay/wire/facility_pattern.hpp>
+#include <wsrelay/wire/slow_consumer.hpp>
+#include <wsrelay/wire/token_bucket.hpp>
 #include "config_error.hpp"
 
 using namespace wsrelay;

@@ -8,8 +8,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <wsrelay/config.hpp>
-#include <wsrelay/log.hpp>
+#include <wsrelay/config/config.hpp>
+#include <wsrelay/runtime/log.hpp>
 
 using namespace wsrelay;
 using json = nlohmann::json;

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string>
 
-#include <wsrelay/message.hpp>
-#include <wsrelay/ws_frame.hpp>
+#include <wsrelay/wire/message.hpp>
+#include <wsrelay/wire/ws_frame.hpp>
 
 using namespace std::string_literals;
 using wsrelay::Message;

@@ -10,7 +10,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/metrics.hpp>
+#include <wsrelay/runtime/metrics.hpp>
 
 using namespace wsrelay;
 

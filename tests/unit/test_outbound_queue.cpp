@@ -8,7 +8,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/outbound_queue.hpp>
+#include <wsrelay/gateway/outbound_queue.hpp>
 
 using namespace wsrelay;
 using namespace std::chrono_literals;

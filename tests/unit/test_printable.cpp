@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/printable.hpp>
+#include <wsrelay/wire/printable.hpp>
 
 using wsrelay::printable;
 

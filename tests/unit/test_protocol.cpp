@@ -4,7 +4,7 @@
 #include <variant>
 #include <vector>
 
-#include <wsrelay/protocol.hpp>
+#include <wsrelay/wire/protocol.hpp>
 
 using namespace std::string_literals;
 using wsrelay::Audience;

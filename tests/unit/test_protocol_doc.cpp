@@ -10,7 +10,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/protocol.hpp>
+#include <wsrelay/wire/protocol.hpp>
 
 #include "support/temp_dir.hpp"
 

@@ -8,7 +8,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/publish_queue.hpp>
+#include <wsrelay/backend/publish_queue.hpp>
 
 using namespace wsrelay;
 

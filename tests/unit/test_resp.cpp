@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include <wsrelay/resp.hpp>
+#include <wsrelay/wire/resp.hpp>
 
 using namespace std::string_literals;
 using wsrelay::classify_push;

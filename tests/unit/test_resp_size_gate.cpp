@@ -6,8 +6,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/resp.hpp>
-#include <wsrelay/resp_size_gate.hpp>
+#include <wsrelay/wire/resp.hpp>
+#include <wsrelay/wire/resp_size_gate.hpp>
 
 using namespace wsrelay;
 

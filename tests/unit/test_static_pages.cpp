@@ -6,9 +6,9 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/assets.hpp>
-#include <wsrelay/config.hpp>
-#include <wsrelay/static_pages.hpp>
+#include <wsrelay/config/config.hpp>
+#include <wsrelay/gateway/assets.hpp>
+#include <wsrelay/gateway/static_pages.hpp>
 
 using namespace wsrelay;
 using Catch::Matchers::Contains;

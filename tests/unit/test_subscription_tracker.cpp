@@ -7,7 +7,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/subscription_tracker.hpp>
+#include <wsrelay/backend/subscription_tracker.hpp>
 
 using namespace wsrelay;
 using Commands = std::vector<SubscriptionTracker::Command>;

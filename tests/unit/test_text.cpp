@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/text.hpp>
+#include <wsrelay/wire/text.hpp>
 
 using namespace wsrelay;
 

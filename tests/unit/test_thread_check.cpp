@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <wsrelay/thread_check.hpp>
+#include <wsrelay/runtime/thread_check.hpp>
 
 using namespace wsrelay;
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include <wsrelay/protocol.hpp>
-#include <wsrelay/ws_frame.hpp>
+#include <wsrelay/wire/protocol.hpp>
+#include <wsrelay/wire/ws_frame.hpp>
 
 using namespace std::string_literals;
 using wsrelay::FrameParser;

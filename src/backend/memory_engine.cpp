@@ -1,0 +1,158 @@
+#include <wsrelay/backend/memory_engine.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include <wsrelay/runtime/metrics.hpp>
+
+namespace wsrelay {
+
+// Shared with every posted task, which checks `stopped` before calling out:
+// the engine may be stopped or destroyed while tasks are still queued.
+class MemoryEngine::State {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  State(net::any_io_executor executor, Metrics& metrics, std::size_t max_message_bytes)
+      : executor(std::move(executor)), metrics(metrics), max_message_bytes(max_message_bytes) {}
+
+  struct Stored {
+    std::string payload;
+    clock::time_point expires;
+  };
+
+  // Expired entries are dropped when read, and all at once whenever the
+  // store has doubled since the last sweep, so a stream of publishes on
+  // ever new channels cannot grow it without bound. Amortised O(1).
+  void store(const std::string& channel, std::string_view payload, int expire_seconds) {
+    const auto now = clock::now();
+    stored[channel] = Stored{std::string(payload), now + std::chrono::seconds(expire_seconds)};
+    if (stored.size() < sweep_at) return;
+    std::erase_if(stored, [now](const auto& entry) { return entry.second.expires <= now; });
+    sweep_at = std::max<std::size_t>(kMinSweep, stored.size() * 2);
+  }
+
+  std::optional<std::string> load(const std::string& key) {
+    auto it = stored.find(key);
+    if (it == stored.end()) return std::nullopt;
+    if (it->second.expires <= clock::now()) {
+      stored.erase(it);
+      return std::nullopt;
+    }
+    return it->second.payload;
+  }
+
+  static constexpr std::size_t kMinSweep = 1024;
+
+  net::any_io_executor executor;
+  Metrics& metrics;
+  std::size_t max_message_bytes;
+  EngineHandlers handlers;
+  bool started = false;
+  bool stopped = false;
+  std::unordered_set<std::string> channels;
+  std::unordered_map<std::string, Stored> stored;
+  std::size_t sweep_at = kMinSweep;
+};
+
+MemoryEngine::MemoryEngine(net::any_io_executor control, Metrics& metrics,
+                           std::size_t max_message_bytes)
+    : state_(std::make_shared<State>(std::move(control), metrics, max_message_bytes)) {
+  spdlog::warn("engine: memory (no redis_url configured; messages stay inside this process)");
+}
+
+MemoryEngine::~MemoryEngine() {
+  stop();
+}
+
+void MemoryEngine::start(EngineHandlers handlers) {
+  if (state_->started || state_->stopped) return;
+  state_->started = true;
+  state_->handlers = std::move(handlers);
+  net::post(state_->executor, [state = state_] {
+    if (!state->stopped && state->handlers.on_link) state->handlers.on_link(true);
+  });
+}
+
+void MemoryEngine::stop() {
+  state_->stopped = true;
+  state_->channels.clear();
+}
+
+void MemoryEngine::subscribe(const std::vector<std::string>& channels) {
+  if (state_->stopped) return;
+  for (const auto& channel : channels) {
+    state_->channels.insert(channel);
+    net::post(state_->executor, [state = state_, channel] {
+      if (state->stopped || !state->channels.contains(channel)) return;
+      if (state->handlers.on_subscribed) state->handlers.on_subscribed(channel);
+    });
+  }
+}
+
+void MemoryEngine::unsubscribe(const std::vector<std::string>& channels) {
+  if (state_->stopped) return;
+  for (const auto& channel : channels) state_->channels.erase(channel);
+}
+
+void MemoryEngine::publish(const std::string& channel, std::string_view payload, int expire_seconds,
+                           PublishRefused) {
+  if (state_->stopped) return;
+  if (expire_seconds > 0) state_->store(channel, payload, expire_seconds);
+  if (!state_->channels.contains(channel)) return;
+  if (payload.size() > state_->max_message_bytes) {
+    net::post(state_->executor, [state = state_, channel, size = payload.size()] {
+      if (state->stopped || !state->channels.contains(channel)) return;
+      ++state->metrics.messages_from_redis;
+      if (state->handlers.on_oversized) state->handlers.on_oversized(channel, size);
+    });
+    return;
+  }
+  net::post(state_->executor, [state = state_, channel, payload = std::string(payload),
+                               received = std::chrono::steady_clock::now()] {
+    if (state->stopped || !state->channels.contains(channel)) return;
+    ++state->metrics.messages_from_redis;
+    if (state->handlers.on_message) state->handlers.on_message(channel, payload, nullptr, received);
+  });
+}
+
+void MemoryEngine::get(const std::vector<std::string>& keys, GetCallback callback) {
+  if (state_->stopped) return;
+  std::vector<std::optional<std::string>> values;
+  std::vector<std::pair<std::string, std::size_t>> oversized;
+  values.reserve(keys.size());
+  for (const auto& key : keys) {
+    auto value = state_->load(key);
+    // As the redis engine reads them: an empty value is none, as is one
+    // over the limit (reported).
+    if (value && value->size() > state_->max_message_bytes) {
+      oversized.emplace_back(key, value->size());
+      value.reset();
+    }
+    if (value && value->empty()) value.reset();
+    values.push_back(std::move(value));
+  }
+  net::post(state_->executor,
+            [state = state_, values = std::move(values), oversized = std::move(oversized),
+             callback = std::move(callback)]() mutable {
+              if (state->stopped) return;
+              for (const auto& [key, size] : oversized)
+                if (state->handlers.on_oversized) state->handlers.on_oversized(key, size);
+              callback(std::move(values));
+            });
+}
+
+void MemoryEngine::barrier(std::function<void()> callback) {
+  if (state_->stopped) return;
+  net::post(state_->executor, [state = state_, callback = std::move(callback)] {
+    if (!state->stopped) callback();
+  });
+}
+
+}  // namespace wsrelay

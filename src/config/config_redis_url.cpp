@@ -1,0 +1,195 @@
+// parse_redis_url(): the Redis endpoint forms wsrelay accepts,
+//   redis://[user:password@]host[:port][/db]   (user may be empty; both percent-encoded)
+//   unix:///path/to/redis.sock[?db=N][&password=...][&user=...]
+// Every message starts with "redis_url: " and never echoes the whole URL: it
+// may hold a password, and these messages get logged.
+#include <algorithm>
+#include <charconv>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include <wsrelay/config/config.hpp>
+#include <wsrelay/wire/text.hpp>
+
+namespace wsrelay {
+namespace {
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool decode_into(std::string_view in, std::string& out) {
+  auto decoded = percent_decode(in);
+  if (!decoded) return false;
+  out = std::move(*decoded);
+  return true;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::string set_credentials(std::string_view user, std::string_view password, RedisEndpoint& out) {
+  if (!decode_into(user, out.user)) return "bad percent-encoding in the user";
+  if (!decode_into(password, out.password)) return "bad percent-encoding in the password";
+  // Redis has no AUTH with a user alone; taking "user@" as the password (an
+  // old redis-py habit) would hide a typo, so say so.
+  if (!out.user.empty() && out.password.empty())
+    return "a user needs a password: redis://user:password@host, or redis://:password@host "
+           "for a password alone";
+  return {};
+}
+
+std::string parse_db(std::string_view text, int& db) {
+  if (!parse_decimal(text, db) || db < 0)
+    return fmt::format("db must be a non-negative integer, got \"{}\"", text);
+  return {};
+}
+
+std::string parse_tcp_url(std::string_view rest, RedisEndpoint& out) {
+  const auto authority_end = rest.find_first_of("/?#");
+  const std::string_view authority = rest.substr(0, authority_end);
+  const std::string_view path =
+      authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+  if (!path.empty() && path.front() != '/')
+    return "query parameters are not supported in redis:// URLs (write the db as a path: "
+           "redis://host:6379/2)";
+
+  std::string_view hostport = authority;
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = authority.substr(0, at);
+    hostport = authority.substr(at + 1);
+    const auto colon = userinfo.find(':');
+    const std::string_view user = userinfo.substr(0, colon);
+    const std::string_view password =
+        colon == std::string_view::npos ? std::string_view{} : userinfo.substr(colon + 1);
+    if (auto error = set_credentials(user, password, out); !error.empty()) return error;
+  }
+
+  std::string_view host = hostport;
+  std::string_view port;
+  bool has_port = false;
+  if (!hostport.empty() && hostport.front() == '[') {
+    const auto close = hostport.find(']');
+    if (close == std::string_view::npos) return "missing ']' after an IPv6 host";
+    host = hostport.substr(1, close - 1);
+    const std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return fmt::format("unexpected \"{}\" after the host", after);
+      port = after.substr(1);
+      has_port = true;
+    }
+    for (char c : host)
+      if (!(is_alnum(c) || c == ':' || c == '.' || c == '%'))
+        return fmt::format("bad IPv6 host \"{}\"", host);
+  } else {
+    const auto colon = hostport.find(':');
+    if (colon != hostport.rfind(':')) return "IPv6 hosts need brackets, e.g. redis://[::1]:6379";
+    if (colon != std::string_view::npos) {
+      host = hostport.substr(0, colon);
+      port = hostport.substr(colon + 1);
+      has_port = true;
+    }
+    for (char c : host)
+      if (!(is_alnum(c) || c == '-' || c == '.' || c == '_'))
+        return fmt::format("bad host \"{}\"", host);
+  }
+  if (host.empty()) return "missing host (e.g. redis://127.0.0.1:6379)";
+  out.host = std::string(host);
+  if (has_port) {
+    unsigned value = 0;
+    if (port.size() > 5 || !parse_decimal(port, value) || value == 0 || value > 65535)
+      return fmt::format("port must be a number from 1 to 65535, got \"{}\"", port);
+    out.port = static_cast<std::uint16_t>(value);
+  }
+  if (path.size() > 1) return parse_db(path.substr(1), out.db);
+  return {};
+}
+
+std::string parse_unix_url(std::string_view rest, RedisEndpoint& out) {
+  out.is_unix = true;
+  if (rest.empty() || rest.front() != '/')
+    return "expected unix:///absolute/path.sock (three slashes)";
+  const auto query_start = rest.find('?');
+  const std::string_view path = rest.substr(0, query_start);
+  if (path.size() < 2) return "missing the socket path";
+  if (!decode_into(path, out.path)) return "bad percent-encoding in the path";
+  if (query_start == std::string_view::npos) return {};
+
+  std::string_view query = rest.substr(query_start + 1);
+  std::string_view user;
+  std::string_view password;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (param.empty()) continue;
+    const auto eq = param.find('=');
+    const std::string_view name = param.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1);
+    if (name == "db") {
+      if (auto error = parse_db(value, out.db); !error.empty()) return error;
+    } else if (name == "password") {
+      password = value;
+    } else if (name == "user") {
+      user = value;
+    } else {
+      return fmt::format("unknown parameter \"{}\" (expected db, password or user)", name);
+    }
+  }
+  return set_credentials(user, password, out);
+}
+
+std::string parse_redis_endpoint(std::string_view url, RedisEndpoint& out) {
+  out = RedisEndpoint{};
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos)
+    return "expected redis://[user:password@]host[:port][/db] or unix:///path.sock[?db=N]";
+  const std::string scheme = lower(url.substr(0, sep));
+  const std::string_view rest = url.substr(sep + 3);
+  if (scheme == "redis") return parse_tcp_url(rest, out);
+  if (scheme == "unix") return parse_unix_url(rest, out);
+  if (scheme == "rediss") return "TLS (rediss://) is not supported yet";
+  return fmt::format("unsupported scheme \"{}\" (expected redis:// or unix://)", scheme);
+}
+
+}  // namespace
+
+std::string redact_redis_url(std::string_view url) {
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos) return std::string(url);
+  std::string out(url);
+  const std::string scheme = lower(url.substr(0, sep));
+  const std::size_t rest = sep + 3;
+  if (scheme == "unix") {
+    // Every password= parameter's value, wherever it is in the query.
+    for (auto q = out.find('?', rest); q != std::string::npos; q = out.find('&', q + 1)) {
+      if (out.compare(q + 1, 9, "password=") != 0) continue;
+      const auto value = q + 10;
+      const auto end = out.find('&', value);
+      out.replace(value, (end == std::string::npos ? out.size() : end) - value, redacted_secret);
+    }
+    return out;
+  }
+  const auto authority_end = std::min(out.find_first_of("/?#", rest), out.size());
+  const auto at = out.rfind('@', authority_end);
+  if (at == std::string::npos || at < rest) return out;
+  const auto colon = out.find(':', rest);
+  if (colon < at && colon + 1 < at) out.replace(colon + 1, at - colon - 1, redacted_secret);
+  return out;
+}
+
+RedisEndpoint parse_redis_url(std::string_view url) {
+  RedisEndpoint endpoint;
+  if (auto error = parse_redis_endpoint(url, endpoint); !error.empty())
+    throw ConfigError("redis_url: " + error);
+  return endpoint;
+}
+
+}  // namespace wsrelay

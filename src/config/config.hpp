@@ -33,10 +33,12 @@ inline constexpr std::string_view redacted_secret = "REDACTED";
 // replaced by redacted_secret; anything else is left as written.
 std::string redact_redis_url(std::string_view url);
 
-// The whole configuration: one settings struct per module, each owned by the
-// layer that is built from it (gateway_settings.hpp, redis_settings.hpp,
-// auth_settings.hpp). A module is handed its own part (`const AuthSettings&`
-// is a Config); the gateway keeps the whole as its snapshot.
+// The whole configuration: one settings struct per module, each in its own
+// header and checked by its own file (gateway_settings.hpp and
+// config_gateway.cpp; redis_settings.hpp and config_redis.cpp;
+// auth_settings.hpp and config_auth.cpp). A module is handed its own part
+// (a Config is a `const AuthSettings&`); the gateway keeps the whole as its
+// snapshot.
 struct Config : ServerSettings,
                 RedisSettings,
                 WebSocketSettings,
@@ -81,7 +83,9 @@ std::vector<std::string> config_variable_names();
 void set_config_value(Config& config, std::string_view key, std::string_view value,
                       std::string_view origin = {});
 
-// Checks every value and fills the derived fields. Throws ConfigError.
+// Checks every value and fills the derived fields. Throws ConfigError. What
+// only the authorization layer can check is checked by it (auth.hpp:
+// load_auth), right after this at start and on a reload.
 void validate(Config& config);
 
 // The whole start-up path: flags (--config FILE, --listen, --redis, --prefix,

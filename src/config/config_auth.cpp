@@ -232,4 +232,22 @@ std::optional<CallbackUrl> parse_callback_url(std::string_view url, std::string*
   return out;
 }
 
+// A site may take a shared key in the callback URL's query: every value
+// there is treated as a secret.
+std::string redact_query_values(std::string_view url) {
+  std::string out(url);
+  for (auto q = out.find('?'); q != std::string::npos; q = out.find('&', q + 1)) {
+    const auto end = std::min(out.find('&', q + 1), out.size());
+    const auto eq = out.find('=', q + 1);
+    if (eq < end && eq + 1 < end) out.replace(eq + 1, end - eq - 1, redacted_secret);
+  }
+  return out;
+}
+
+std::string check_auth_callback_url(const Config& c) {
+  std::string reason;
+  if (!c.auth_callback_url.empty()) parse_callback_url(c.auth_callback_url, &reason);
+  return reason;
+}
+
 }  // namespace wsrelay

@@ -3,6 +3,7 @@
 // code they protect. Each check returns the reason a value is wrong, "" when
 // it is fine (config.cpp prefixes the key and the origin).
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wsrelay {
@@ -18,6 +19,10 @@ std::string check_jwt_cookie(const Config& c);
 std::string check_jwt_query_param(const Config& c);
 std::string check_header_name(const std::string& name);
 std::string check_callback_forward_headers(const Config& c);
+std::string check_auth_callback_url(const Config& c);
+// A site may take a shared key in the callback URL's query: every value
+// there is printed as redacted_secret.
+std::string redact_query_values(std::string_view url);
 // Each entry an address or CIDR block (auth.trusted_proxies, server.address_limits_exempt).
 std::string check_cidr_blocks(const std::vector<std::string>& blocks);
 

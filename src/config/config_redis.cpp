@@ -11,10 +11,13 @@
 #include <fmt/format.h>
 
 #include <wsrelay/config/config.hpp>
+#include <wsrelay/config/config_redis.hpp>
 #include <wsrelay/wire/text.hpp>
 
 namespace wsrelay {
 namespace {
+
+constexpr std::string_view kRedisUrlPrefix = "redis_url: ";
 
 bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -190,6 +193,54 @@ RedisEndpoint parse_redis_url(std::string_view url) {
   if (auto error = parse_redis_endpoint(url, endpoint); !error.empty())
     throw ConfigError("redis_url: " + error);
   return endpoint;
+}
+
+namespace {
+
+// parse_redis_url() speaks for itself ("redis_url: ..."); here the origin
+// (file line, variable, flag) names the key instead, so drop its prefix.
+std::string parse_redis(std::string_view url, RedisEndpoint& out) {
+  try {
+    out = parse_redis_url(url);
+    return {};
+  } catch (const ConfigError& e) {
+    std::string_view message = e.what();
+    if (message.rfind(kRedisUrlPrefix, 0) == 0) message.remove_prefix(kRedisUrlPrefix.size());
+    return std::string(message);
+  }
+}
+
+}  // namespace
+
+std::string check_redis_url(const Config& c) {
+  if (c.redis_url.empty()) return {};
+  RedisEndpoint endpoint;
+  return parse_redis(c.redis_url, endpoint);
+}
+
+// A prefix is pasted into channel names; a glob character there would let a
+// PSUBSCRIBE-minded reader see it as a pattern, and whitespace is a typo.
+std::string check_prefix(const Config& c) {
+  for (char ch : c.prefix)
+    if (std::string_view("*?[]\\").find(ch) != std::string_view::npos ||
+        white_space.find(ch) != std::string_view::npos || static_cast<unsigned char>(ch) < 0x20)
+      return fmt::format("must not contain '*', '?', '[', ']', '\\\\' or whitespace, got \"{}\"",
+                         c.prefix);
+  return {};
+}
+
+void validate_redis(Config& config) {
+  if (config.redis_reconnect_min_ms > config.redis_reconnect_max_ms)
+    throw ConfigError(
+        fmt::format("redis.reconnect_min_ms: must not exceed redis.reconnect_max_ms ({}), got {}",
+                    config.redis_reconnect_max_ms, config.redis_reconnect_min_ms));
+  config.redis.reset();
+  if (!config.redis_url.empty()) {
+    RedisEndpoint endpoint;
+    if (auto error = parse_redis(config.redis_url, endpoint); !error.empty())
+      throw ConfigError("redis.url: " + error);
+    config.redis = std::move(endpoint);
+  }
 }
 
 }  // namespace wsrelay

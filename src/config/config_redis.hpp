@@ -1,0 +1,16 @@
+#pragma once
+// The rules of the backend's settings (redis_settings.hpp: the [redis]
+// table), beside the Redis URL parser. As config_gateway.hpp: check_*
+// return a reason, validate_redis() throws ConfigError and fills the
+// derived endpoint.
+#include <string>
+
+namespace wsrelay {
+
+struct Config;
+
+std::string check_redis_url(const Config& c);
+std::string check_prefix(const Config& c);
+void validate_redis(Config& config);
+
+}  // namespace wsrelay

@@ -40,6 +40,9 @@ struct RedisEndpoint {
 // Throws ConfigError("redis_url: ...") for anything it cannot parse.
 RedisEndpoint parse_redis_url(std::string_view url);
 
+// "host:port" or "unix:/path", for log lines and errors (no credential).
+std::string describe_redis_endpoint(const RedisEndpoint& endpoint);
+
 // What --check-config prints in place of a secret. It is a valid value, so
 // the output still loads; it is just not the secret.
 inline constexpr std::string_view redacted_secret = "REDACTED";

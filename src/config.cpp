@@ -6,6 +6,7 @@
 #include "wsrelay/config.hpp"
 #include "wsrelay/auth_callback.hpp"
 #include "wsrelay/config_auth.hpp"
+#include "wsrelay/config_publish_api.hpp"
 #include "wsrelay/protocol.hpp"
 #include "wsrelay/text.hpp"
 
@@ -197,6 +198,11 @@ std::string redact_query_values(std::string_view url) {
   return out;
 }
 
+// A value that is a secret as a whole (each of publish_api.keys).
+std::string redact_whole(std::string_view) {
+  return std::string(redacted_secret);
+}
+
 std::string check_auth_callback_url(const Config& c) {
   std::string reason;
   if (!c.auth_callback_url.empty()) parse_callback_url(c.auth_callback_url, &reason);
@@ -235,7 +241,7 @@ std::string check_cidr_list(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 70> kFields{{
+const std::array<Field, 75> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -353,10 +359,20 @@ const std::array<Field, 70> kFields{{
      1, 3600},
     {"shutdown", "drain_seconds", "shutdown_drain_seconds", &Config::shutdown_drain_seconds, 0,
      3599},
+    {"publish_api", "enabled", "publish_api_enabled", &Config::publish_api_enabled, 0, 0, nullptr,
+     kReloadable},
+    {"publish_api", "keys", "publish_api_keys", &Config::publish_api_keys, 0, 0,
+     check_publish_api_keys, kReloadable, redact_whole},
+    {"publish_api", "keys_file", "publish_api_keys_file", &Config::publish_api_keys_file, 0, 0,
+     nullptr, kReloadable},
+    {"publish_api", "max_body_bytes", "publish_api_max_body_bytes",
+     &Config::publish_api_max_body_bytes, 1, 64 * kMiB, nullptr, kReloadable},
+    {"publish_api", "admin_only", "publish_api_admin_only", &Config::publish_api_admin_only, 0, 0,
+     nullptr, kReloadable},
 }};
 
-constexpr std::array<std::string_view, 6> kTables = {"server", "redis", "websocket",
-                                                     "auth",   "log",   "shutdown"};
+constexpr std::array<std::string_view, 7> kTables = {"server", "redis",    "websocket",  "auth",
+                                                     "log",    "shutdown", "publish_api"};
 
 std::string dotted(const Field& f) {
   return fmt::format("{}.{}", f.table, f.key);
@@ -671,6 +687,7 @@ void validate(Config& config) {
     config.slow_consumer_rules.push_back(std::move(*rule));
   }
   validate_auth(config);
+  validate_publish_api(config);
 }
 
 Reload plan_reload(const Config& running, const Config& loaded) {
@@ -713,7 +730,8 @@ std::string to_toml(const Config& config, Secrets secrets) {
       const auto& items = config.*(*p);
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (i) out += ", ";
-        append_toml_string(out, items[i]);
+        const bool redact = f.redact && secrets == Secrets::redacted;
+        append_toml_string(out, redact ? f.redact(items[i]) : items[i]);
       }
       out += ']';
     }

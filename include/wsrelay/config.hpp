@@ -151,6 +151,13 @@ struct Config {
   int shutdown_timeout_seconds = 10;
   int shutdown_drain_seconds = 5;
 
+  // [publish_api] (docs/publishing.md, "HTTP"): POST /api/publish
+  bool publish_api_enabled = false;
+  std::vector<std::string> publish_api_keys;  // Bearer keys, any of them accepted (rotation)
+  std::string publish_api_keys_file;          // more keys, one a line; read at start and reload
+  std::size_t publish_api_max_body_bytes = 1024 * 1024;  // over it: 413
+  bool publish_api_admin_only = false;                   // served on server.admin_listen only
+
   // Derived by validate(): parsed forms of the strings above.
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
@@ -161,6 +168,7 @@ struct Config {
   std::vector<StaticRule> static_rules;
   std::vector<SlowConsumerRule> slow_consumer_rules;  // parsed slow_consumer_policies
   AddressLimitSettings address_limits;                // the per-address keys together
+  std::vector<std::string> publish_api_key_list;      // publish_api.keys and keys_file's
 
   // Lets a SIGHUP reload tell what changed, and tests compare whole configs.
   bool operator==(const Config&) const = default;

@@ -293,13 +293,20 @@ TEST_CASE("POST /api/publish: off by default, admin_only keeps it off the main l
                                 R"({"facility":"x","broadcast":true,"message":"m"})");
     CHECK(r.status == 404);
   }
+  const std::uint16_t admin = free_port();
   TestGateway gateway(with_redis(
       redis, {"--set", "publish_api.enabled=true", "--set",
               std::string("publish_api.keys=") + key_a, "--set", "publish_api.admin_only=true",
-              "--set", "server.admin_listen=127.0.0.1:" + std::to_string(free_port())}));
-  const auto r = http_request(gateway.port(), "POST", "/api/publish", json_with(key_a),
-                              R"({"facility":"x","broadcast":true,"message":"m"})");
-  CHECK(r.status == 404);
+              "--set", "server.admin_listen=127.0.0.1:" + std::to_string(admin)}));
+  auto client = open_ws(gateway, "/ws/x?subscribe-broadcast");
+  const std::string body = R"({"facility":"x","broadcast":true,"message":"m"})";
+  CHECK(http_request(gateway.port(), "POST", "/api/publish", json_with(key_a), body).status == 404);
+  CHECK(client->expect_no_message(150ms));
+  // Served on the admin listener, and delivered to the main one's clients.
+  CHECK(http_request(admin, "POST", "/api/publish", json_with(key_a), body).status == 202);
+  auto got = client->read(5s);
+  REQUIRE(got);
+  CHECK(got->data == "m");
 }
 
 TEST_CASE("POST /api/publish on the memory engine: no Redis at all", "[publish][api][memory]") {

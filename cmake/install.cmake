@@ -1,7 +1,7 @@
 # `cmake --install BUILD [--prefix P] [--strip]`: the daemon, the sample
 # configuration, the systemd unit and the nginx site file.
 #
-#   P/bin/wsrelay
+#   P/bin/wsrelay, P/bin/wsrelay-publish
 #   SYSCONFDIR/wsrelay/wsrelay.toml           (/etc/wsrelay with P=/usr, else P/etc/wsrelay)
 #   WSRELAY_SYSTEMD_UNIT_DIR/wsrelay.service  (P/lib/systemd/system)
 #   P/share/wsrelay/nginx/wsrelay.conf        (to copy into /etc/nginx/sites-available)
@@ -14,7 +14,7 @@ include(GNUInstallDirs)
 set(WSRELAY_SYSTEMD_UNIT_DIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system"
     CACHE PATH "Where the systemd unit is installed")
 
-install(TARGETS wsrelay RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS wsrelay wsrelay-publish RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # FULL: with the prefix /usr, GNUInstallDirs puts the configuration in /etc.
 install(FILES ${PROJECT_SOURCE_DIR}/config/wsrelay.toml
         DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/wsrelay)

@@ -3,7 +3,8 @@
 # Debian's podman, runc and podman-compose, then checks the stack as a user
 # sees it through nginx's published port:
 #   - a message from the client goes nginx -> wsrelay -> Redis and back;
-#   - `redis-cli PUBLISH` inside the stack reaches the client;
+#   - `redis-cli PUBLISH` inside the stack reaches the client, and so does
+#     the image's `wsrelay-publish`;
 #   - wsrelay's healthcheck passes, and it trusts nginx's address only;
 #   - SIGTERM to the gateway's container closes the client with 1001, and
 #     wsrelay exits 0.
@@ -110,9 +111,11 @@ python3 docker/ws_probe.py "$HTTP_PORT" "/ws/stack?subscribe-broadcast&publish-b
   "run:[ \"\$(podman exec $redis redis-cli GET broadcast:stack)\" = 'round trip' ]" \
   "run:podman exec $redis redis-cli PUBLISH broadcast:stack from-redis-cli >/dev/null" \
   "expect:from-redis-cli" \
+  "run:podman exec $wsrelay wsrelay-publish --redis redis://redis:6379 -f stack -b from-cli" \
+  "expect:from-cli" \
   "run:podman kill --signal TERM $wsrelay >/dev/null" \
   "close:1001"
-step "round trip, redis-cli PUBLISH, SIGTERM -> 1001"
+step "round trip, redis-cli PUBLISH, wsrelay-publish, SIGTERM -> 1001"
 
 stopped=""
 for _ in $(seq 1 100); do

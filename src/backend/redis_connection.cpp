@@ -24,11 +24,6 @@ using generic_stream = net::generic::stream_protocol;
 // their pongs are told apart from the engine's barrier PINGs (which have none).
 constexpr std::string_view kHealthToken = "wsrelay-health";
 
-std::string describe(const RedisEndpoint& endpoint) {
-  if (endpoint.is_unix) return "unix:" + endpoint.path;
-  return endpoint.host + ":" + std::to_string(endpoint.port);
-}
-
 // The subscriber's SO_RCVBUF: 8 MiB, or what net.core.rmem_max allows if
 // that is at least 4 MiB; 0 (leave it to autotuning) below that.
 int subscriber_receive_buffer() {
@@ -112,7 +107,8 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
     connect_timer_.expires_after(options_.connect_timeout);
     connect_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
       if (ec || gen != self->generation_ || self->state_ != State::connecting) return;
-      self->fail(net::error::timed_out, "connect to " + describe(self->options_.endpoint));
+      self->fail(net::error::timed_out,
+                 "connect to " + describe_redis_endpoint(self->options_.endpoint));
     });
 
     const RedisEndpoint& endpoint = options_.endpoint;
@@ -149,7 +145,7 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
 
   void on_connect(error_code ec, std::uint64_t gen) {
     if (gen != generation_) return;
-    if (ec) return fail(ec, "connect to " + describe(options_.endpoint));
+    if (ec) return fail(ec, "connect to " + describe_redis_endpoint(options_.endpoint));
     if (!options_.endpoint.is_unix) {
       error_code ignored;
       socket_.set_option(tcp::no_delay(true), ignored);
@@ -214,8 +210,8 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
     connect_timer_.cancel();
     if (ever_up_) ++reconnects_;
     ever_up_ = true;
-    spdlog::info("redis {}: connected to {} db {}{}", options_.name, describe(options_.endpoint),
-                 options_.endpoint.db,
+    spdlog::info("redis {}: connected to {} db {}{}", options_.name,
+                 describe_redis_endpoint(options_.endpoint), options_.endpoint.db,
                  failures_in_row_ > 0 ? fmt::format(" after {} failed attempt(s)", failures_in_row_)
                                       : std::string());
     failures_in_row_ = 0;

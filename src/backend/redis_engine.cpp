@@ -28,11 +28,6 @@ namespace {
 // life), short enough that a vanished host is noticed within half a minute.
 constexpr std::chrono::milliseconds kHealthCheckInterval{10000};
 
-std::string describe(const RedisEndpoint& endpoint) {
-  if (endpoint.is_unix) return "unix:" + endpoint.path;
-  return endpoint.host + ":" + std::to_string(endpoint.port);
-}
-
 }  // namespace
 
 // Everything the engine owns, shared so that connection handlers can hold a
@@ -398,7 +393,8 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
 
 RedisEngine::RedisEngine(const Config& config, net::any_io_executor control, Metrics& metrics)
     : state_(std::make_shared<State>(config, std::move(control), metrics)) {
-  spdlog::info("engine: redis at {} db {}", describe(*config.redis), config.redis->db);
+  spdlog::info("engine: redis at {} db {}", describe_redis_endpoint(*config.redis),
+               config.redis->db);
 }
 
 RedisEngine::~RedisEngine() {

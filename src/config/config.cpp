@@ -6,6 +6,7 @@
 #include <wsrelay/config/config.hpp>
 #include <wsrelay/config/config_auth.hpp>
 #include <wsrelay/config/config_gateway.hpp>
+#include <wsrelay/config/config_publish_api.hpp>
 #include <wsrelay/config/config_redis.hpp>
 #include <wsrelay/wire/protocol.hpp>
 #include <wsrelay/wire/text.hpp>
@@ -62,7 +63,7 @@ std::string check_cidr_list(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 70> kFields{{
+const std::array<Field, 75> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -180,10 +181,20 @@ const std::array<Field, 70> kFields{{
      1, 3600},
     {"shutdown", "drain_seconds", "shutdown_drain_seconds", &Config::shutdown_drain_seconds, 0,
      3599},
+    {"publish_api", "enabled", "publish_api_enabled", &Config::publish_api_enabled, 0, 0, nullptr,
+     kReloadable},
+    {"publish_api", "keys", "publish_api_keys", &Config::publish_api_keys, 0, 0,
+     check_publish_api_keys, kReloadable, redact_whole},
+    {"publish_api", "keys_file", "publish_api_keys_file", &Config::publish_api_keys_file, 0, 0,
+     nullptr, kReloadable},
+    {"publish_api", "max_body_bytes", "publish_api_max_body_bytes",
+     &Config::publish_api_max_body_bytes, 1, 64 * kMiB, nullptr, kReloadable},
+    {"publish_api", "admin_only", "publish_api_admin_only", &Config::publish_api_admin_only, 0, 0,
+     nullptr, kReloadable},
 }};
 
-constexpr std::array<std::string_view, 6> kTables = {"server", "redis", "websocket",
-                                                     "auth",   "log",   "shutdown"};
+constexpr std::array<std::string_view, 7> kTables = {"server", "redis",    "websocket",  "auth",
+                                                     "log",    "shutdown", "publish_api"};
 
 std::string dotted(const Field& f) {
   return fmt::format("{}.{}", f.table, f.key);
@@ -432,6 +443,7 @@ void validate(Config& config) {
   validate_redis(config);
   validate_server(config);
   validate_auth(config);
+  validate_publish_api(config);
 }
 
 Reload plan_reload(const Config& running, const Config& loaded) {
@@ -474,7 +486,8 @@ std::string to_toml(const Config& config, Secrets secrets) {
       const auto& items = config.*(*p);
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (i) out += ", ";
-        append_toml_string(out, items[i]);
+        const bool redact = f.redact && secrets == Secrets::redacted;
+        append_toml_string(out, redact ? f.redact(items[i]) : items[i]);
       }
       out += ']';
     }

@@ -25,6 +25,9 @@ struct ConfigError : std::runtime_error {
 // Throws ConfigError("redis_url: ...") for anything it cannot parse.
 RedisEndpoint parse_redis_url(std::string_view url);
 
+// "host:port" or "unix:/path", for log lines and errors (no credential).
+std::string describe_redis_endpoint(const RedisEndpoint& endpoint);
+
 // What --check-config prints in place of a secret. It is a valid value, so
 // the output still loads; it is just not the secret.
 inline constexpr std::string_view redacted_secret = "REDACTED";
@@ -44,7 +47,8 @@ struct Config : ServerSettings,
                 WebSocketSettings,
                 AuthSettings,
                 LogSettings,
-                ShutdownSettings {
+                ShutdownSettings,
+                PublishApiSettings {
   // Lets a SIGHUP reload tell what changed, and tests compare whole configs.
   bool operator==(const Config&) const = default;
 };

@@ -188,6 +188,11 @@ std::string redact_redis_url(std::string_view url) {
   return out;
 }
 
+std::string describe_redis_endpoint(const RedisEndpoint& endpoint) {
+  if (endpoint.is_unix) return "unix:" + endpoint.path;
+  return endpoint.host + ":" + std::to_string(endpoint.port);
+}
+
 RedisEndpoint parse_redis_url(std::string_view url) {
   RedisEndpoint endpoint;
   if (auto error = parse_redis_endpoint(url, endpoint); !error.empty())

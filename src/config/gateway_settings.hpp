@@ -1,6 +1,6 @@
 #pragma once
-// The gateway's settings: the [server], [websocket], [log] and [shutdown]
-// tables. Plain data, loaded and checked by config.hpp; the server, its
+// The gateway's settings: the [server], [websocket], [log], [shutdown] and
+// [publish_api] tables. Plain data, loaded and checked by config.hpp; the server, its
 // shards and sessions read them from their configuration snapshot.
 #include <cstddef>
 #include <cstdint>
@@ -84,6 +84,20 @@ struct ShutdownSettings {
   int shutdown_drain_seconds = 5;
 
   bool operator==(const ShutdownSettings&) const = default;
+};
+
+// [publish_api] (docs/publishing.md, "HTTP"): POST /api/publish.
+struct PublishApiSettings {
+  bool publish_api_enabled = false;
+  std::vector<std::string> publish_api_keys;  // Bearer keys, any of them accepted (rotation)
+  std::string publish_api_keys_file;          // more keys, one a line; read at start and reload
+  std::size_t publish_api_max_body_bytes = 1024 * 1024;  // over it: 413
+  bool publish_api_admin_only = false;                   // served on server.admin_listen only
+
+  // Derived by validate(): publish_api.keys and keys_file's, together.
+  std::vector<std::string> publish_api_key_list;
+
+  bool operator==(const PublishApiSettings&) const = default;
 };
 
 }  // namespace wsrelay

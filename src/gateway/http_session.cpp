@@ -15,6 +15,7 @@
 
 #include <wsrelay/auth/auth.hpp>
 #include <wsrelay/config/config.hpp>
+#include <wsrelay/gateway/http_request_reader.hpp>
 #include <wsrelay/gateway/hub.hpp>
 #include <wsrelay/gateway/shard.hpp>
 #include <wsrelay/gateway/static_pages.hpp>
@@ -30,17 +31,6 @@
 
 namespace wsrelay {
 
-// The HTTP side of a session, alive only until the upgrade.
-class HttpRequestReader {
- public:
-  explicit HttpRequestReader(std::size_t max_header_bytes) : buffer(max_header_bytes + 1024) {
-    parser.header_limit(static_cast<std::uint32_t>(max_header_bytes));
-    parser.body_limit(0);
-  }
-  beast::flat_buffer buffer;
-  http::request_parser<http::empty_body> parser;
-};
-
 HttpSession::HttpSession(Shard& shard, tcp::socket socket, std::uint64_t id,
                          Admission::Ticket handshake, Admission::Ticket address, Listener listener)
     : shard_(shard),
@@ -55,8 +45,9 @@ HttpSession::~HttpSession() = default;
 void HttpSession::start() {
   const Config& config = shard_.config();
   deadline_ = shard_.now() + std::chrono::seconds(config.handshake_timeout_seconds);
-  request_ = std::make_unique<HttpRequestReader>(config.max_header_bytes);
-  http::async_read(
+  request_ = std::make_unique<HttpRequestReader>(
+      config.max_header_bytes, config.publish_api_enabled ? config.publish_api_max_body_bytes : 0);
+  http::async_read_header(
       socket_, request_->buffer, request_->parser,
       [self = shared_from_this()](error_code ec, std::size_t) { self->on_request(ec); });
 }
@@ -67,12 +58,25 @@ void HttpSession::on_request(error_code ec) {
     counts_as_handshake_ = true;
     return respond(431, "request header too large", "request header fields too large\n");
   }
+  const bool publish_api = publish_api_here();
+  if (ec == http::error::body_limit && publish_api)
+    return publish_api_refused(413, "request body over publish_api.max_body_bytes");
+  // Where the API is off (or served on the other listener) its path is
+  // unknown, and its requests carry a body: 404, not a complaint about it.
+  if (!publish_api && publish_api_path_requested() &&
+      (ec == http::error::body_limit || (!ec && !request_->parser.is_done())))
+    return respond(404, "not found", "not found\n");
   if (ec == http::error::end_of_stream || ec == net::error::eof ||
       ec == net::error::operation_aborted || ec == net::error::connection_reset)
     return finish("closed before the request was complete");
   if (ec) {
     counts_as_handshake_ = true;
     return respond(400, "bad request", "malformed HTTP request: " + ec.message() + "\n");
+  }
+  if (publish_api) return serve_publish_api();
+  if (!request_->parser.is_done()) {  // only publish requests have a body
+    counts_as_handshake_ = true;
+    return respond(400, "bad request", "malformed HTTP request: unexpected body\n");
   }
   route();
 }

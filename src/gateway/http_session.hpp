@@ -31,6 +31,7 @@ class Shard;
 struct AuthDecision;
 struct AuthRequest;
 class HttpRequestReader;
+struct PublishBodyReader;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
@@ -72,6 +73,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_authorized(AuthDecision decision);
   AuthRequest auth_request(std::string_view facility, Flags flags);
   void serve_demo_page();
+  // POST /api/publish (http_publish.cpp): true when it is served on this
+  // listener; then the request, its key, its body, the publish and the answer.
+  bool publish_api_here() const;
+  bool publish_api_path_requested() const;
+  void serve_publish_api();
+  void on_publish_body(error_code ec);
+  void publish(std::string_view content_type, std::string_view query, std::string body);
+  void publish_api_refused(int status, std::string_view message,
+                           std::string_view extra_headers = {});
   void respond(int status, std::string_view reason, std::string_view body,
                std::string_view extra_headers = {});
   void on_written(error_code ec);
@@ -86,6 +96,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   clock::time_point accepted_ = clock::now();
   State state_ = State::reading;
   std::unique_ptr<HttpRequestReader> request_;
+  std::shared_ptr<PublishBodyReader> publish_body_;  // a publish request's body, while read
   Target target_;
   std::string peer_;    // the TCP peer's address
   std::string client_;  // the client address for logs (X-Forwarded-For behind trusted proxies)

@@ -68,6 +68,13 @@ const MetricSpec kMetrics[] = {
     {"wsrelay_messages_publish_dropped_total", MetricType::counter,
      "Client messages refused because the pending queue was full.",
      &Metrics::messages_publish_dropped},
+    {"wsrelay_api_publishes_total", MetricType::counter,
+     "Messages accepted by POST /api/publish (publish_api), each counted once however many "
+     "channels it names.",
+     &Metrics::api_publishes},
+    {"wsrelay_api_publish_refused_total", MetricType::counter,
+     "Requests to POST /api/publish answered with an error (400, 401, 405, 413, 415, 503).",
+     &Metrics::api_publish_refused},
     {"wsrelay_messages_oversized_total", MetricType::counter,
      "Messages (or stored last messages) from the backend over redis.max_message_bytes, "
      "dropped: never delivered, not even in part.",

@@ -88,6 +88,8 @@ class Metrics {
   counter messages_delivered{0};        // frames queued to sessions
   counter messages_published{0};        // client messages accepted for PUBLISH
   counter messages_publish_dropped{0};  // not accepted: pending queue full
+  counter api_publishes{0};             // POST /api/publish accepted
+  counter api_publish_refused{0};       // POST /api/publish answered with an error
   counter messages_oversized{0};        // from the backend, over redis.max_message_bytes: dropped
   counter last_messages_replayed{0};
   counter last_messages_resent{0};  // stored values that changed during a Redis outage

@@ -74,9 +74,7 @@ std::optional<std::variant<Target, TargetError>> parse_target(std::string_view t
   if (!facility) return TargetError{400, "malformed percent-escape in the facility"};
   if (facility->empty()) return TargetError{400, "missing facility after " + std::string(base)};
   if (facility->size() > 128) return TargetError{400, "facility longer than 128 characters"};
-  if (!valid_facility(*facility))
-    return TargetError{400,
-                       "facility must be 1-128 characters of A-Z a-z 0-9 _ . - (not only dots)"};
+  if (!valid_facility(*facility)) return TargetError{400, std::string(facility_rule)};
 
   Target result{std::move(*facility), 0};
   while (!query.empty()) {

@@ -58,6 +58,9 @@ std::string take_query_param(std::string& target, std::string_view name);
 // dots only. A facility is part of a Redis channel name, so this is what keeps
 // a client from reaching another audience's channel or sending a glob.
 bool valid_facility(std::string_view facility);
+// The rule, as every refusal of a facility states it.
+inline constexpr std::string_view facility_rule =
+    "facility must be 1-128 characters of A-Z a-z 0-9 _ . - (not only dots)";
 
 // Who a connection belongs to, as the authorizer decided.
 struct Identity {

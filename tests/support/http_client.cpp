@@ -25,13 +25,23 @@ std::optional<std::string> find_header(const Headers& headers, std::string_view 
 
 HttpResult http_get(std::uint16_t port, const std::string& target, const Headers& headers,
                     std::chrono::milliseconds timeout) {
+  return http_request(port, "GET", target, headers, {}, timeout);
+}
+
+HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                        const Headers& headers, std::string body,
+                        std::chrono::milliseconds timeout) {
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
   beast::flat_buffer buffer;
-  http::request<http::empty_body> request{http::verb::get, target, 11};
+  http::request<http::string_body> request{http::string_to_verb(method), target, 11};
   request.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   request.set(http::field::connection, "close");
   for (const auto& [key, value] : headers) request.set(key, value);
+  if (!body.empty()) {
+    request.body() = std::move(body);
+    request.prepare_payload();
+  }
   http::response<http::string_body> response;
   error_code result = net::error::would_block;
   bool done = false;
@@ -57,8 +67,8 @@ HttpResult http_get(std::uint16_t port, const std::string& target, const Headers
         });
       });
   ioc.run_for(timeout + 1s);  // the stream's own timer fires first
-  if (!done) throw std::runtime_error("GET " + target + ": no answer in time");
-  if (result) throw std::runtime_error("GET " + target + ": " + result.message());
+  if (!done) throw std::runtime_error(method + " " + target + ": no answer in time");
+  if (result) throw std::runtime_error(method + " " + target + ": " + result.message());
 
   HttpResult out;
   out.status = static_cast<int>(response.result_int());

@@ -32,5 +32,9 @@ struct HttpResult {
 // `timeout` (refused, reset, timed out). Any status is a result.
 HttpResult http_get(std::uint16_t port, const std::string& target, const Headers& headers = {},
                     std::chrono::milliseconds timeout = 5s);
+// Any method, with `body` (Content-Length set when it is not empty).
+HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                        const Headers& headers = {}, std::string body = {},
+                        std::chrono::milliseconds timeout = 5s);
 
 }  // namespace wsrelay::test

@@ -1,0 +1,179 @@
+// BlockingRedis: a plain socket, poll() deadlines, the daemon's RESP code.
+#include <wsrelay/publisher/blocking_redis.hpp>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace wsrelay {
+namespace {
+
+int remaining_ms(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+// Waits until `fd` is ready for `events`; false on timeout (errno = ETIMEDOUT).
+bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, remaining_ms(deadline));
+    if (n > 0) return true;
+    if (n == 0) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    if (errno != EINTR) return false;
+  }
+}
+
+// A non-blocking connect to `address`, finished under `deadline`; the
+// socket or -1 with errno set.
+int connect_socket(int family, const sockaddr* address, socklen_t length,
+                   std::chrono::steady_clock::time_point deadline) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, address, length) != 0 && errno != EINPROGRESS) {
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
+  }
+  int error = 0;
+  socklen_t size = sizeof(error);
+  if (!wait_for(fd, POLLOUT, deadline) || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) ||
+      error != 0) {
+    const int saved = error != 0 ? error : errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+BlockingRedis::BlockingRedis(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
+    : endpoint_(std::move(endpoint)), timeout_(timeout) {}
+
+BlockingRedis::~BlockingRedis() {
+  close();
+}
+
+void BlockingRedis::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  reader_ = RespReader();
+}
+
+void BlockingRedis::fail(const std::string& what) {
+  close();
+  throw RedisError(fmt::format("redis at {}: {}", describe_redis_endpoint(endpoint_), what));
+}
+
+void BlockingRedis::connect(clock::time_point deadline) {
+  close();
+  int error = 0;
+  if (endpoint_.is_unix) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (endpoint_.path.size() >= sizeof(address.sun_path)) fail("unix socket path too long");
+    std::memcpy(address.sun_path, endpoint_.path.c_str(), endpoint_.path.size() + 1);
+    fd_ = connect_socket(AF_UNIX, reinterpret_cast<const sockaddr*>(&address), sizeof(address),
+                         deadline);
+    error = errno;
+  } else {
+    // getaddrinfo has no timeout of its own; the endpoints are addresses or
+    // names in /etc/hosts in practice (a tool, not the daemon's threads).
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const std::string port = std::to_string(endpoint_.port);
+    if (const int rc = ::getaddrinfo(endpoint_.host.c_str(), port.c_str(), &hints, &found); rc != 0)
+      fail(fmt::format("cannot resolve {}: {}", endpoint_.host, ::gai_strerror(rc)));
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, ::freeaddrinfo);
+    for (const addrinfo* a = found; a != nullptr && fd_ < 0; a = a->ai_next) {
+      fd_ = connect_socket(a->ai_family, a->ai_addr, a->ai_addrlen, deadline);
+      error = errno;
+    }
+    if (fd_ >= 0) {
+      const int one = 1;
+      ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+  }
+  if (fd_ < 0) fail(fmt::format("cannot connect: {}", std::strerror(error)));
+
+  std::vector<std::vector<std::string>> hello;
+  if (!endpoint_.password.empty()) {
+    if (endpoint_.user.empty())
+      hello.push_back({"AUTH", endpoint_.password});
+    else
+      hello.push_back({"AUTH", endpoint_.user, endpoint_.password});
+  }
+  if (endpoint_.db != 0) hello.push_back({"SELECT", std::to_string(endpoint_.db)});
+  if (hello.empty()) return;
+  const auto replies = exchange(hello, deadline);
+  for (std::size_t i = 0; i < replies.size(); ++i)
+    if (replies[i].is_error())
+      fail(fmt::format("{} refused: {}", hello[i][0], replies[i].str));  // never the password
+}
+
+std::vector<RespValue> BlockingRedis::pipeline(
+    const std::vector<std::vector<std::string>>& commands) {
+  const auto deadline = clock::now() + timeout_;
+  if (fd_ < 0) connect(deadline);
+  return exchange(commands, deadline);
+}
+
+std::vector<RespValue> BlockingRedis::exchange(
+    const std::vector<std::vector<std::string>>& commands, clock::time_point deadline) {
+  std::string out;
+  for (const auto& command : commands)
+    out += format_command(std::vector<std::string_view>(command.begin(), command.end()));
+  for (std::size_t sent = 0; sent < out.size();) {
+    const ssize_t n = ::send(fd_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_for(fd_, POLLOUT, deadline)) fail(fmt::format("write: {}", std::strerror(errno)));
+    } else {
+      fail(fmt::format("write: {}", std::strerror(errno)));
+    }
+  }
+  std::vector<RespValue> replies;
+  replies.reserve(commands.size());
+  char buffer[16 * 1024];
+  while (replies.size() < commands.size()) {
+    if (auto reply = reader_.next()) {
+      replies.push_back(std::move(*reply));
+      continue;
+    }
+    if (reader_.failed()) fail("protocol error: " + reader_.error());
+    if (!wait_for(fd_, POLLIN, deadline))
+      fail(errno == ETIMEDOUT ? "no answer in time" : std::strerror(errno));
+    const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+    if (n == 0) fail("connection closed by the server");
+    if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+      fail(fmt::format("read: {}", std::strerror(errno)));
+    if (n > 0) reader_.feed(std::string_view(buffer, static_cast<std::size_t>(n)));
+  }
+  return replies;
+}
+
+}  // namespace wsrelay

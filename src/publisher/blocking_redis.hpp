@@ -1,0 +1,58 @@
+#pragma once
+// BlockingRedis: one plain, blocking Redis connection for tools and
+// applications (wsrelay-publish, Publisher), never for the daemon's threads,
+// which use RedisConnection. The same wire code as the daemon: commands
+// formatted by hiredis's redisFormatCommandArgv, replies parsed by its
+// redisReader (resp.hpp); the socket is a plain one with poll() deadlines.
+//
+// Not thread-safe: one thread uses a BlockingRedis at a time.
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <wsrelay/config/config.hpp>
+#include <wsrelay/wire/resp.hpp>
+
+namespace wsrelay {
+
+// Redis could not be reached, did not answer in time, broke the protocol,
+// refused AUTH or SELECT, or (from Publisher) answered a command with an
+// error. The message says which, in one line, without the password.
+struct RedisError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class BlockingRedis {
+ public:
+  // `timeout` bounds the connection (connect, AUTH, SELECT) and each
+  // pipeline() call as a whole.
+  BlockingRedis(RedisEndpoint endpoint, std::chrono::milliseconds timeout);
+  ~BlockingRedis();
+  BlockingRedis(const BlockingRedis&) = delete;
+  BlockingRedis& operator=(const BlockingRedis&) = delete;
+
+  // Sends every command in one write and returns one reply per command, in
+  // order; error replies are values (RespValue::is_error), not exceptions.
+  // Connects first (with AUTH and SELECT as the endpoint says) when not
+  // connected. Throws RedisError on a failure of the connection, which is
+  // then closed: the next call connects again.
+  std::vector<RespValue> pipeline(const std::vector<std::vector<std::string>>& commands);
+
+  bool connected() const { return fd_ >= 0; }
+  void close();
+
+ private:
+  using clock = std::chrono::steady_clock;
+  void connect(clock::time_point deadline);
+  std::vector<RespValue> exchange(const std::vector<std::vector<std::string>>& commands,
+                                  clock::time_point deadline);
+  [[noreturn]] void fail(const std::string& what);
+
+  RedisEndpoint endpoint_;
+  std::chrono::milliseconds timeout_;
+  int fd_ = -1;
+  RespReader reader_;
+};
+
+}  // namespace wsrelay

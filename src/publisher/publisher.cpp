@@ -1,0 +1,104 @@
+// Publisher: ws4redis's audience model on the gateway's channel names.
+#include <wsrelay/publisher/publisher.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace wsrelay {
+namespace {
+
+std::string check_names(std::string_view what, const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    if (name.empty()) return fmt::format("an empty {} name", what);
+    if (name.size() > max_audience_name_bytes)
+      return fmt::format("a {} name longer than {} bytes", what, max_audience_name_bytes);
+  }
+  return {};
+}
+
+void add_unique(std::vector<std::string>& list, std::string channel) {
+  if (std::find(list.begin(), list.end(), channel) == list.end())
+    list.push_back(std::move(channel));
+}
+
+}  // namespace
+
+std::string check_target(const PublishTarget& target) {
+  if (!valid_facility(target.facility)) return std::string(facility_rule);
+  if (!target.broadcast && target.users.empty() && target.groups.empty() && target.sessions.empty())
+    return "no audience: name broadcast, users, groups or sessions";
+  for (auto error : {check_names("user", target.users), check_names("group", target.groups),
+                     check_names("session", target.sessions)})
+    if (!error.empty()) return error;
+  return {};
+}
+
+std::vector<std::string> target_channels(const PublishTarget& target, std::string_view prefix) {
+  std::vector<std::string> channels;
+  if (target.broadcast)
+    channels.push_back(channel_name(prefix, Audience::broadcast, {}, target.facility));
+  for (const auto& [audience, names] :
+       {std::pair{Audience::user, &target.users}, std::pair{Audience::group, &target.groups},
+        std::pair{Audience::session, &target.sessions}})
+    for (const std::string& name : *names)
+      add_unique(channels, channel_name(prefix, audience, name, target.facility));
+  return channels;
+}
+
+std::vector<std::vector<std::string>> publish_commands(const std::vector<std::string>& channels,
+                                                       std::string_view message,
+                                                       int expire_seconds) {
+  std::vector<std::vector<std::string>> commands;
+  const bool store = expire_seconds > 0;
+  commands.reserve(channels.size() * (store ? 2 : 1) + (store ? 2 : 0));
+  if (store) commands.push_back({"MULTI"});
+  const std::string text(message);
+  for (const std::string& channel : channels) {
+    commands.push_back({"PUBLISH", channel, text});
+    if (store) commands.push_back({"SET", channel, text, "EX", std::to_string(expire_seconds)});
+  }
+  if (store) commands.push_back({"EXEC"});
+  return commands;
+}
+
+Publisher::Publisher(RedisEndpoint endpoint, std::string prefix, std::chrono::milliseconds timeout)
+    : redis_(std::move(endpoint), timeout), prefix_(std::move(prefix)) {}
+
+long long Publisher::publish(const PublishTarget& target, std::string_view message,
+                             int expire_seconds) {
+  if (auto error = check_target(target); !error.empty()) throw std::invalid_argument(error);
+  if (expire_seconds < 0) throw std::invalid_argument("expire_seconds must not be negative");
+  const auto replies =
+      redis_.pipeline(publish_commands(target_channels(target, prefix_), message, expire_seconds));
+  // In a transaction the results are EXEC's array; an error while queueing
+  // (an ACL without the channel) aborts the whole transaction.
+  const std::vector<RespValue>* results = &replies;
+  if (expire_seconds > 0) {
+    for (const RespValue& reply : replies)
+      if (reply.is_error()) throw RedisError("redis refused the publish: " + reply.str);
+    if (replies.back().type != RespValue::Type::array)
+      throw RedisError("redis refused the publish: the transaction was not executed");
+    results = &replies.back().elements;
+  }
+  long long receivers = 0;
+  for (const RespValue& result : *results) {
+    if (result.is_error()) throw RedisError("redis refused the publish: " + result.str);
+    if (result.type == RespValue::Type::integer) receivers += result.integer;
+  }
+  return receivers;
+}
+
+std::optional<std::string> Publisher::fetch_message(std::string_view facility, Audience audience,
+                                                    std::string_view name) {
+  if (!valid_facility(facility)) throw std::invalid_argument(std::string(facility_rule));
+  if (audience != Audience::broadcast && name.empty())
+    throw std::invalid_argument("a user, group or session name is needed");
+  const auto replies = redis_.pipeline({{"GET", channel_name(prefix_, audience, name, facility)}});
+  if (replies.front().is_error()) throw RedisError("redis refused GET: " + replies.front().str);
+  if (replies.front().is_nil()) return std::nullopt;
+  return replies.front().str;
+}
+
+}  // namespace wsrelay

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <wsrelay/runtime/metrics.hpp>
+#include <wsrelay/wire/routes.hpp>
 
 namespace wsrelay {
 
@@ -56,7 +57,8 @@ class MemoryEngine::State {
   EngineHandlers handlers;
   bool started = false;
   bool stopped = false;
-  std::unordered_set<std::string> channels;
+  std::unordered_set<std::string> channels;  // subscription keys: channels and patterns
+  std::unordered_set<std::string> patterns;  // the pattern keys among them
   std::unordered_map<std::string, Stored> stored;
   std::size_t sweep_at = kMinSweep;
 };
@@ -83,12 +85,14 @@ void MemoryEngine::start(EngineHandlers handlers) {
 void MemoryEngine::stop() {
   state_->stopped = true;
   state_->channels.clear();
+  state_->patterns.clear();
 }
 
 void MemoryEngine::subscribe(const std::vector<std::string>& channels) {
   if (state_->stopped) return;
   for (const auto& channel : channels) {
     state_->channels.insert(channel);
+    if (is_pattern_key(channel)) state_->patterns.insert(channel);
     net::post(state_->executor, [state = state_, channel] {
       if (state->stopped || !state->channels.contains(channel)) return;
       if (state->handlers.on_subscribed) state->handlers.on_subscribed(channel);
@@ -98,27 +102,39 @@ void MemoryEngine::subscribe(const std::vector<std::string>& channels) {
 
 void MemoryEngine::unsubscribe(const std::vector<std::string>& channels) {
   if (state_->stopped) return;
-  for (const auto& channel : channels) state_->channels.erase(channel);
+  for (const auto& channel : channels) {
+    state_->channels.erase(channel);
+    state_->patterns.erase(channel);
+  }
 }
 
+// Delivered once per subscription key it matches, as Redis sends a
+// `message` for the channel and a `pmessage` for each matching pattern.
 void MemoryEngine::publish(const std::string& channel, std::string_view payload, int expire_seconds,
                            PublishRefused) {
   if (state_->stopped) return;
   if (expire_seconds > 0) state_->store(channel, payload, expire_seconds);
-  if (!state_->channels.contains(channel)) return;
+  std::vector<std::string> keys;
+  if (state_->channels.contains(channel)) keys.push_back(channel);
+  for (const auto& key : state_->patterns)
+    if (glob_match(pattern_of(key), channel)) keys.push_back(key);
+  for (auto& key : keys) deliver(std::move(key), payload);
+}
+
+void MemoryEngine::deliver(std::string key, std::string_view payload) {
   if (payload.size() > state_->max_message_bytes) {
-    net::post(state_->executor, [state = state_, channel, size = payload.size()] {
-      if (state->stopped || !state->channels.contains(channel)) return;
+    net::post(state_->executor, [state = state_, key = std::move(key), size = payload.size()] {
+      if (state->stopped || !state->channels.contains(key)) return;
       ++state->metrics.messages_from_redis;
-      if (state->handlers.on_oversized) state->handlers.on_oversized(channel, size);
+      if (state->handlers.on_oversized) state->handlers.on_oversized(key, size);
     });
     return;
   }
-  net::post(state_->executor, [state = state_, channel, payload = std::string(payload),
+  net::post(state_->executor, [state = state_, key = std::move(key), payload = std::string(payload),
                                received = std::chrono::steady_clock::now()] {
-    if (state->stopped || !state->channels.contains(channel)) return;
+    if (state->stopped || !state->channels.contains(key)) return;
     ++state->metrics.messages_from_redis;
-    if (state->handlers.on_message) state->handlers.on_message(channel, payload, nullptr, received);
+    if (state->handlers.on_message) state->handlers.on_message(key, payload, nullptr, received);
   });
 }
 

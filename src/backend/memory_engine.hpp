@@ -41,6 +41,8 @@ class MemoryEngine final : public Engine {
   void when_published(std::function<void()> callback) override { barrier(std::move(callback)); }
 
  private:
+  void deliver(std::string key, std::string_view payload);  // on the subscription `key`
+
   class State;
   std::shared_ptr<State> state_;
 };

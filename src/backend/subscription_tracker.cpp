@@ -2,22 +2,35 @@
 
 #include <algorithm>
 
+#include <wsrelay/wire/routes.hpp>
+
 namespace wsrelay {
 
+// Channels go out in SUBSCRIBEs and patterns in PSUBSCRIBEs, each command
+// holding one kind: Redis acks each command's keys in one run, in order.
 template <typename It>
 void SubscriptionTracker::send_subscribe(It first, It last, bool resync, Events& events) {
-  while (first != last) {
-    Command args{"SUBSCRIBE"};
+  for (const bool patterns : {false, true}) {
     SubscribeCommand command;
     command.resync = resync;
-    for (; first != last && command.channels.size() < max_channels_per_command; ++first) {
-      args.emplace_back(*first);
-      command.channels.emplace_back(*first);
-      ++outstanding_[*first];
+    Command args{patterns ? "PSUBSCRIBE" : "SUBSCRIBE"};
+    auto emit = [&] {
+      events.send.push_back(std::move(args));
+      if (resync) ++resync_commands_;
+      commands_.push_back(std::move(command));
+      command = SubscribeCommand{};
+      command.resync = resync;
+      args = Command{patterns ? "PSUBSCRIBE" : "SUBSCRIBE"};
+    };
+    for (It it = first; it != last; ++it) {
+      const std::string& key = *it;
+      if (is_pattern_key(key) != patterns) continue;
+      args.emplace_back(pattern_of(key));
+      command.channels.emplace_back(key);
+      ++outstanding_[key];
+      if (command.channels.size() == max_channels_per_command) emit();
     }
-    events.send.push_back(std::move(args));
-    if (resync) ++resync_commands_;
-    commands_.push_back(std::move(command));
+    if (!command.channels.empty()) emit();
   }
 }
 
@@ -56,12 +69,17 @@ SubscriptionTracker::Events SubscriptionTracker::unsubscribe(
   for (const auto& channel : channels) wanted_.erase(channel);
   if (!connected_) return events;
   // Never an UNSUBSCRIBE without arguments: that would drop every channel.
-  for (std::size_t begin = 0; begin < channels.size(); begin += max_channels_per_command) {
-    const std::size_t end = std::min(channels.size(), begin + max_channels_per_command);
-    Command args{"UNSUBSCRIBE"};
-    args.insert(args.end(), channels.begin() + static_cast<std::ptrdiff_t>(begin),
-                channels.begin() + static_cast<std::ptrdiff_t>(end));
-    events.send.push_back(std::move(args));
+  for (const bool patterns : {false, true}) {
+    Command args{patterns ? "PUNSUBSCRIBE" : "UNSUBSCRIBE"};
+    for (const auto& key : channels) {
+      if (is_pattern_key(key) != patterns) continue;
+      args.emplace_back(pattern_of(key));
+      if (args.size() == max_channels_per_command + 1) {
+        events.send.push_back(std::move(args));
+        args = Command{patterns ? "PUNSUBSCRIBE" : "UNSUBSCRIBE"};
+      }
+    }
+    if (args.size() > 1) events.send.push_back(std::move(args));
   }
   return events;
 }

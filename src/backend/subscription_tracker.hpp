@@ -10,6 +10,8 @@
 // - Wanted channels: the hub counts references; this holds the set, sends
 //   SUBSCRIBE / UNSUBSCRIBE in chunks, and after every (re)connect one
 //   SUBSCRIBE run with every wanted channel.
+//   A pattern's subscription key (routes.hpp) goes out in PSUBSCRIBE /
+//   PUNSUBSCRIBE instead, and its acks come back under the same key.
 // - Confirmation: a channel is confirmed by the ack of its latest SUBSCRIBE
 //   (one still unanswered keeps it unconfirmed), only while it is wanted.
 // - Refusals: an error reply answers the oldest SUBSCRIBE not fully acked

@@ -8,6 +8,7 @@
 #include <wsrelay/config/config_gateway.hpp>
 #include <wsrelay/config/config_publish_api.hpp>
 #include <wsrelay/config/config_redis.hpp>
+#include <wsrelay/config/config_routes.hpp>
 #include <wsrelay/wire/protocol.hpp>
 #include <wsrelay/wire/text.hpp>
 
@@ -332,24 +333,6 @@ void assign_toml(Config& c, const Field& f, const toml::node& n, const std::stri
   run_check(c, f, origin);
 }
 
-// TOML basic strings: escape what the grammar forbids raw; UTF-8 passes as is.
-void append_toml_string(std::string& out, std::string_view s) {
-  static constexpr std::string_view kRaw = "\"\\\b\t\n\f\r";
-  static constexpr std::string_view kEscaped = "\"\\btnfr";
-  out += '"';
-  for (char ch : s) {
-    if (const auto i = kRaw.find(ch); i != std::string_view::npos) {
-      out += '\\';
-      out += kEscaped[i];
-    } else if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
-      out += fmt::format("\\u{:04X}", static_cast<unsigned char>(ch));
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-}
-
 }  // namespace
 
 Config parse_config_toml(std::string_view text, std::string_view source_name, Config base) {
@@ -364,10 +347,15 @@ Config parse_config_toml(std::string_view text, std::string_view source_name, Co
   for (auto&& [table_key, table_node] : root) {
     const auto line = table_key.source().begin.line;
     const std::string_view table = table_key.str();
+    if (table == "routes") {
+      parse_routes(base, table_node, source);
+      continue;
+    }
     if (std::find(kTables.begin(), kTables.end(), table) == kTables.end()) {
-      throw ConfigError(fmt::format(
-          "{}:{}: {}: unknown table{} (tables are server, redis, websocket, auth, log, shutdown)",
-          source, line, table, did_you_mean(table)));
+      throw ConfigError(
+          fmt::format("{}:{}: {}: unknown table{} (tables are server, redis, websocket, auth, log, "
+                      "shutdown, publish_api, [[routes]])",
+                      source, line, table, did_you_mean(table)));
     }
     const toml::table* entries = table_node.as_table();
     if (!entries)
@@ -444,6 +432,7 @@ void validate(Config& config) {
   validate_server(config);
   validate_auth(config);
   validate_publish_api(config);
+  validate_routes(config);
 }
 
 Reload plan_reload(const Config& running, const Config& loaded) {
@@ -458,6 +447,7 @@ Reload plan_reload(const Config& running, const Config& loaded) {
     }
   };
   for (const Field& f : kFields) std::visit([&](auto member) { take(f, member); }, f.member);
+  if (running.routes != loaded.routes) reload.kept.push_back("routes");  // a restart applies them
   validate(reload.config);
   return reload;
 }
@@ -493,6 +483,7 @@ std::string to_toml(const Config& config, Secrets secrets) {
     }
     out += '\n';
   }
+  append_routes_toml(out, config);
   return out;
 }
 

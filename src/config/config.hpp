@@ -15,6 +15,7 @@
 #include <wsrelay/config/auth_settings.hpp>
 #include <wsrelay/config/gateway_settings.hpp>
 #include <wsrelay/config/redis_settings.hpp>
+#include <wsrelay/config/route_settings.hpp>
 
 namespace wsrelay {
 
@@ -39,7 +40,8 @@ std::string redact_redis_url(std::string_view url);
 // The whole configuration: one settings struct per module, each in its own
 // header and checked by its own file (gateway_settings.hpp and
 // config_gateway.cpp; redis_settings.hpp and config_redis.cpp;
-// auth_settings.hpp and config_auth.cpp). A module is handed its own part
+// auth_settings.hpp and config_auth.cpp; the [[routes]] tables in
+// route_settings.hpp and config_routes.cpp). A module is handed its own part
 // (a Config is a `const AuthSettings&`); the gateway keeps the whole as its
 // snapshot.
 struct Config : ServerSettings,
@@ -48,7 +50,8 @@ struct Config : ServerSettings,
                 AuthSettings,
                 LogSettings,
                 ShutdownSettings,
-                PublishApiSettings {
+                PublishApiSettings,
+                RouteSettings {
   // Lets a SIGHUP reload tell what changed, and tests compare whole configs.
   bool operator==(const Config&) const = default;
 };

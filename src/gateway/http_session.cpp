@@ -27,6 +27,7 @@
 #include <wsrelay/wire/http_answer.hpp>
 #include <wsrelay/wire/origin.hpp>
 #include <wsrelay/wire/printable.hpp>
+#include <wsrelay/wire/routes.hpp>
 #include <wsrelay/wire/ws_frame.hpp>
 
 namespace wsrelay {
@@ -299,8 +300,17 @@ void HttpSession::on_authorized(AuthDecision decision) {
   WsUpgrade upgrade;
   upgrade.id = id_;
   upgrade.facility = target_.facility;
-  upgrade.flags = target_.flags & decision.allowed;
-  auto channels = channels_for(decision.identity, target_.facility, upgrade.flags, config.prefix);
+  // On a routed facility only the broadcast flags its routes carry are
+  // left (docs/protocol.md §3.1); the ws4redis rule applies to the rest.
+  upgrade.flags =
+      target_.flags & decision.allowed & route_allowed_flags(config.routes, target_.facility);
+  if ((target_.flags & ~echo) != 0 && (upgrade.flags & ~echo) == 0) {
+    const std::string reason =
+        fmt::format("no requested flag is allowed on \"{}\"", target_.facility);
+    return respond(403, reason, reason + "\n");
+  }
+  auto channels = routed_channels_for(decision.identity, target_.facility, upgrade.flags,
+                                      config.prefix, config.routes);
   upgrade.subscribe = std::move(channels.subscribe);
   upgrade.publish = std::move(channels.publish);
   upgrade.client = std::move(client_);

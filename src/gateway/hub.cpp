@@ -84,26 +84,41 @@ void Hub::proceed(const ChannelTable::Request& request) {
   // session holds the live messages that arrive before its replay
   // (docs/architecture.md, "Threads", ordering 1-3).
   net::post(shards_[request->shard]->context(), std::move(request->confirmed));
-  if (request->channels.empty()) {
-    net::post(shards_[request->shard]->context(), [done = std::move(request->done)] { done({}); });
+  // A live-only key (a pattern, a route without replay) is not read: its
+  // value stays nullopt, and nothing is replayed for it.
+  std::vector<std::string> keys;
+  std::vector<std::size_t> at;
+  for (std::size_t i = 0; i < request->channels.size(); ++i) {
+    if (live_only_.contains(request->channels[i])) continue;
+    keys.push_back(request->channels[i]);
+    at.push_back(i);
+  }
+  if (keys.empty()) {
+    net::post(shards_[request->shard]->context(),
+              [done = std::move(request->done), n = request->channels.size()] {
+                done(std::vector<std::optional<std::string>>(n));
+              });
     return;
   }
-  engine_.get(request->channels, [this, request](std::vector<std::optional<std::string>> values) {
-    // The stored values were read on the command connection; messages the
-    // subscriber received before that read may still be in flight to us. The
-    // barrier makes sure they reached the shards before the replay does
-    // (both go to the shard through its queue, in the order posted).
-    engine_.barrier([this, request, values = std::move(values)]() mutable {
-      std::vector<std::optional<std::uint64_t>> hashes(values.size());
-      for (std::size_t i = 0; i < values.size() && i < request->channels.size(); ++i)
-        if (values[i]) hashes[i] = Message::hash_of(request->channels[i], *values[i]);
-      table_.replayed(request, hashes);
-      net::post(shards_[request->shard]->context(),
-                [done = std::move(request->done), values = std::move(values)]() mutable {
-                  done(std::move(values));
+  engine_.get(keys,
+              [this, request, at = std::move(at)](std::vector<std::optional<std::string>> read) {
+                std::vector<std::optional<std::string>> values(request->channels.size());
+                for (std::size_t i = 0; i < read.size() && i < at.size(); ++i)
+                  values[at[i]] = std::move(read[i]);
+                // The stored values were read on the command connection; messages the
+                // subscriber received before that read may still be in flight to us. The
+                // barrier makes sure they reached the shards before the replay does
+                // (both go to the shard through its queue, in the order posted).
+                engine_.barrier([this, request, values = std::move(values)]() mutable {
+                  std::vector<std::optional<std::uint64_t>> hashes(values.size());
+                  for (std::size_t i = 0; i < values.size() && i < request->channels.size(); ++i)
+                    if (values[i]) hashes[i] = Message::hash_of(request->channels[i], *values[i]);
+                  table_.replayed(request, hashes);
+                  net::post(shards_[request->shard]->context(),
+                            [done = std::move(request->done),
+                             values = std::move(values)]() mutable { done(std::move(values)); });
                 });
-    });
-  });
+              });
 }
 
 void Hub::publish(std::string channel, std::string payload, int expire_seconds,
@@ -166,13 +181,14 @@ void Hub::on_link(bool up) {
 void Hub::resync() {
   if (stopped_) return;
   auto marked = table_.take_resync();
-  if (marked.empty()) return;
   std::vector<std::string> channels;
   std::vector<std::uint64_t> seen;
   for (auto& [channel, live] : marked) {
+    if (live_only_.contains(channel)) continue;
     channels.push_back(std::move(channel));
     seen.push_back(live);
   }
+  if (channels.empty()) return;
   engine_.get(channels, [this, channels,
                          seen = std::move(seen)](std::vector<std::optional<std::string>> values) {
     engine_.barrier([this, channels, seen, values = std::move(values)] {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include <wsrelay/runtime/net.hpp>
 #include <wsrelay/runtime/rate_limited_log.hpp>
 #include <wsrelay/wire/message.hpp>
+#include <wsrelay/wire/string_hash.hpp>
 
 namespace wsrelay {
 
@@ -38,6 +40,11 @@ class Hub {
   Hub& operator=(const Hub&) = delete;
 
   void set_shards(std::vector<Shard*> shards) { shards_ = std::move(shards); }
+  // Before start(): subscription keys whose stored value is never read, for
+  // a replay or a resync (routes.hpp: live_only_keys).
+  void set_live_only(const std::vector<std::string>& keys) {
+    live_only_ = {keys.begin(), keys.end()};
+  }
   void start();  // control thread
   void stop();   // control thread
 
@@ -94,6 +101,7 @@ class Hub {
   Metrics& metrics_;
   std::vector<Shard*> shards_;
   ChannelTable table_;  // the logic: reference counts, confirmation, replay and resync state
+  std::unordered_set<std::string, StringHash, std::equal_to<>> live_only_;
   bool flush_posted_ = false;
   bool stopped_ = false;
   RateLimitedLog oversized_log_;

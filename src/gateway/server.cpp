@@ -23,6 +23,7 @@
 #include <wsrelay/runtime/exit_codes.hpp>
 #include <wsrelay/runtime/thread_check.hpp>
 #include <wsrelay/wire/cidr.hpp>
+#include <wsrelay/wire/routes.hpp>
 
 namespace wsrelay {
 
@@ -38,6 +39,7 @@ Server::Server(Config config, LoadedAuth auth) : config_(std::move(config)) {
   metrics_.set_shards(count);
   engine_ = make_engine(config_, control_->get_executor(), metrics_);
   hub_ = std::make_unique<Hub>(*control_, *engine_, metrics_);
+  hub_->set_live_only(live_only_keys(config_.routes));
   authorizer_ = make_authorizer(config_, auth, metrics_);
   current_ = std::make_shared<const Config>(config_);
   std::vector<Shard*> shards;

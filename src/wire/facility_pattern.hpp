@@ -19,8 +19,15 @@ bool valid_facility_pattern(std::string_view pattern);
 // "" when `pattern` follows the grammar, else why not (for a config error).
 std::string check_facility_pattern(std::string_view pattern);
 
-// True when `facility` matches `pattern`. Greedy with one backtrack point
-// (the last `*`): linear in practice, never worse than O(pattern × facility).
+// True when `facility` matches `pattern` (glob_match: the grammar above is
+// a subset of Redis's glob).
 bool facility_matches(std::string_view pattern, std::string_view facility);
+
+// Redis's glob (stringmatchlen), the one matcher: `*`, `?`, `[abc]`,
+// `[^a-z]`, `[a-z]`, `\x`; anchored at both ends. Used as it is for a
+// route's PSUBSCRIBE pattern by the in-process engine (routes.hpp). Greedy
+// with one backtrack point (the last `*`): linear in practice, never worse
+// than O(pattern × text), no recursion.
+bool glob_match(std::string_view pattern, std::string_view text);
 
 }  // namespace wsrelay

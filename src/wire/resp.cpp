@@ -1,4 +1,5 @@
 #include <wsrelay/wire/resp.hpp>
+#include <wsrelay/wire/routes.hpp>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
@@ -214,6 +215,26 @@ Push classify_push(RespValue value) {
              e[2].type == RespValue::Type::integer) {
     push.kind = Push::Kind::oversized;
     push.channel = std::move(e[1].str);
+    push.count = e[2].integer;
+  } else if (e.size() == 4 && equals_ascii_nocase(kind, "pmessage") && is_bulk(e[1]) &&
+             is_bulk(e[2]) && (is_bulk(e[3]) || e[3].type == RespValue::Type::integer)) {
+    // Delivered under the pattern's subscription key (routes.hpp); the
+    // channel it matched is not needed past here.
+    push.kind = is_bulk(e[3]) ? Push::Kind::message : Push::Kind::oversized;
+    push.channel = pattern_key(e[1].str);
+    if (is_bulk(e[3]))
+      push.payload = std::move(e[3].str);
+    else
+      push.count = e[3].integer;
+  } else if (e.size() == 3 && equals_ascii_nocase(kind, "psubscribe") && is_bulk(e[1]) &&
+             e[2].type == RespValue::Type::integer) {
+    push.kind = Push::Kind::subscribed;
+    push.channel = pattern_key(e[1].str);
+    push.count = e[2].integer;
+  } else if (e.size() == 3 && equals_ascii_nocase(kind, "punsubscribe") &&
+             (is_bulk(e[1]) || e[1].is_nil()) && e[2].type == RespValue::Type::integer) {
+    push.kind = Push::Kind::unsubscribed;
+    push.channel = e[1].is_nil() ? std::string() : pattern_key(e[1].str);
     push.count = e[2].integer;
   } else if (e.size() == 3 && equals_ascii_nocase(kind, "subscribe") && is_bulk(e[1]) &&
              e[2].type == RespValue::Type::integer) {

@@ -70,8 +70,12 @@ struct Push {
                    // skipped unread (RespSizeGate); count = the payload's size
     subscribed,    // ["subscribe", channel, count]
     unsubscribed,  // ["unsubscribe", channel or nil, count]
-    pong,          // +PONG, or ["pong", payload] while subscribed; payload = PING's argument
-    error,         // -ERR ...; payload = the message
+    // A pattern's replies ("pmessage", "psubscribe", "punsubscribe") are
+    // the same kinds, with `channel` the pattern's subscription key
+    // (pattern_key(), routes.hpp): the gateway's sessions subscribe to the
+    // pattern, not to the channel that matched it.
+    pong,   // +PONG, or ["pong", payload] while subscribed; payload = PING's argument
+    error,  // -ERR ...; payload = the message
     other,
   };
   Kind kind = Kind::other;

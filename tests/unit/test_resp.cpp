@@ -232,7 +232,7 @@ TEST_CASE("classify_push names what arrives on a subscriber connection", "[resp]
         array({bulk("message"), bulk("ch")}),
         array({bulk("message"), integer(1), integer(1)}),
         array({bulk("subscribe"), bulk("ch"), bulk("1")}),
-        array({bulk("pmessage"), bulk("p*"), bulk("pa"), bulk("x")}),
+        array({bulk("pmessage"), bulk("p*"), bulk("pa")}),  // pmessage: test_routes.cpp
         array({integer(1), bulk("ch"), bulk("x")}),
     };
     for (const auto& other : others) CHECK(classify_push(other).kind == Push::Kind::other);

@@ -6,6 +6,8 @@
 // one does, with no Redis at all.
 #include <wsrelay/gateway/http_session.hpp>
 
+#include <algorithm>
+
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -22,6 +24,7 @@
 #include <wsrelay/runtime/metrics.hpp>
 #include <wsrelay/runtime/rate_limited_log.hpp>
 #include <wsrelay/wire/printable.hpp>
+#include <wsrelay/wire/routes.hpp>
 #include <wsrelay/wire/text.hpp>
 
 namespace wsrelay {
@@ -136,7 +139,26 @@ void HttpSession::publish(std::string_view content_type, std::string_view target
   const Config& config = shard_.config();
   auto& request = std::get<PublishRequest>(parsed);
   const int expire = request.expire_seconds.value_or(config.expire_seconds);
-  const auto channels = target_channels(request.target, config.prefix);
+  // On a routed facility the broadcast audience is its routes: the ones
+  // the operator lets the gateway publish on (publish-broadcast), as for a
+  // browser's publish-broadcast. The other audiences keep their names.
+  std::vector<std::string> channels;
+  if (request.target.broadcast && is_routed(config.routes, request.target.facility)) {
+    channels = routed_channels_for({}, request.target.facility, publish_broadcast, config.prefix,
+                                   config.routes)
+                   .publish;
+    if (channels.empty())
+      return publish_api_refused(
+          422, fmt::format("facility {} is routed and none of its routes lists "
+                           "publish-broadcast: publish on the application's channel",
+                           request.target.facility));
+    request.target.broadcast = false;
+    for (auto& channel : target_channels(request.target, config.prefix))
+      if (std::find(channels.begin(), channels.end(), channel) == channels.end())
+        channels.push_back(std::move(channel));
+  } else {
+    channels = target_channels(request.target, config.prefix);
+  }
   for (const std::string& channel : channels)
     shard_.hub().publish(channel, request.message, expire, {});
   shard_.metrics().api_publishes.fetch_add(1, std::memory_order_relaxed);

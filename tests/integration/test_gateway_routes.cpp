@@ -37,10 +37,12 @@ replay = true
 )";
 
 // A gateway on `redis` (or on the memory engine when null) with kRoutes.
-std::unique_ptr<TestGateway> routed_gateway(TempDir& dir, const RedisServer* redis) {
+std::unique_ptr<TestGateway> routed_gateway(TempDir& dir, const RedisServer* redis,
+                                            std::vector<std::string> extra = {}) {
   const std::string file = dir.path() + "/wsrelay.toml";
   write_file(file, kRoutes);
   std::vector<std::string> args{"--config", file};
+  args.insert(args.end(), extra.begin(), extra.end());
   return std::make_unique<TestGateway>(redis ? with_redis(*redis, args) : args);
 }
 
@@ -196,4 +198,50 @@ TEST_CASE("routes: the memory engine matches patterns as Redis does", "[gateway]
   REQUIRE(order);
   CHECK(order->data == "order 9");
   CHECK(orders->expect_no_message());
+}
+
+TEST_CASE("routes: POST /api/publish with broadcast publishes on the routes that take publishes",
+          "[gateway][routes][api]") {
+  RedisServer redis;
+  TempDir dir;
+  const std::string key = "route-key-0123456789abcdef";
+  auto gateway = routed_gateway(
+      dir, &redis, {"--set", "publish_api.enabled=true", "--set", "publish_api.keys=" + key});
+  RedisSubscriberProbe app(redis.port(), {"app:chat", "broadcast:chat"});
+  auto client = open_ws(*gateway, "/ws/chat?subscribe-broadcast");
+  const Headers headers{{"Content-Type", "application/json"}, {"Authorization", "Bearer " + key}};
+  auto r = http_request(gateway->port(), "POST", "/api/publish", headers,
+                        R"({"facility":"chat","broadcast":true,"message":"from the API"})");
+  INFO(r.body);
+  CHECK(r.status == 202);
+  CHECK(r.body == "{\"channels\":1}\n");
+  auto m = client->read();
+  REQUIRE(m);
+  CHECK(m->data == "from the API");
+  // On the route's channel, not on the ws4redis name.
+  auto seen = app.next(5s);
+  REQUIRE(seen);
+  CHECK(seen->channel == "app:chat");
+  CHECK(seen->payload == "from the API");
+
+  // A facility whose routes take no publishes is refused, and nothing is
+  // published: the application owns that channel.
+  RedisSubscriberProbe owned(redis.port(), {"app:notifications", "broadcast:notifications"});
+  r = http_request(gateway->port(), "POST", "/api/publish", headers,
+                   R"({"facility":"notifications","broadcast":true,"message":"x"})");
+  CHECK(r.status == 422);
+  CHECK(r.body.find("publish-broadcast") != std::string::npos);
+  r = http_request(gateway->port(), "POST", "/api/publish", headers,
+                   R"({"facility":"orders","broadcast":true,"message":"x"})");
+  CHECK(r.status == 422);
+  // The user audience of a routed facility keeps its ws4redis name.
+  r = http_request(gateway->port(), "POST", "/api/publish", headers,
+                   R"({"facility":"notifications","users":["ann"],"message":"u"})");
+  CHECK(r.status == 202);
+  RedisSync sync(redis.port());
+  CHECK(sync.publish("broadcast:notifications", "marker") == 1);
+  const auto before = owned.messages_before("broadcast:notifications", "marker", 5s);
+  REQUIRE(before);
+  CHECK(before->empty());
+  CHECK(client->expect_no_message());
 }

@@ -75,7 +75,7 @@ TEST_CASE("jwt: each connection gets its own user, group and session channels on
                                                    "session:sess-b:chat", "broadcast:chat"});
 }
 
-TEST_CASE("jwt: the allow claim and static rules narrow the flags; 403 when none is left",
+TEST_CASE("jwt: the allow claim and static rules narrow the flags: 403 when none is left",
           "[gateway][auth][jwt]") {
   RedisServer redis;
   JwtKeyFiles keys;

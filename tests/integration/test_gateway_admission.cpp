@@ -136,7 +136,7 @@ TEST_CASE("half-open handshakes: at most server.max_handshakes held, the rest 50
         60);
 }
 
-TEST_CASE("wsrelay_handshakes_refused_total only rises; the gauges follow each connection",
+TEST_CASE("wsrelay_handshakes_refused_total only rises: the gauges follow each connection",
           "[gateway][admission]") {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();

@@ -213,7 +213,7 @@ TEST_CASE("a 1013 raised during the replay is the last frame of the connection",
   CHECK(witness->is_open());
 }
 
-TEST_CASE("max_connections holds for concurrent handshakes; a freed slot is reused",
+TEST_CASE("max_connections holds for concurrent handshakes: a freed slot is reused",
           "[gateway][regression]") {
   TestGateway gateway({"--set", "server.max_connections=2"});
   constexpr int kClients = 8;

@@ -8,7 +8,7 @@
 
 using namespace wsrelay::test;
 
-TEST_CASE("outbound limit: a 100 MiB PUBLISH is dropped unread; the next message arrives",
+TEST_CASE("outbound limit: a 100 MiB PUBLISH is dropped unread: the next message arrives",
           "[gateway][outbound]") {
   // Redis's own pubsub buffer limit off, so Redis sends the whole message.
   RedisServer redis({"--client-output-buffer-limit", "pubsub 0 0 0"});

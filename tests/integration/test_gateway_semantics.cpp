@@ -188,7 +188,7 @@ Run run_daemon(const std::vector<std::string>& args) {
 
 }  // namespace
 
-TEST_CASE("a bad configuration exits 2 naming the key; --check-config exits 0",
+TEST_CASE("a bad configuration exits 2 naming the key: --check-config exits 0",
           "[gateway][regression]") {
   {
     const Run run =

@@ -69,7 +69,7 @@ HttpResult admin_get(std::uint16_t port, const std::string& target) {
 
 }  // namespace
 
-TEST_CASE("log.format = json: every line is a JSON object; access lines carry their fields",
+TEST_CASE("log.format = json: every line is a JSON object: access lines carry their fields",
           "[gateway][logs][operations]") {
   RedisServer redis;
   RedisSync publisher(redis.port());

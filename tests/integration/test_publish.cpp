@@ -212,7 +212,7 @@ TEST_CASE("POST /api/publish: each audience, through Redis to every gateway", "[
   CHECK(metric(publisher, "wsrelay_api_publish_refused_total") == 0);
 }
 
-TEST_CASE("POST /api/publish refusals: keys, JSON, types, size, method; nothing published",
+TEST_CASE("POST /api/publish refusals: keys, JSON, types, size, method: nothing published",
           "[publish][api]") {
   RedisServer redis;
   TempDir dir;

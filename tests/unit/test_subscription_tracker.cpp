@@ -47,7 +47,7 @@ std::vector<Strings> subscribes(const Commands& commands) {
 
 }  // namespace
 
-TEST_CASE("tracker: nothing is sent before the connection; then one run with every channel",
+TEST_CASE("tracker: nothing is sent before the connection: then one run with every channel",
           "[tracker]") {
   SubscriptionTracker t;
   CHECK(t.subscribe({"a", "b"}).send.empty());
@@ -103,7 +103,7 @@ TEST_CASE("tracker: an ack for a channel no longer wanted confirms nothing", "[t
   CHECK_FALSE(t.wants("c"));
 }
 
-TEST_CASE("tracker: no UNSUBSCRIBE without arguments; chunks of max_channels_per_command",
+TEST_CASE("tracker: no UNSUBSCRIBE without arguments: chunks of max_channels_per_command",
           "[tracker]") {
   SubscriptionTracker t;
   CHECK(t.unsubscribe({}).send.empty());
@@ -121,7 +121,7 @@ TEST_CASE("tracker: no UNSUBSCRIBE without arguments; chunks of max_channels_per
   CHECK(events.send[1] == SubscriptionTracker::Command{"UNSUBSCRIBE", many.back()});
 }
 
-TEST_CASE("tracker: a refused batch is retried one by one; only the refused one is reported",
+TEST_CASE("tracker: a refused batch is retried one by one: only the refused one is reported",
           "[tracker]") {
   SubscriptionTracker t;
   t.subscribe({"ok", "secret"});

@@ -49,22 +49,6 @@ std::optional<CommandError> check_key(std::string_view key) {
   return std::nullopt;
 }
 
-bool is_key_position(KeySpec spec, std::size_t i) {
-  switch (spec) {
-    case KeySpec::none:
-      return false;
-    case KeySpec::first:
-      return i == 0;
-    case KeySpec::all:
-      return true;
-    case KeySpec::pairs:
-      return i % 2 == 0;
-    case KeySpec::first_two:
-      return i < 2;
-  }
-  return false;
-}
-
 }  // namespace
 
 ArgvOrError tokenize_command(std::string_view text) {

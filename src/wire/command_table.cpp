@@ -232,6 +232,22 @@ constexpr std::array<std::string_view, 19> kDefaultAllowed{
 
 }  // namespace
 
+bool is_key_position(KeySpec spec, std::size_t i) {
+  switch (spec) {
+    case KeySpec::none:
+      return false;
+    case KeySpec::first:
+      return i == 0;
+    case KeySpec::all:
+      return true;
+    case KeySpec::pairs:
+      return i % 2 == 0;
+    case KeySpec::first_two:
+      return i < 2;
+  }
+  return false;
+}
+
 std::span<const CommandSpec> command_table() {
   return kCommands;
 }

@@ -10,6 +10,7 @@
 // allocate hundreds of megabytes (SETRANGE and SETBIT offsets, BITFIELD) is
 // not in the table, so no configuration can allow it: `command_channel.allowed`
 // naming one is refused at start-up.
+#include <cstddef>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -31,6 +32,9 @@ struct CommandSpec {
   int max_args;           // -1: any number
   KeySpec keys;
 };
+
+// Whether argument `i` (after the name, from 0) is a key under `spec`.
+bool is_key_position(KeySpec spec, std::size_t i);
 
 // Every command the channel can run, in name order.
 std::span<const CommandSpec> command_table();

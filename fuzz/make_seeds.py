@@ -38,6 +38,15 @@ write("fuzz_target_parser", {
     "utf8-invalid": b"0123456789abcdef\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80\xe0\x9f\xbf",
 })
 
+# ---- fuzz_command: string form \n prefix template \n user \n other user \n argv lines
+write("fuzz_command", {
+    "set": "SET key1 15\ncmd:{user}:\nalice\nbob",
+    "mset": "MSET a 1 b 2\nc:{user}:{session}:\na:b\na\nMSET\na\n1\nb\n2",
+    "escape": "SET a 1\r\nFLUSHALL\ncmd:{user}:\nx\ny\nGET\n*",
+    "refused": "CONFIG SET dir /tmp\ns:{session}:\n\ns1\nEVAL\nreturn 1\n0",
+    "rename": "RENAME a b\ncmd:{user}:\nu%41\nu\nLMOVE\na\nb\nLEFT\nRIGHT",
+})
+
 # ---- fuzz_resp: selector byte, then a reply stream that is also length-prefixed args
 resp_seeds = {
     "simple": b"+OK\r\n:42\r\n:-7\r\n$-1\r\n*-1\r\n-ERR unknown command\r\n",

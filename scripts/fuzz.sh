@@ -16,7 +16,7 @@ case $seconds in
     exit 2
     ;;
 esac
-all_targets=(fuzz_target_parser fuzz_resp fuzz_config fuzz_ws_frame)
+all_targets=(fuzz_target_parser fuzz_resp fuzz_config fuzz_ws_frame fuzz_command)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 scripts/install-deps.sh >&2

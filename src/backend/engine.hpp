@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <wsrelay/runtime/net.hpp>
+#include <wsrelay/wire/resp.hpp>
 
 namespace wsrelay {
 
@@ -72,6 +73,20 @@ struct PublishRefusal {
 };
 using PublishRefused = std::function<void(const PublishRefusal&)>;
 
+// How a command of the command channel (Engine::command) ended.
+struct CommandOutcome {
+  enum class Kind {
+    reply,        // Redis answered: `reply` (an error reply included)
+    too_large,    // Redis answered with more than the bound: `bytes`, the reply dropped
+    unavailable,  // not sent: the command connection is down (or no backend has keys)
+    lost,         // sent, and the connection dropped before the answer: it may have run
+  };
+  Kind kind = Kind::unavailable;
+  RespValue reply;
+  std::size_t bytes = 0;
+};
+using CommandDone = std::function<void(CommandOutcome)>;
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -104,6 +119,16 @@ class Engine {
   // on_oversized), or the command failed.
   using GetCallback = std::function<void(std::vector<std::optional<std::string>>)>;
   virtual void get(const std::vector<std::string>& keys, GetCallback callback) = 0;
+
+  // One command of the command channel, `argv` as checked and confined by
+  // the gateway (docs/command-channel.md), sent as it is. `done` runs once,
+  // on the control executor: commands go out and are answered in the order
+  // of the calls. Never queued while the backend is down (unavailable at
+  // once) and never sent twice (a dropped connection gives lost). A reply
+  // over `max_reply_bytes` (reply_bytes(), command_frames.hpp) is dropped
+  // where it is read and given as too_large.
+  virtual void command(std::vector<std::string> argv, std::size_t max_reply_bytes,
+                       CommandDone done) = 0;
 
   // Calls `callback` once every message the backend had sent to the
   // subscriber before this call was made has been passed to on_message

@@ -138,6 +138,11 @@ void MemoryEngine::deliver(std::string key, std::string_view payload) {
   });
 }
 
+void MemoryEngine::command(std::vector<std::string>, std::size_t, CommandDone done) {
+  if (state_->stopped) return;
+  net::post(state_->executor, [done = std::move(done)] { done(CommandOutcome{}); });
+}
+
 void MemoryEngine::get(const std::vector<std::string>& keys, GetCallback callback) {
   if (state_->stopped) return;
   std::vector<std::optional<std::string>> values;

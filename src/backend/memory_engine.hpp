@@ -37,6 +37,10 @@ class MemoryEngine final : public Engine {
   void publish(const std::string& channel, std::string_view payload, int expire_seconds,
                PublishRefused refused) override;
   void get(const std::vector<std::string>& keys, GetCallback callback) override;
+  // No keys to run commands on: always unavailable (the command channel
+  // needs redis.url, checked at start-up).
+  void command(std::vector<std::string> argv, std::size_t max_reply_bytes,
+               CommandDone done) override;
   void barrier(std::function<void()> callback) override;
   void when_published(std::function<void()> callback) override { barrier(std::move(callback)); }
 

@@ -16,6 +16,7 @@
 #include <wsrelay/runtime/metrics.hpp>
 #include <wsrelay/runtime/rate_limited_log.hpp>
 #include <wsrelay/runtime/thread_check.hpp>
+#include <wsrelay/wire/command_channel.hpp>
 #include <wsrelay/wire/printable.hpp>
 #include <wsrelay/wire/resp.hpp>
 
@@ -162,6 +163,38 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     }
     count_pending();
     pump();
+  }
+
+  // Straight onto the command connection, beside the publish queue: a
+  // command is the answer to one client's request, so it is never held for
+  // later (a client told redis_unavailable at once can retry or give up)
+  // and never sent again (INCR twice is not INCR). Its reply is weighed
+  // here, on the control thread, and only a reply within the bound is
+  // copied and handed on.
+  void command(std::vector<std::string> argv, std::size_t max_reply_bytes, CommandDone done) {
+    WSRELAY_ASSERT_ON(executor_);
+    if (stopped_) return;
+    if (!command_->up()) {
+      net::post(executor_, [done = std::move(done)] { done(CommandOutcome{}); });
+      return;
+    }
+    const std::vector<std::string_view> args(argv.begin(), argv.end());
+    command_->send(args, [weak = weak_from_this(), max_reply_bytes,
+                          done = std::move(done)](const RespValue* reply) {
+      auto self = weak.lock();
+      if (!self || self->stopped_) return;
+      CommandOutcome outcome;
+      if (reply == nullptr) {
+        outcome.kind = CommandOutcome::Kind::lost;
+      } else if (const std::size_t bytes = reply_bytes(*reply); bytes > max_reply_bytes) {
+        outcome.kind = CommandOutcome::Kind::too_large;
+        outcome.bytes = bytes;
+      } else {
+        outcome.kind = CommandOutcome::Kind::reply;
+        outcome.reply = *reply;
+      }
+      done(std::move(outcome));
+    });
   }
 
  private:
@@ -422,6 +455,10 @@ void RedisEngine::publish(const std::string& channel, std::string_view payload, 
 }
 void RedisEngine::get(const std::vector<std::string>& keys, GetCallback callback) {
   state_->get(keys, std::move(callback));
+}
+void RedisEngine::command(std::vector<std::string> argv, std::size_t max_reply_bytes,
+                          CommandDone done) {
+  state_->command(std::move(argv), max_reply_bytes, std::move(done));
 }
 void RedisEngine::barrier(std::function<void()> callback) {
   state_->barrier(std::move(callback));

@@ -41,6 +41,8 @@ class RedisEngine final : public Engine {
   void publish(const std::string& channel, std::string_view payload, int expire_seconds,
                PublishRefused refused) override;
   void get(const std::vector<std::string>& keys, GetCallback callback) override;
+  void command(std::vector<std::string> argv, std::size_t max_reply_bytes,
+               CommandDone done) override;
   void barrier(std::function<void()> callback) override;
   void when_published(std::function<void()> callback) override;
 

@@ -5,6 +5,7 @@
 // "WSRELAY_THREADS: ...", "--set server.threads: ...").
 #include <wsrelay/config/config.hpp>
 #include <wsrelay/config/config_auth.hpp>
+#include <wsrelay/config/config_command_channel.hpp>
 #include <wsrelay/config/config_gateway.hpp>
 #include <wsrelay/config/config_publish_api.hpp>
 #include <wsrelay/config/config_redis.hpp>
@@ -64,7 +65,7 @@ std::string check_cidr_list(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 75> kFields{{
+const std::array<Field, 86> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -192,10 +193,31 @@ const std::array<Field, 75> kFields{{
      &Config::publish_api_max_body_bytes, 1, 64 * kMiB, nullptr, kReloadable},
     {"publish_api", "admin_only", "publish_api_admin_only", &Config::publish_api_admin_only, 0, 0,
      nullptr, kReloadable},
+    {"command_channel", "enabled", "command_channel_enabled", &Config::command_channel_enabled},
+    {"command_channel", "path", "command_channel_path", &Config::command_channel_path, 0, 0,
+     check_command_path},
+    {"command_channel", "allowed", "command_channel_allowed", &Config::command_channel_allowed, 0,
+     0, check_command_allowed, kReloadable},
+    {"command_channel", "key_prefix", "command_channel_key_prefix",
+     &Config::command_channel_key_prefix, 0, 0, check_command_key_prefix, kReloadable},
+    {"command_channel", "key_mode", "command_channel_key_mode", &Config::command_channel_key_mode,
+     0, 0, check_command_key_mode, kReloadable},
+    {"command_channel", "max_args", "command_channel_max_args", &Config::command_channel_max_args,
+     1, 100'000, nullptr, kReloadable},
+    {"command_channel", "max_arg_bytes", "command_channel_max_arg_bytes",
+     &Config::command_channel_max_arg_bytes, 1, 64 * kMiB, nullptr, kReloadable},
+    {"command_channel", "max_command_bytes", "command_channel_max_command_bytes",
+     &Config::command_channel_max_command_bytes, 1, 64 * kMiB, nullptr, kReloadable},
+    {"command_channel", "max_in_flight", "command_channel_max_in_flight",
+     &Config::command_channel_max_in_flight, 1, 10'000, nullptr, kReloadable},
+    {"command_channel", "max_reply_bytes", "command_channel_max_reply_bytes",
+     &Config::command_channel_max_reply_bytes, 1, 512 * kMiB, nullptr, kReloadable},
+    {"command_channel", "max_refusals", "command_channel_max_refusals",
+     &Config::command_channel_max_refusals, 0, 1'000'000, nullptr, kReloadable},
 }};
 
-constexpr std::array<std::string_view, 7> kTables = {"server", "redis",    "websocket",  "auth",
-                                                     "log",    "shutdown", "publish_api"};
+constexpr std::array<std::string_view, 8> kTables = {
+    "server", "redis", "websocket", "auth", "log", "shutdown", "publish_api", "command_channel"};
 
 std::string dotted(const Field& f) {
   return fmt::format("{}.{}", f.table, f.key);
@@ -354,7 +376,7 @@ Config parse_config_toml(std::string_view text, std::string_view source_name, Co
     if (std::find(kTables.begin(), kTables.end(), table) == kTables.end()) {
       throw ConfigError(
           fmt::format("{}:{}: {}: unknown table{} (tables are server, redis, websocket, auth, log, "
-                      "shutdown, publish_api, [[routes]])",
+                      "shutdown, publish_api, command_channel, [[routes]])",
                       source, line, table, did_you_mean(table)));
     }
     const toml::table* entries = table_node.as_table();
@@ -432,6 +454,7 @@ void validate(Config& config) {
   validate_server(config);
   validate_auth(config);
   validate_publish_api(config);
+  validate_command_channel(config);
   validate_routes(config);
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <wsrelay/config/auth_settings.hpp>
+#include <wsrelay/config/command_channel_settings.hpp>
 #include <wsrelay/config/gateway_settings.hpp>
 #include <wsrelay/config/redis_settings.hpp>
 #include <wsrelay/config/route_settings.hpp>
@@ -51,6 +52,7 @@ struct Config : ServerSettings,
                 LogSettings,
                 ShutdownSettings,
                 PublishApiSettings,
+                CommandChannelSettings,
                 RouteSettings {
   // Lets a SIGHUP reload tell what changed, and tests compare whole configs.
   bool operator==(const Config&) const = default;

@@ -24,6 +24,7 @@
 #include <wsrelay/runtime/metrics.hpp>
 #include <wsrelay/runtime/rate_limited_log.hpp>
 #include <wsrelay/wire/cidr.hpp>
+#include <wsrelay/wire/command_channel.hpp>
 #include <wsrelay/wire/http_answer.hpp>
 #include <wsrelay/wire/origin.hpp>
 #include <wsrelay/wire/printable.hpp>
@@ -84,7 +85,6 @@ void HttpSession::on_request(error_code ec) {
 
 void HttpSession::route() {
   const Config& config = shard_.config();
-  Metrics& metrics = shard_.metrics();
   auto& req = request_->parser.get();
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
@@ -111,10 +111,49 @@ void HttpSession::route() {
     }
   }
 
+  if (config.command_channel_enabled && path == config.command_channel_path)
+    return route_command_channel();
+
   auto parsed = parse_target(target, config.websocket_url);
   if (!parsed) return respond(404, "not found", "not found\n");
   counts_as_handshake_ = true;
   if (const auto* named = std::get_if<Target>(&*parsed)) target_ = *named;  // for the access line
+  if (!origin_passes()) return;
+  if (auto* error = std::get_if<TargetError>(&*parsed))
+    return respond(error->status, error->reason, error->reason + "\n");
+  target_ = std::get<Target>(std::move(*parsed));
+
+  if (!admit_upgrade()) return;
+  authorize_upgrade();
+}
+
+// The command channel's upgrade: the same checks and authorization as a
+// pub/sub one (docs/command-channel.md), asked about command_channel_facility
+// with no flag; on_authorized then turns the identity into a key prefix.
+void HttpSession::route_command_channel() {
+  counts_as_handshake_ = true;
+  command_channel_ = true;
+  target_ = Target{std::string(command_channel_facility), 0};
+  if (!origin_passes()) return;
+  if (!admit_upgrade()) return;
+  authorize_upgrade();
+}
+
+void HttpSession::authorize_upgrade() {
+  state_ = State::authorizing;
+  shard_.authorizer().authorize(auth_request(target_.facility, target_.flags),
+                                [self = shared_from_this()](AuthDecision decision) {
+                                  net::post(self->shard_.context(),
+                                            [self, decision = std::move(decision)]() mutable {
+                                              self->on_authorized(std::move(decision));
+                                            });
+                                });
+}
+
+bool HttpSession::origin_passes() {
+  const Config& config = shard_.config();
+  Metrics& metrics = shard_.metrics();
+  auto& req = request_->parser.get();
   // First of all: a page from another site must not learn whether anything
   // here would have accepted it, nor spend an authorization on it.
   if (!origin_allowed(req[http::field::origin], req[http::field::host], config.allowed_origins)) {
@@ -130,22 +169,10 @@ void HttpSession::route() {
           "the Host \"{}\"; behind a proxy, pass the Host with its port (nginx: $http_host) "
           "[{} more refused since the last line]",
           id_, printable(req[http::field::origin]), printable(req[http::field::host]), suppressed);
-    return respond(403, "origin not allowed", "origin not allowed\n");
+    respond(403, "origin not allowed", "origin not allowed\n");
+    return false;
   }
-  if (auto* error = std::get_if<TargetError>(&*parsed))
-    return respond(error->status, error->reason, error->reason + "\n");
-  target_ = std::get<Target>(std::move(*parsed));
-
-  if (!admit_upgrade()) return;
-  state_ = State::authorizing;
-
-  shard_.authorizer().authorize(auth_request(target_.facility, target_.flags),
-                                [self = shared_from_this()](AuthDecision decision) {
-                                  net::post(self->shard_.context(),
-                                            [self, decision = std::move(decision)]() mutable {
-                                              self->on_authorized(std::move(decision));
-                                            });
-                                });
+  return true;
 }
 
 bool HttpSession::route_probe(std::string_view path, bool metrics) {
@@ -296,23 +323,38 @@ void HttpSession::on_authorized(AuthDecision decision) {
     return respond(status, reason, reason + "\n");
   }
   const Config& config = shard_.config();
-  auto& req = request_->parser.get();
   WsUpgrade upgrade;
   upgrade.id = id_;
   upgrade.facility = target_.facility;
-  // On a routed facility only the broadcast flags its routes carry are
-  // left (docs/protocol.md §3.1); the ws4redis rule applies to the rest.
-  upgrade.flags =
-      target_.flags & decision.allowed & route_allowed_flags(config.routes, target_.facility);
-  if ((target_.flags & ~echo) != 0 && (upgrade.flags & ~echo) == 0) {
-    const std::string reason =
-        fmt::format("no requested flag is allowed on \"{}\"", target_.facility);
-    return respond(403, reason, reason + "\n");
+  if (command_channel_) {
+    // The identity's own keys (docs/command-channel.md): without the part
+    // the prefix names (an anonymous client has no user), no keys at all.
+    auto prefix = expand_key_prefix(config.command_channel_key_prefix, decision.identity.user,
+                                    decision.identity.session);
+    if (!prefix) {
+      const char* reason = prefix_needs_user(config.command_channel_key_prefix)
+                               ? "the command channel needs a user"
+                               : "the command channel needs a session";
+      return respond(401, reason, std::string(reason) + "\n");
+    }
+    upgrade.command_channel = true;
+    upgrade.key_prefix = std::move(*prefix);
+  } else {
+    // On a routed facility only the broadcast flags its routes carry are
+    // left (docs/protocol.md §3.1); the ws4redis rule applies to the rest.
+    upgrade.flags =
+        target_.flags & decision.allowed & route_allowed_flags(config.routes, target_.facility);
+    if ((target_.flags & ~echo) != 0 && (upgrade.flags & ~echo) == 0) {
+      const std::string reason =
+          fmt::format("no requested flag is allowed on \"{}\"", target_.facility);
+      return respond(403, reason, reason + "\n");
+    }
+    auto channels = routed_channels_for(decision.identity, target_.facility, upgrade.flags,
+                                        config.prefix, config.routes);
+    upgrade.subscribe = std::move(channels.subscribe);
+    upgrade.publish = std::move(channels.publish);
   }
-  auto channels = routed_channels_for(decision.identity, target_.facility, upgrade.flags,
-                                      config.prefix, config.routes);
-  upgrade.subscribe = std::move(channels.subscribe);
-  upgrade.publish = std::move(channels.publish);
+  auto& req = request_->parser.get();
   upgrade.client = std::move(client_);
   upgrade.user = decision.identity.user.value_or(std::string());
   upgrade.accepted = accepted_;

@@ -57,6 +57,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void on_request(error_code ec);
   void route();
+  void route_command_channel();
+  // False when the Origin is refused (and answered 403).
+  bool origin_passes();
+  void authorize_upgrade();
   // The admin listener's routes; false when `path` is none of them.
   bool route_probe(std::string_view path, bool admin);
   // A refused handshake: counted by status, its duration observed, its access line.
@@ -108,10 +112,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // has an access line.
   bool counts_as_handshake_ = false;
   bool finished_ = false;
-  Admission::Ticket handshake_;  // this connection, in server.max_handshakes
-  Admission::Ticket address_;    // its client address's count, once limited
-  Admission::Ticket slot_;       // a max_connections slot, from the checks to the upgrade
-  clock::time_point deadline_;   // handshake deadline, then the close deadline
+  bool command_channel_ = false;  // the request is for command_channel.path
+  Admission::Ticket handshake_;   // this connection, in server.max_handshakes
+  Admission::Ticket address_;     // its client address's count, once limited
+  Admission::Ticket slot_;        // a max_connections slot, from the checks to the upgrade
+  clock::time_point deadline_;    // handshake deadline, then the close deadline
 };
 
 }  // namespace wsrelay

@@ -130,6 +130,14 @@ void Hub::publish(std::string channel, std::string payload, int expire_seconds,
   });
 }
 
+void Hub::command(std::vector<std::string> argv, std::size_t max_reply_bytes, CommandDone done) {
+  net::post(control_,
+            [this, argv = std::move(argv), max_reply_bytes, done = std::move(done)]() mutable {
+              if (stopped_) return;
+              engine_.command(std::move(argv), max_reply_bytes, std::move(done));
+            });
+}
+
 void Hub::when_published(std::function<void()> done) {
   WSRELAY_ASSERT_ON(control_.get_executor());
   if (!stopped_) engine_.when_published(std::move(done));

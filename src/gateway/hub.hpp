@@ -73,6 +73,11 @@ class Hub {
   void publish(std::string channel, std::string payload, int expire_seconds,
                PublishRefused refused);
 
+  // Any thread. A command of the command channel, handed to the engine on
+  // the control executor, in the order of the calls from one thread;
+  // `done` runs there (Engine::command). Dropped once the hub is stopped.
+  void command(std::vector<std::string> argv, std::size_t max_reply_bytes, CommandDone done);
+
   // Control thread. `done` runs (on the control thread) once every client
   // publish accepted so far has been answered by the backend: the flush of
   // the shutdown drain.

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <wsrelay/config/config.hpp>
+#include <wsrelay/gateway/command_session.hpp>
 #include <wsrelay/gateway/http_session.hpp>
 #include <wsrelay/gateway/hub.hpp>
 #include <wsrelay/gateway/ws_session.hpp>
@@ -63,7 +64,14 @@ void Shard::upgrade(HttpSession* from, tcp::socket socket, WsUpgrade upgrade) {
   WSRELAY_ASSERT_ON(context_.get_executor());
   auto it = handshakes_.find(from);
   if (it == handshakes_.end()) return;
-  auto session = std::make_shared<WsSession>(*this, std::move(socket), std::move(upgrade));
+  std::shared_ptr<WsSession> session;
+  if (upgrade.command_channel) {
+    std::string prefix = std::move(upgrade.key_prefix);
+    session = std::make_shared<CommandSession>(*this, std::move(socket), std::move(upgrade),
+                                               std::move(prefix));
+  } else {
+    session = std::make_shared<WsSession>(*this, std::move(socket), std::move(upgrade));
+  }
   sessions_.emplace(session.get(), session);
   // Posted, so that the list is never changed while it is walked (tick).
   net::post(context_, [this, handshake = it->second] { remove(handshake.get()); });

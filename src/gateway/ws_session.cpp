@@ -231,15 +231,9 @@ void WsSession::on_message(bool binary, std::string_view payload) {
   if (state_ != State::open && state_ != State::replaying) return;
   ++messages_in_;
   if (!within_publish_rate()) return;
+  if (answer_heartbeat(binary, payload)) return;
   const Config& config = shard_.config();
   Metrics& metrics = shard_.metrics();
-  if (!config.heartbeat.empty() && !binary && payload == config.heartbeat) {
-    metrics.heartbeats_answered.fetch_add(1, std::memory_order_relaxed);
-    last_data_ = shard_.now();
-    std::string frame = make_frame(Opcode::text, config.heartbeat);
-    if (admit(frame.size())) push_own(std::move(frame));
-    return;
-  }
   if (publish_.empty()) {
     return start_close(CloseCause::protocol_error, close_reason::publish_not_allowed);
   }
@@ -256,6 +250,22 @@ void WsSession::on_message(bool binary, std::string_view payload) {
                          });
   }
   metrics.messages_published.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool WsSession::answer_heartbeat(bool binary, std::string_view payload) {
+  const Config& config = shard_.config();
+  if (config.heartbeat.empty() || binary || payload != config.heartbeat) return false;
+  shard_.metrics().heartbeats_answered.fetch_add(1, std::memory_order_relaxed);
+  queue_own_text(config.heartbeat);
+  return true;
+}
+
+bool WsSession::queue_own_text(std::string_view text) {
+  last_data_ = shard_.now();
+  std::string frame = make_frame(Opcode::text, text);
+  if (!admit(frame.size())) return false;
+  push_own(std::move(frame));
+  return true;
 }
 
 void WsSession::on_publish_refused(const PublishRefusal& why) {

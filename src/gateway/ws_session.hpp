@@ -58,6 +58,10 @@ struct WsUpgrade {
   Admission::Ticket address;  // its client address's count, when limited
   std::chrono::steady_clock::time_point deadline;  // the handshake's
   std::chrono::steady_clock::time_point accepted;  // when the connection was accepted
+  // The command channel (command_channel.path): a CommandSession with this
+  // key prefix, instead of a pub/sub session.
+  bool command_channel = false;
+  std::string key_prefix;
 };
 
 class WsSession : public std::enable_shared_from_this<WsSession>, private FrameSink {
@@ -92,6 +96,29 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   // subscribed()[i], so removal is O(1) (swap with the last, pop).
   std::vector<std::uint32_t>& index_slots() { return index_slots_; }
 
+ protected:
+  // For a session built on this one (CommandSession): the same framing,
+  // queue, limits, deadlines and close, another meaning for data messages.
+  Shard& shard() const { return shard_; }
+  std::uint64_t id() const { return id_; }
+  // Open (or replaying): data messages are taken, answers may be queued.
+  bool accepting_data() const { return state_ == State::open || state_ == State::replaying; }
+  void count_message_in() { ++messages_in_; }
+  // True when `payload` was the heartbeat (websocket.heartbeat) and was answered.
+  bool answer_heartbeat(bool binary, std::string_view payload);
+  // A token of the publish_rate bucket; false (and nothing else done) when none is left.
+  bool take_rate_token();
+  // Queues a text frame of the session's own within the queue limit; false
+  // when the session is closing instead (slow consumer).
+  bool queue_own_text(std::string_view text);
+  void start_close(CloseCause cause, std::uint16_t code, std::string_view reason,
+                   bool drop_queued = false);
+  void start_close(CloseCause cause, const CloseReason& why, bool drop_queued = false) {
+    start_close(cause, why.code, why.text, drop_queued);
+  }
+  // FrameSink
+  void on_message(bool binary, std::string_view payload) override;
+
  private:
   enum class State : std::uint8_t { subscribing, replaying, open, closing, finished };
   // What the handshake left for the opening: freed once open.
@@ -120,7 +147,6 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void on_readable(error_code ec);
 
   // FrameSink
-  void on_message(bool binary, std::string_view payload) override;
   void on_ping(std::string_view payload) override;
   void on_pong(std::string_view payload) override;
   void on_close(std::uint16_t code, std::string_view reason) override;
@@ -142,11 +168,6 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool within_publish_rate();
   bool queue_message(const MessagePtr& message, bool newest = true);
 
-  void start_close(CloseCause cause, std::uint16_t code, std::string_view reason,
-                   bool drop_queued = false);
-  void start_close(CloseCause cause, const CloseReason& why, bool drop_queued = false) {
-    start_close(cause, why.code, why.text, drop_queued);
-  }
   void linger();
   void finish(std::string_view why);
   void do_finish();

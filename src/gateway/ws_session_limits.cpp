@@ -67,10 +67,15 @@ void WsSession::note_queue_growth() {
   queue_.note_growth(shard_.config().soft_queue_bytes, [] { return clock::now(); });
 }
 
-bool WsSession::within_publish_rate() {
+bool WsSession::take_rate_token() {
   const Config& config = shard_.config();
-  if (config.publish_rate == 0) return true;
-  if (publish_bucket_.take(clock::now(), config.publish_rate, config.publish_burst)) return true;
+  return config.publish_rate == 0 ||
+         publish_bucket_.take(clock::now(), config.publish_rate, config.publish_burst);
+}
+
+bool WsSession::within_publish_rate() {
+  if (take_rate_token()) return true;
+  const Config& config = shard_.config();
   static SharedRateLimitedLog log;  // as for slow consumers
   if (std::uint64_t suppressed = 0; log.should_log(suppressed))
     spdlog::info(

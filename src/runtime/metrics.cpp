@@ -75,6 +75,10 @@ const MetricSpec kMetrics[] = {
     {"wsrelay_api_publish_refused_total", MetricType::counter,
      "Requests to POST /api/publish answered with an error (400, 401, 405, 413, 415, 503).",
      &Metrics::api_publish_refused},
+    {"wsrelay_commands_total", MetricType::counter,
+     "Commands of the command channel sent to Redis and answered by it (error replies "
+     "included).",
+     &Metrics::commands_executed},
     {"wsrelay_messages_oversized_total", MetricType::counter,
      "Messages (or stored last messages) from the backend over redis.max_message_bytes, "
      "dropped: never delivered, not even in part.",
@@ -139,6 +143,10 @@ const MetricSpec kMetrics[] = {
      RefusalsByStatus{}},
     {"wsrelay_sessions_closed_total", MetricType::counter,
      "Opened WebSocket sessions closed, by the first cause of the close.", ClosesByReason{}},
+    {"wsrelay_commands_refused_total", MetricType::counter,
+     "Commands of the command channel answered with an error object, by its code; "
+     "docs/command-channel.md lists the codes.",
+     CommandsRefusedByCode{}},
     {"wsrelay_handshake_duration_seconds", MetricType::histogram,
      "From accept to the 101 (every channel subscribed) or to the refusal, for requests on the "
      "WebSocket path.",
@@ -247,6 +255,10 @@ std::string Metrics::render_prometheus() const {
                          ? fmt::format("{{status=\"{}\"}}", kRefusalStatuses[i])
                          : std::string("{status=\"other\"}"),
                      refused_by_status[i].load(std::memory_order_relaxed));
+          } else if constexpr (std::is_same_v<S, CommandsRefusedByCode>) {
+            for (std::size_t i = 0; i < commands_refused_by_code.size(); ++i)
+              sample(out, m.name, fmt::format("{{code=\"{}\"}}", kCommandErrorCodes[i]),
+                     commands_refused_by_code[i].load(std::memory_order_relaxed));
           } else if constexpr (std::is_same_v<S, ClosesByReason>) {
             for (std::size_t i = 0; i < closed_by_reason.size(); ++i)
               sample(out, m.name, fmt::format("{{reason=\"{}\"}}", kCloseCauseNames[i]),

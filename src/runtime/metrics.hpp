@@ -16,6 +16,7 @@
 #include <variant>
 
 #include <wsrelay/runtime/histogram.hpp>
+#include <wsrelay/wire/command_channel.hpp>
 
 namespace wsrelay {
 
@@ -56,6 +57,13 @@ class Metrics {
     while (i < kRefusalStatuses.size() && kRefusalStatuses[i] != status) ++i;
     refused_by_status[i].fetch_add(1, std::memory_order_relaxed);
   }
+  // Shard threads: a command of the command channel answered with `code`
+  // (command_error; an unknown code counts under the last one).
+  void count_command_refused(std::string_view code) {
+    std::size_t i = 0;
+    while (i + 1 < kCommandErrorCodes.size() && kCommandErrorCodes[i] != code) ++i;
+    commands_refused_by_code[i].fetch_add(1, std::memory_order_relaxed);
+  }
   void count_close(CloseCause cause) {
     closed_by_reason[static_cast<std::size_t>(cause)].fetch_add(1, std::memory_order_relaxed);
   }
@@ -94,6 +102,10 @@ class Metrics {
   counter last_messages_replayed{0};
   counter last_messages_resent{0};  // stored values that changed during a Redis outage
   counter heartbeats_answered{0};
+  // The command channel: commands Redis answered (its error replies
+  // included), and answers with an error object, by code.
+  counter commands_executed{0};
+  std::array<counter, kCommandErrorCodes.size()> commands_refused_by_code{};
   counter messages_dropped_slow_consumer{0};  // by drop-oldest / keep-latest policies
 
   // configuration
@@ -136,10 +148,11 @@ ProcessStats read_process_stats();
 enum class MetricType { counter, gauge, histogram };
 struct RefusalsByStatus {};
 struct ClosesByReason {};
+struct CommandsRefusedByCode {};
 struct BuildInfo {};
-using MetricSource =
-    std::variant<Metrics::counter Metrics::*, Metrics::gauge Metrics::*, Histogram Metrics::*,
-                 double ProcessStats::*, RefusalsByStatus, ClosesByReason, BuildInfo>;
+using MetricSource = std::variant<Metrics::counter Metrics::*, Metrics::gauge Metrics::*,
+                                  Histogram Metrics::*, double ProcessStats::*, RefusalsByStatus,
+                                  ClosesByReason, CommandsRefusedByCode, BuildInfo>;
 struct MetricSpec {
   std::string_view name;  // the whole name, e.g. wsrelay_connections_open
   MetricType type;

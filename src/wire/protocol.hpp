@@ -158,6 +158,10 @@ inline constexpr CloseReason subscription_refused{close_code::policy,
                                                   "subscription refused by Redis"};
 inline constexpr CloseReason subscription_refused_noperm{close_code::policy,
                                                          "subscription refused by Redis (NOPERM)"};
+// The command channel (docs/command-channel.md).
+inline constexpr CloseReason too_many_refusals{close_code::policy, "too many refused commands"};
+inline constexpr CloseReason commands_flood{close_code::policy,
+                                            "too many commands waiting for answers"};
 // Try again later.
 inline constexpr CloseReason slow_consumer{close_code::try_again_later, "slow consumer"};
 inline constexpr CloseReason publish_dropped{close_code::try_again_later,
@@ -171,7 +175,8 @@ inline constexpr std::array all{
     close_text_not_utf8,    text_not_utf8,        too_big,
     publish_not_allowed,    publish_rate,         publish_refused,
     publish_refused_noperm, subscription_refused, subscription_refused_noperm,
-    slow_consumer,          publish_dropped,
+    too_many_refusals,      commands_flood,       slow_consumer,
+    publish_dropped,
 };
 }  // namespace close_reason
 

@@ -12,8 +12,10 @@
 #include "support/gateway.hpp"
 #include "support/http_client.hpp"
 #include "support/ports.hpp"
+#include "support/process.hpp"
 #include "support/raw_ws_client.hpp"
 #include "support/redis_server.hpp"
+#include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 #include "support/ws_client.hpp"
 
@@ -53,6 +55,24 @@ inline std::unique_ptr<WsClient> open_ws(const Gateway& gateway, const std::stri
   REQUIRE(result.status == 101);
   REQUIRE(client->is_open());
   return client;
+}
+
+// Starts the daemon with each case's flags (and no WSRELAY_* variable of the
+// test's environment); each must stop with exit code 2 and a line holding
+// the case's message.
+inline void expect_config_refused(
+    const std::vector<std::pair<std::vector<std::string>, std::string>>& cases) {
+  for (const auto& [args, message] : cases) {
+    TempDir dir("wsrelay-config");
+    std::vector<std::string> argv{WSRELAY_BINARY, "--listen", "127.0.0.1:0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Process process(argv, dir.file("output"), {}, {"WSRELAY_"});
+    auto code = process.wait_exit(10s);
+    INFO(process.log_contents());
+    REQUIRE(code);
+    CHECK(*code == 2);
+    CHECK(process.log_contents().find(message) != std::string::npos);
+  }
 }
 
 // Status of GET `target`, 0 when the request failed.

@@ -328,15 +328,5 @@ TEST_CASE("auth configuration errors stop the start with exit code 2", "[gateway
       {{"--set", "auth.trusted_proxies=10.0.0.1/8"}, "auth.trusted_proxies:"},
       {{"--set", "auth.jwt_keys=HS256 /etc/wsrelay/hs.key"},
        "auth.jwt_keys: set, but \"jwt\" is not in auth.backends"}};
-  for (const auto& [args, message] : cases) {
-    TempDir dir("wsrelay-auth-config");
-    std::vector<std::string> argv{WSRELAY_BINARY, "--listen", "127.0.0.1:0"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Process process(argv, dir.file("output"), {}, {"WSRELAY_"});
-    auto code = process.wait_exit(10s);
-    INFO(process.log_contents());
-    REQUIRE(code);
-    CHECK(*code == 2);
-    CHECK(process.log_contents().find(message) != std::string::npos);
-  }
+  expect_config_refused(cases);
 }

@@ -64,7 +64,7 @@ std::string check_cidr_list(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 75> kFields{{
+const std::array<Field, 77> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -192,10 +192,14 @@ const std::array<Field, 75> kFields{{
      &Config::publish_api_max_body_bytes, 1, 64 * kMiB, nullptr, kReloadable},
     {"publish_api", "admin_only", "publish_api_admin_only", &Config::publish_api_admin_only, 0, 0,
      nullptr, kReloadable},
+    {"history", "facilities", "history_facilities", &Config::history_facilities, 0, 0,
+     check_history_facilities},
+    {"history", "ttl_seconds", "history_ttl_seconds", &Config::history_ttl_seconds, 1,
+     max_history_ttl_seconds},
 }};
 
-constexpr std::array<std::string_view, 7> kTables = {"server", "redis",    "websocket",  "auth",
-                                                     "log",    "shutdown", "publish_api"};
+constexpr std::array<std::string_view, 8> kTables = {
+    "server", "redis", "websocket", "auth", "log", "shutdown", "publish_api", "history"};
 
 std::string dotted(const Field& f) {
   return fmt::format("{}.{}", f.table, f.key);
@@ -433,6 +437,7 @@ void validate(Config& config) {
   validate_auth(config);
   validate_publish_api(config);
   validate_routes(config);
+  validate_history(config);
 }
 
 Reload plan_reload(const Config& running, const Config& loaded) {

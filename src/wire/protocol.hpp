@@ -162,6 +162,12 @@ inline constexpr CloseReason subscription_refused_noperm{close_code::policy,
 inline constexpr CloseReason slow_consumer{close_code::try_again_later, "slow consumer"};
 inline constexpr CloseReason publish_dropped{close_code::try_again_later,
                                              "backend unavailable, publish dropped"};
+// History (docs/history.md): live delivery on a history channel was
+// interrupted (the subscriber link dropped, or messages were dropped before
+// the shards), or the replay could not be read; the client resumes from its
+// position.
+inline constexpr CloseReason history_interrupted{close_code::try_again_later,
+                                                 "history: live delivery interrupted, resume"};
 
 inline constexpr std::array all{
     shutting_down,          idle_timeout,         reserved_bits,
@@ -171,7 +177,7 @@ inline constexpr std::array all{
     close_text_not_utf8,    text_not_utf8,        too_big,
     publish_not_allowed,    publish_rate,         publish_refused,
     publish_refused_noperm, subscription_refused, subscription_refused_noperm,
-    slow_consumer,          publish_dropped,
+    slow_consumer,          publish_dropped,      history_interrupted,
 };
 }  // namespace close_reason
 

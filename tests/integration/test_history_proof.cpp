@@ -4,6 +4,7 @@
 // killed and restarted; the client receives every message exactly once, in
 // order. Runs alone with: ctest -R 'history proof' (or the [proof] tag).
 #include <atomic>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,9 +33,14 @@ TEST_CASE("history proof: 10,000 messages exactly once across cuts and restarts"
   const std::uint16_t port = gateway->port();
 
   std::atomic<bool> stop{false};
+  // The publisher starts once the client's first connection is open: a
+  // client without a position is owed only what comes after its open.
+  std::promise<void> client_open;
+  std::shared_future<void> go = client_open.get_future().share();
   std::atomic<int> published{0};
   std::atomic<int> retries{0};
-  std::thread publisher([&] {
+  std::thread publisher([&, go] {
+    go.wait();
     wsrelay::RedisEndpoint endpoint;
     endpoint.host = "127.0.0.1";
     endpoint.port = redis.port();
@@ -76,10 +82,11 @@ TEST_CASE("history proof: 10,000 messages exactly once across cuts and restarts"
     } catch (const std::exception&) {
       continue;  // the gateway is restarting: try again
     }
-    ++connections;
+    if (++connections == 1) client_open.set_value();
     // Cut the connection every 700 messages, from the client's side.
     const std::size_t cut_at = got.size() + 700;
-    while (static_cast<int>(got.size()) < kMessages) {
+    while (static_cast<int>(got.size()) < kMessages &&
+           std::chrono::steady_clock::now() < deadline) {
       auto m = client.read(1s);
       if (!m) {
         if (!client.is_open()) break;  // closed by the gateway (1013 resume) or killed
@@ -112,10 +119,16 @@ TEST_CASE("history proof: 10,000 messages exactly once across cuts and restarts"
       if (got.size() == cut_at) break;
     }
   }
+  if (connections == 0) client_open.set_value();
   stop = true;
   publisher.join();
 
-  INFO("published " << published << ", received " << got.size() << " over " << connections
+  int first_missing = 0;
+  for (int i = 0; i < static_cast<int>(got.size()) && first_missing == 0; ++i)
+    if (got[i] != i + 1) first_missing = i + 1;
+  INFO("first out of sequence at " << first_missing << ", restarts after 4500 and 7000");
+  INFO("published " << published << ", received " << got.size() << " (last "
+                    << (got.empty() ? 0 : got.back()) << ") over " << connections
                     << " connections, " << resets << " resets, " << retries
                     << " publisher retries");
   CHECK(gateway_restarted);

@@ -18,6 +18,10 @@
  * - With heartbeat_msg: sends it every 5 s; after 3 sent without an answer the
  *   connection is dropped and reconnected. Heartbeats are never delivered as
  *   messages.
+ * - With history: true (a facility with history, docs/history.md): asks for
+ *   positions, keeps the last one received, and reconnects with
+ *   since=<position>, so no message is lost or repeated across reconnects;
+ *   a 'reset' event says the gap was no longer in the history.
  */
 (function (root, factory) {
   'use strict';
@@ -48,7 +52,41 @@
     binary_type: 'arraybuffer',
     WebSocket: undefined,       // constructor; default: the global WebSocket
     random: Math.random,        // jitter source, in [0, 1)
+    history: false,             // ask for positions and resume with since=
+    since: null,                // with history: the position to resume from at the first connect
   };
+
+  var POSITION = /^[0-9]{1,20}-[0-9]{1,20}$/;
+
+  // Positions are "<ms>-<seq>"; compared as numbers, part by part.
+  function position_after(a, b) {
+    var pa = a.split('-'), pb = b.split('-');
+    if (pa[0].length !== pb[0].length) return pa[0].length > pb[0].length;
+    if (pa[0] !== pb[0]) return pa[0] > pb[0];
+    if (pa[1].length !== pb[1].length) return pa[1].length > pb[1].length;
+    return pa[1] > pb[1];
+  }
+
+  // The envelope of a connection with positions: "<position> <message>", or
+  // "- <message>" for one without a position. The message keeps the frame's
+  // type: a string, or bytes after the first space of an ArrayBuffer.
+  function parse_envelope(data) {
+    if (typeof data === 'string') {
+      var space = data.indexOf(' ');
+      if (space < 0) return null;
+      return { position: data.slice(0, space), data: data.slice(space + 1) };
+    }
+    if (typeof ArrayBuffer !== 'undefined' && data instanceof ArrayBuffer) {
+      var bytes = new Uint8Array(data);
+      var end = Math.min(bytes.length, 42);
+      for (var i = 0; i < end; ++i) {
+        if (bytes[i] !== 0x20) continue;
+        return { position: String.fromCharCode.apply(null, bytes.subarray(0, i)),
+                 data: data.slice(i + 1) };
+      }
+    }
+    return null;
+  }
 
   // Closes a reconnect cannot cure: the page sent malformed data (1002,
   // 1003, 1007) or published without permission. Every other close is
@@ -87,6 +125,8 @@
       this.options[key] = options[key] !== undefined ? options[key] : DEFAULTS[key];
     }
     this.url = resolve_url(url);
+    // With history: the last position received, sent as since= on reconnect.
+    this.position = this.options.history && this.options.since ? String(this.options.since) : null;
     this.attempt = 0;            // reconnect attempts since the last open
     this.listeners_ = {};
     this.ws_ = null;
@@ -108,6 +148,8 @@
   WsRelay.CLOSED = CLOSED;
   WsRelay.backoff_delay = backoff_delay;
   WsRelay.is_permanent_close = is_permanent_close;
+  WsRelay.parse_envelope = parse_envelope;
+  WsRelay.position_after = position_after;
 
   WsRelay.prototype.addEventListener = function (type, listener) {
     (this.listeners_[type] = this.listeners_[type] || []).push(listener);
@@ -169,9 +211,10 @@
     if (!Ctor) throw new Error('wsrelay: no WebSocket implementation (pass options.WebSocket)');
     this.emit_('connecting', { attempt: this.attempt });
     var ws;
+    var url = this.connect_url_();
     try {
-      ws = this.options.protocols !== undefined ? new Ctor(this.url, this.options.protocols)
-                                                : new Ctor(this.url);
+      ws = this.options.protocols !== undefined ? new Ctor(url, this.options.protocols)
+                                                : new Ctor(url);
     } catch (err) {
       // A malformed URL or a blocked port: treated as a failed attempt.
       this.ws_ = null;
@@ -191,6 +234,15 @@
     ws.onerror = function () {};  // a close event always follows
   };
 
+  // The URL of the next attempt: with history, `history` or since=<position>.
+  WsRelay.prototype.connect_url_ = function () {
+    if (!this.options.history) return this.url;
+    var hash = this.url.indexOf('#');
+    var base = hash < 0 ? this.url : this.url.slice(0, hash);
+    var param = this.position ? 'since=' + encodeURIComponent(this.position) : 'history';
+    return base + (base.indexOf('?') < 0 ? '?' : '&') + param;
+  };
+
   WsRelay.prototype.on_open_ = function () {
     this.attempt = 0;
     this.missed_heartbeats_ = 0;
@@ -204,7 +256,32 @@
       this.missed_heartbeats_ = 0;
       return;
     }
-    this.emit_('message', { data: data });
+    if (!this.options.history) {
+      this.emit_('message', { data: data });
+      return;
+    }
+    if (data === 'reset') {
+      // The gap since our position is no longer in the history: the page
+      // should fetch the current state; live messages follow.
+      this.position = null;
+      this.emit_('reset', {});
+      return;
+    }
+    var envelope = parse_envelope(data);
+    if (!envelope) {
+      this.emit_('message', { data: data, position: null });
+      return;
+    }
+    if (POSITION.test(envelope.position)) {
+      // Never twice, whatever happens: a position at or before ours was
+      // delivered already.
+      if (this.position && !position_after(envelope.position, this.position)) return;
+      this.position = envelope.position;
+      this.emit_('message', { data: envelope.data, position: envelope.position });
+      return;
+    }
+    this.emit_('message', { data: envelope.position === '-' ? envelope.data : data,
+                            position: null });
   };
 
   WsRelay.prototype.on_close_ = function (code, reason, was_clean) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <wsrelay/runtime/net.hpp>
+#include <wsrelay/wire/history.hpp>
 #include <wsrelay/wire/resp.hpp>
 
 namespace wsrelay {
@@ -112,6 +113,25 @@ class Engine {
   // the drop or refusal is counted and logged.
   virtual void publish(const std::string& channel, std::string_view payload, int expire_seconds,
                        PublishRefused refused) = 0;
+
+  // publish() on a channel with history (docs/history.md): one script
+  // appends the message to the channel's stream (XADD MAXLEN ~ entries,
+  // the stream kept ttl_seconds after its last entry), stores it as the
+  // last message (expire_seconds > 0) and PUBLISHes it marked with its
+  // stream id, atomically, so stream order and live order agree. Queued,
+  // bounded, re-sent and refused as publish() is.
+  virtual void publish_history(const std::string& channel, std::string_view payload,
+                               int expire_seconds, const HistoryRule& rule,
+                               PublishRefused refused) = 0;
+
+  // Reads the history of `channels` for a connection's replay in one
+  // script (history_read_args): at most limit + 1 entries after `since`
+  // per channel, or each one's last entry without it. The callback gets the
+  // script's reply (decide_history_replay), or nullopt when the read
+  // failed or the backend keeps no history.
+  using HistoryCallback = std::function<void(std::optional<RespValue>)>;
+  virtual void read_history(const std::vector<std::string>& channels, std::optional<StreamId> since,
+                            std::size_t limit, HistoryCallback callback) = 0;
 
   // GET of each key (the stored last messages). The callback gets one entry
   // per key, nullopt where there is none, it is empty (ws4redis never sent

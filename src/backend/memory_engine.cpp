@@ -121,6 +121,22 @@ void MemoryEngine::publish(const std::string& channel, std::string_view payload,
   for (auto& key : keys) deliver(std::move(key), payload);
 }
 
+// The memory engine keeps no history: the configuration refuses
+// history.facilities without redis.url, so these only keep the interface
+// whole (a publish is a plain one, a read finds nothing).
+void MemoryEngine::publish_history(const std::string& channel, std::string_view payload,
+                                   int expire_seconds, const HistoryRule&, PublishRefused refused) {
+  publish(channel, payload, expire_seconds, std::move(refused));
+}
+
+void MemoryEngine::read_history(const std::vector<std::string>&, std::optional<StreamId>,
+                                std::size_t, HistoryCallback callback) {
+  if (state_->stopped) return;
+  net::post(state_->executor, [state = state_, callback = std::move(callback)] {
+    if (!state->stopped) callback(std::nullopt);
+  });
+}
+
 void MemoryEngine::deliver(std::string key, std::string_view payload) {
   if (payload.size() > state_->max_message_bytes) {
     net::post(state_->executor, [state = state_, key = std::move(key), size = payload.size()] {

@@ -36,6 +36,10 @@ class MemoryEngine final : public Engine {
   void unsubscribe(const std::vector<std::string>& channels) override;
   void publish(const std::string& channel, std::string_view payload, int expire_seconds,
                PublishRefused refused) override;
+  void publish_history(const std::string& channel, std::string_view payload, int expire_seconds,
+                       const HistoryRule& rule, PublishRefused refused) override;
+  void read_history(const std::vector<std::string>& channels, std::optional<StreamId> since,
+                    std::size_t limit, HistoryCallback callback) override;
   void get(const std::vector<std::string>& keys, GetCallback callback) override;
   // No keys to run commands on: always unavailable (the command channel
   // needs redis.url, checked at start-up).

@@ -8,6 +8,7 @@ namespace wsrelay {
 std::size_t ReadOp::bytes() const {
   std::size_t n = 0;
   for (const auto& key : keys) n += key.size();
+  for (const auto& arg : command) n += arg.size();
   return n;
 }
 

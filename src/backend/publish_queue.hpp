@@ -28,6 +28,9 @@
 #include <variant>
 #include <vector>
 
+#include <wsrelay/wire/history.hpp>
+#include <wsrelay/wire/resp.hpp>
+
 namespace wsrelay {
 
 struct PublishOp {
@@ -35,12 +38,18 @@ struct PublishOp {
   std::string payload;
   int expire_seconds = 0;  // > 0: SET channel payload EX expire_seconds after the PUBLISH
   std::function<void(std::string_view error)> refused;  // may be empty
+  std::optional<HistoryRule> history;  // set: appended to the channel's stream (history.hpp)
   std::size_t bytes() const { return channel.size() + payload.size(); }
 };
 
+// A read: GET of `keys` (the stored last messages), or, when `command` is
+// set, that one command (a history read) answered through `reply`
+// (nullptr: the connection dropped first).
 struct ReadOp {
   std::vector<std::string> keys;
   std::function<void(std::vector<std::optional<std::string>>)> done;
+  std::vector<std::string> command;
+  std::function<void(const RespValue*)> reply;
   std::size_t bytes() const;
 };
 

@@ -44,7 +44,9 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
         queue_(config.redis_pending_max_messages, config.redis_pending_max_bytes),
         max_messages_(config.redis_pending_max_messages),
         max_bytes_(config.redis_pending_max_bytes),
-        max_message_bytes_(config.redis_max_message_bytes) {
+        max_message_bytes_(config.redis_max_message_bytes),
+        prefix_(config.prefix),
+        history_(!config.history_rules.empty()) {
     RedisConnectionOptions options;
     options.endpoint = *config.redis;
     options.connect_timeout = std::chrono::milliseconds(config.redis_connect_timeout_ms);
@@ -122,9 +124,9 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   }
 
   void publish(const std::string& channel, std::string_view payload, int expire_seconds,
-               PublishRefused refused) {
+               PublishRefused refused, std::optional<HistoryRule> history = std::nullopt) {
     if (stopped_) return;
-    PublishOp op{channel, std::string(payload), expire_seconds, {}};
+    PublishOp op{channel, std::string(payload), expire_seconds, {}, std::move(history)};
     if (refused) {
       op.refused = [weak = weak_from_this(), refused](std::string_view error) {
         auto self = weak.lock();
@@ -149,13 +151,33 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     pump();
   }
 
+  void read_history(const std::vector<std::string>& channels, std::optional<StreamId> since,
+                    std::size_t limit, HistoryCallback callback) {
+    if (stopped_) return;
+    ReadOp op;
+    op.command = history_read_args(true, prefix_, channels, since, limit);
+    op.reply = [callback](const RespValue* reply) {
+      if (reply == nullptr || reply->is_error()) return callback(std::nullopt);
+      callback(*reply);
+    };
+    if (!queue_.read(std::move(op))) {
+      net::post(executor_, [callback = std::move(callback)] { callback(std::nullopt); });
+      return;
+    }
+    count_pending();
+    pump();
+  }
+
   void get(const std::vector<std::string>& keys, GetCallback callback) {
     if (stopped_) return;
     if (keys.empty()) {
       net::post(executor_, [callback = std::move(callback)] { callback({}); });
       return;
     }
-    if (!queue_.read(ReadOp{keys, callback})) {
+    ReadOp read;
+    read.keys = keys;
+    read.done = callback;
+    if (!queue_.read(std::move(read))) {
       net::post(executor_, [callback = std::move(callback), n = keys.size()] {
         callback(std::vector<std::optional<std::string>>(n));
       });
@@ -300,7 +322,11 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
       self->notify_idle();
     };
     const PublishOp& sent = flight->op;
-    if (sent.expire_seconds > 0) {
+    if (sent.history) {
+      send_script(history_publish_args(true, prefix_, sent.channel, sent.payload, *sent.history,
+                                       sent.expire_seconds),
+                  last);
+    } else if (sent.expire_seconds > 0) {
       command_->send({"PUBLISH", sent.channel, sent.payload}, first);
       const std::string expire = std::to_string(sent.expire_seconds);
       command_->send({"SET", sent.channel, sent.payload, "EX", expire}, last);
@@ -309,10 +335,40 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     }
   }
 
+  // EVALSHA of one of the history scripts (loaded when the connection came
+  // up); when Redis has lost it (SCRIPT FLUSH), the same call as EVAL.
+  // `done` gets nullptr when the connection is down or drops first.
+  void send_script(std::vector<std::string> args, RedisConnection::ReplyCallback done) {
+    auto on_reply = [weak = weak_from_this(), args, done](const RespValue* reply) {
+      auto self = weak.lock();
+      if (self && !self->stopped_ && reply != nullptr && reply->is_error() &&
+          reply->str.starts_with("NOSCRIPT")) {
+        auto eval = args;
+        eval[0] = "EVAL";
+        eval[1] = std::string(eval[1] == history_publish_sha() ? history_publish_script()
+                                                               : history_read_script());
+        if (!self->command_->send(std::vector<std::string_view>(eval.begin(), eval.end()), done))
+          done(nullptr);
+        return;
+      }
+      done(reply);
+    };
+    if (!command_->send(std::vector<std::string_view>(args.begin(), args.end()), on_reply))
+      done(nullptr);
+  }
+
   // One GETRANGE per key, pipelined: at most max_message_bytes + 1 bytes of
   // a stored value come back, so an oversized one is told without being
   // read whole.
   void send_read(ReadOp op) {
+    if (!op.command.empty()) {
+      send_script(std::move(op.command), [reply = std::move(op.reply)](const RespValue* value) {
+        if (value != nullptr && value->is_error())
+          spdlog::warn("redis command: history read failed: {}", value->str);
+        reply(value);
+      });
+      return;
+    }
     struct Read {
       std::vector<std::string> keys;
       std::function<void(std::vector<std::optional<std::string>>)> done;
@@ -368,6 +424,14 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     if (up) {
       if (command_ever_up_) ++metrics_.redis_reconnects;
       command_ever_up_ = true;
+      // Loaded before anything else is written on this connection, so the
+      // EVALSHAs that follow find them (after a Redis restart too).
+      if (history_)
+        for (auto script : {history_publish_script(), history_read_script()})
+          command_->send({"SCRIPT", "LOAD", script}, [](const RespValue* reply) {
+            if (reply != nullptr && reply->is_error())
+              spdlog::warn("redis command: SCRIPT LOAD of a history script failed: {}", reply->str);
+          });
     }
     update_gate();
   }
@@ -410,6 +474,8 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   std::size_t max_messages_;
   std::size_t max_bytes_;
   std::size_t max_message_bytes_;
+  std::string prefix_;
+  bool history_;  // history.facilities set: the scripts are loaded on every connection
   std::unique_ptr<SubscriberLink> subscriber_;
   std::unique_ptr<RedisConnection> command_;
   EngineHandlers handlers_;
@@ -452,6 +518,16 @@ void RedisEngine::unsubscribe(const std::vector<std::string>& channels) {
 void RedisEngine::publish(const std::string& channel, std::string_view payload, int expire_seconds,
                           PublishRefused refused) {
   state_->publish(channel, payload, expire_seconds, std::move(refused));
+}
+void RedisEngine::publish_history(const std::string& channel, std::string_view payload,
+                                  int expire_seconds, const HistoryRule& rule,
+                                  PublishRefused refused) {
+  state_->publish(channel, payload, expire_seconds, std::move(refused), rule);
+}
+void RedisEngine::read_history(const std::vector<std::string>& channels,
+                               std::optional<StreamId> since, std::size_t limit,
+                               HistoryCallback callback) {
+  state_->read_history(channels, since, limit, std::move(callback));
 }
 void RedisEngine::get(const std::vector<std::string>& keys, GetCallback callback) {
   state_->get(keys, std::move(callback));

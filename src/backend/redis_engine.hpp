@@ -40,6 +40,10 @@ class RedisEngine final : public Engine {
   void unsubscribe(const std::vector<std::string>& channels) override;
   void publish(const std::string& channel, std::string_view payload, int expire_seconds,
                PublishRefused refused) override;
+  void publish_history(const std::string& channel, std::string_view payload, int expire_seconds,
+                       const HistoryRule& rule, PublishRefused refused) override;
+  void read_history(const std::vector<std::string>& channels, std::optional<StreamId> since,
+                    std::size_t limit, HistoryCallback callback) override;
   void get(const std::vector<std::string>& keys, GetCallback callback) override;
   void command(std::vector<std::string> argv, std::size_t max_reply_bytes,
                CommandDone done) override;

@@ -65,7 +65,7 @@ std::string check_cidr_list(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 86> kFields{{
+const std::array<Field, 88> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -214,10 +214,15 @@ const std::array<Field, 86> kFields{{
      &Config::command_channel_max_reply_bytes, 1, 512 * kMiB, nullptr, kReloadable},
     {"command_channel", "max_refusals", "command_channel_max_refusals",
      &Config::command_channel_max_refusals, 0, 1'000'000, nullptr, kReloadable},
+    {"history", "facilities", "history_facilities", &Config::history_facilities, 0, 0,
+     check_history_facilities},
+    {"history", "ttl_seconds", "history_ttl_seconds", &Config::history_ttl_seconds, 1,
+     max_history_ttl_seconds},
 }};
 
-constexpr std::array<std::string_view, 8> kTables = {
-    "server", "redis", "websocket", "auth", "log", "shutdown", "publish_api", "command_channel"};
+constexpr std::array<std::string_view, 9> kTables = {
+    "server",   "redis",       "websocket",       "auth",   "log",
+    "shutdown", "publish_api", "command_channel", "history"};
 
 std::string dotted(const Field& f) {
   return fmt::format("{}.{}", f.table, f.key);
@@ -456,6 +461,7 @@ void validate(Config& config) {
   validate_publish_api(config);
   validate_command_channel(config);
   validate_routes(config);
+  validate_history(config);
 }
 
 Reload plan_reload(const Config& running, const Config& loaded) {

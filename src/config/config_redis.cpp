@@ -248,4 +248,32 @@ void validate_redis(Config& config) {
   }
 }
 
+std::string check_history_facilities(const Config& c) {
+  std::string error;
+  for (const std::string& rule : c.history_facilities)
+    if (!parse_history_rule(rule, c.history_ttl_seconds, error)) return error;
+  return {};
+}
+
+void validate_history(Config& config) {
+  config.history_rules.clear();
+  std::string error;
+  for (const std::string& text : config.history_facilities) {
+    auto rule = parse_history_rule(text, config.history_ttl_seconds, error);
+    if (!rule) throw ConfigError("history.facilities: " + error);
+    config.history_rules.push_back(std::move(*rule));
+  }
+  if (config.history_rules.empty()) return;
+  if (!config.redis)
+    throw ConfigError(
+        "history.facilities: needs redis.url (history is kept in Redis Streams; the memory "
+        "engine keeps none)");
+  for (const Route& route : config.routes)
+    if (const HistoryRule* rule = history_for(config.history_rules, route.facility))
+      throw ConfigError(fmt::format(
+          "history.facilities: \"{}\" matches the routed facility \"{}\"; a route's channels "
+          "are the application's own and get no history",
+          rule->glob, route.facility));
+}
+
 }  // namespace wsrelay

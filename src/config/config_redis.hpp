@@ -12,5 +12,10 @@ struct Config;
 std::string check_redis_url(const Config& c);
 std::string check_prefix(const Config& c);
 void validate_redis(Config& config);
+// [history]: each rule parses; history needs Redis (the memory engine keeps
+// none) and is not offered on a routed facility (its channels are the
+// application's own, published to with a plain PUBLISH).
+std::string check_history_facilities(const Config& c);
+void validate_history(Config& config);
 
 }  // namespace wsrelay

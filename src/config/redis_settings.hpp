@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <wsrelay/wire/history.hpp>
 
 namespace wsrelay {
 
@@ -39,8 +42,16 @@ struct RedisSettings {
   // never delivered in part; the subscriber skips its payload unread.
   std::size_t redis_max_message_bytes = 1024 * 1024;
 
+  // [history] (docs/history.md): "FACILITY_GLOB=ENTRIES[/TTL_SECONDS]",
+  // first match wins; the channels of a matching facility keep a Redis
+  // Stream of their last ENTRIES messages.
+  std::vector<std::string> history_facilities;
+  int history_ttl_seconds = 86400;  // a rule's TTL when it names none
+
   // Derived by validate(): the parsed redis_url; none = memory engine.
   std::optional<RedisEndpoint> redis;
+  // Derived by validate(): the parsed history_facilities.
+  std::vector<HistoryRule> history_rules;
 
   bool operator==(const RedisSettings&) const = default;
 };

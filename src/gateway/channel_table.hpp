@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include <wsrelay/wire/history.hpp>
 #include <wsrelay/wire/string_hash.hpp>
 
 namespace wsrelay {
@@ -42,6 +43,16 @@ class ChannelTable {
   using ShardIndex = std::uint16_t;
   using Values = std::vector<std::optional<std::string>>;
 
+  // An open whose replay comes from the channels' history (docs/history.md)
+  // instead of their stored last messages: `done` gets the replay, or
+  // nullopt when it could not be read.
+  struct HistoryOpen {
+    std::optional<StreamId> since;
+    std::size_t limit = 0;
+    int ttl_seconds = 0;
+    std::function<void(std::optional<HistoryReplay>)> done;
+  };
+
   // A session waiting to open on `channels` (Hub::open).
   struct OpenRequest {
     ShardIndex shard = 0;
@@ -50,6 +61,7 @@ class ChannelTable {
     std::weak_ptr<void> owner;  // expired: the session is gone
     std::function<void()> confirmed;
     std::function<void(Values)> done;
+    std::shared_ptr<HistoryOpen> history;  // set: `done` is not called, history->done is
   };
   using Request = std::shared_ptr<OpenRequest>;
 

@@ -51,6 +51,11 @@ bool DeliveryFilter::pass_replayed(const Message& stored, const std::vector<Mess
   return true;
 }
 
+bool DeliveryFilter::pass_history(std::uint64_t hash, clock::time_point now) const {
+  return std::none_of(own_.begin(), own_.end(),
+                      [&](const Own& own) { return own.hash == hash && own.until > now; });
+}
+
 void DeliveryFilter::replay_done() {
   replay_done_ = true;
   std::erase_if(own_, [](const Own& own) { return own.came_back; });

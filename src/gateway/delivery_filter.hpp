@@ -52,6 +52,10 @@ class DeliveryFilter {
   // live copy is guarded against.
   bool pass_replayed(const Message& stored, const std::vector<MessagePtr>& held,
                      clock::time_point now);
+  // A history entry replayed to the session: false when the session
+  // published it itself without echo (whether its live copy came back yet
+  // or not).
+  bool pass_history(std::uint64_t hash, clock::time_point now) const;
   // The replay is queued: own publishes that already came back are forgotten.
   void replay_done();
 

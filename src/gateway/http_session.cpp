@@ -323,7 +323,22 @@ void HttpSession::on_authorized(AuthDecision decision) {
     return respond(status, reason, reason + "\n");
   }
   const Config& config = shard_.config();
+  auto& req = request_->parser.get();
   WsUpgrade upgrade;
+  // Positions and resume (docs/history.md): only where history is kept.
+  if (const HistoryRequest history = parse_history_request(req.target()); history.positions) {
+    if (!history.error.empty()) return respond(400, history.error, history.error + "\n");
+    const HistoryRule* rule = history_for(config.history_rules, target_.facility);
+    if (rule == nullptr) {
+      const std::string reason =
+          fmt::format("no history is kept for \"{}\" (history.facilities)", target_.facility);
+      return respond(400, reason, reason + "\n");
+    }
+    upgrade.positions = true;
+    upgrade.since = history.since;
+    upgrade.history_entries = rule->entries;
+    upgrade.history_ttl_seconds = rule->ttl_seconds;
+  }
   upgrade.id = id_;
   upgrade.facility = target_.facility;
   if (command_channel_) {
@@ -354,7 +369,6 @@ void HttpSession::on_authorized(AuthDecision decision) {
     upgrade.subscribe = std::move(channels.subscribe);
     upgrade.publish = std::move(channels.publish);
   }
-  auto& req = request_->parser.get();
   upgrade.client = std::move(client_);
   upgrade.user = decision.identity.user.value_or(std::string());
   upgrade.accepted = accepted_;

@@ -64,10 +64,11 @@ void Hub::shard_unsubscribed(std::size_t shard, std::vector<std::string> channel
 }
 
 void Hub::open(std::size_t shard, std::vector<std::string> channels, std::weak_ptr<void> owner,
-               std::function<void()> confirmed, ReplayCallback done) {
-  auto request = std::make_shared<ChannelTable::OpenRequest>(
-      ChannelTable::OpenRequest{static_cast<ChannelTable::ShardIndex>(shard), std::move(channels),
-                                0, std::move(owner), std::move(confirmed), std::move(done)});
+               std::function<void()> confirmed, ReplayCallback done,
+               std::shared_ptr<ChannelTable::HistoryOpen> history) {
+  auto request = std::make_shared<ChannelTable::OpenRequest>(ChannelTable::OpenRequest{
+      static_cast<ChannelTable::ShardIndex>(shard), std::move(channels), 0, std::move(owner),
+      std::move(confirmed), std::move(done), std::move(history)});
   net::post(control_, [this, request] {
     if (table_.open(request)) proceed(request);
   });
@@ -84,6 +85,7 @@ void Hub::proceed(const ChannelTable::Request& request) {
   // session holds the live messages that arrive before its replay
   // (docs/architecture.md, "Threads", ordering 1-3).
   net::post(shards_[request->shard]->context(), std::move(request->confirmed));
+  if (request->history) return proceed_history(request);
   // A live-only key (a pattern, a route without replay) is not read: its
   // value stays nullopt, and nothing is replayed for it.
   std::vector<std::string> keys;
@@ -121,11 +123,39 @@ void Hub::proceed(const ChannelTable::Request& request) {
               });
 }
 
+// The history resume (docs/history.md, "Resume"): the channels are
+// confirmed and the session holds live messages from here on; one script
+// reads every channel's stream at one instant, and the barrier lets every
+// live message published before that instant reach the shard before the
+// replay does. The session then drops the held ones the replay covers (by
+// id, up to the read's watermark) and delivers the rest after it.
+void Hub::proceed_history(const ChannelTable::Request& request) {
+  auto history = request->history;
+  engine_.read_history(
+      request->channels, history->since, history->limit,
+      [this, request, history](std::optional<RespValue> reply) {
+        std::optional<HistoryReplay> replay;
+        if (reply)
+          replay =
+              decide_history_replay(*reply, history->since, history->limit, history->ttl_seconds);
+        engine_.barrier([this, request, history, replay = std::move(replay)]() mutable {
+          net::post(shards_[request->shard]->context(),
+                    [done = std::move(history->done), replay = std::move(replay)]() mutable {
+                      done(std::move(replay));
+                    });
+        });
+      });
+}
+
 void Hub::publish(std::string channel, std::string payload, int expire_seconds,
                   PublishRefused refused) {
   net::post(control_, [this, channel = std::move(channel), payload = std::move(payload),
                        expire_seconds, refused = std::move(refused)]() mutable {
     if (stopped_) return;
+    // The gateway marks history messages itself (the script adds the id), so
+    // what a client sends is always the message, never a forged marker.
+    if (const HistoryRule* rule = history_for_channel(history_rules_, prefix_, channel))
+      return engine_.publish_history(channel, payload, expire_seconds, *rule, std::move(refused));
     engine_.publish(channel, payload, expire_seconds, std::move(refused));
   });
 }
@@ -150,10 +180,30 @@ void Hub::on_message(std::string_view channel, std::string_view payload, const D
   // every session in it, shares this object.
   MessagePtr message;
   const auto* shards = table_.message(channel, [&] {
-    message = Message::make(channel, payload, received);
+    message = make_message(channel, payload, received);
     return message->hash();
   });
   if (shards != nullptr) fan_out(*shards, message, hold);
+}
+
+// Only on a history channel is a marker read (history_for_channel): a plain
+// PUBLISH there, and anything on any other channel, passes byte for byte.
+MessagePtr Hub::make_message(std::string_view channel, std::string_view payload,
+                             Message::clock::time_point received) const {
+  if (history_rules_.empty()) return Message::make(channel, payload, received);
+  if (!history_for_channel(history_rules_, prefix_, channel))
+    return Message::make(channel, payload, received);
+  if (auto marked = parse_marked(payload))
+    return Message::make_positioned(channel, marked->message, marked->envelope, marked->id,
+                                    received);
+  return Message::make_positioned(channel, payload, unpositioned_envelope(payload), std::nullopt,
+                                  received);
+}
+
+void Hub::interrupt_history(const std::vector<std::string>& channels) {
+  if (history_rules_.empty()) return;
+  for (Shard* shard : shards_)
+    net::post(shard->context(), [shard, channels] { shard->interrupt_history(channels); });
 }
 
 // Each post holds `hold` until its shard has delivered: the subscriber's
@@ -173,8 +223,13 @@ void Hub::on_subscribed(const std::string& channel) {
   for (auto& request : ready) proceed(request);
 }
 
+// Messages published while the link is down never reach the sessions; a
+// session with positions resumes from the history instead (it is closed to
+// reconnect with `since`).
 void Hub::on_link(bool up) {
-  if (!up) table_.link_down();
+  if (up) return;
+  table_.link_down();
+  interrupt_history({});
 }
 
 // Why: messages published while the link was down (or dropped in a gap)
@@ -218,6 +273,7 @@ void Hub::resync() {
 void Hub::on_gap(std::vector<std::string> channels) {
   WSRELAY_ASSERT_ON(control_.get_executor());
   if (stopped_) return;
+  interrupt_history(channels);
   if (table_.gap(channels)) net::post(control_, [this] { resync(); });
 }
 

@@ -45,6 +45,13 @@ class Hub {
   void set_live_only(const std::vector<std::string>& keys) {
     live_only_ = {keys.begin(), keys.end()};
   }
+  // Before start(): the history rules and the prefix (docs/history.md):
+  // publishes on their channels go through the history script, and their
+  // live messages carry positions.
+  void set_history(std::vector<HistoryRule> rules, std::string prefix) {
+    history_rules_ = std::move(rules);
+    prefix_ = std::move(prefix);
+  }
   void start();  // control thread
   void stop();   // control thread
 
@@ -64,8 +71,11 @@ class Hub {
   // before `done` runs are the ones the replay must be ordered against (see
   // WsSession::on_replay). `owner` expired = the session is gone: the
   // request is dropped.
+  // With `history`, the replay is read from the channels' history instead
+  // (the same order: confirmed, the read, the barrier, history->done).
   void open(std::size_t shard, std::vector<std::string> channels, std::weak_ptr<void> owner,
-            std::function<void()> confirmed, ReplayCallback done);
+            std::function<void()> confirmed, ReplayCallback done,
+            std::shared_ptr<ChannelTable::HistoryOpen> history = nullptr);
 
   // Any thread. Client publish. When it is not carried out (the engine's
   // queue is full, or Redis refused it), the engine counts and logs it and
@@ -96,6 +106,12 @@ class Hub {
   void on_oversized(std::string_view channel, std::size_t bytes);
   void resync();
   void proceed(const ChannelTable::Request& request);
+  void proceed_history(const ChannelTable::Request& request);
+  MessagePtr make_message(std::string_view channel, std::string_view payload,
+                          Message::clock::time_point received) const;
+  // Live delivery on history channels was interrupted: their sessions with
+  // positions are closed, to resume (empty: every channel).
+  void interrupt_history(const std::vector<std::string>& channels);
   void fan_out(const std::vector<ChannelTable::ShardIndex>& shards, const MessagePtr& message,
                const DeliveryHold& hold);
   void schedule_flush();
@@ -107,6 +123,8 @@ class Hub {
   std::vector<Shard*> shards_;
   ChannelTable table_;  // the logic: reference counts, confirmation, replay and resync state
   std::unordered_set<std::string, StringHash, std::equal_to<>> live_only_;
+  std::vector<HistoryRule> history_rules_;
+  std::string prefix_;
   bool flush_posted_ = false;
   bool stopped_ = false;
   RateLimitedLog oversized_log_;

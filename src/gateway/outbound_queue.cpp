@@ -47,6 +47,16 @@ void OutboundQueue::clear_held() {
   std::vector<MessagePtr>().swap(held_);
 }
 
+std::size_t OutboundQueue::drop_held_through(StreamId watermark) {
+  const std::size_t before = held_.size();
+  std::erase_if(held_, [&](const MessagePtr& message) {
+    if (!message->position() || *message->position() > watermark) return false;
+    held_bytes_ -= std::min(held_bytes_, message->frame().size());
+    return true;
+  });
+  return before - held_.size();
+}
+
 std::size_t OutboundQueue::gather(std::span<std::string_view> out) const {
   std::size_t count = 0;
   for (std::size_t i = head_; i < entries_.size() && count < out.size(); ++i) {

@@ -63,6 +63,9 @@ class OutboundQueue {
   // Moves the held messages to the end of the queue, oldest first.
   void release_held();
   void clear_held();
+  // Drops the held messages whose stream id is at or below `watermark`
+  // (a history replay covered them). Returns how many.
+  std::size_t drop_held_through(StreamId watermark);
 
   // Views of the unwritten bytes, in order, as many as fit in `out`.
   std::size_t gather(std::span<std::string_view> out) const;

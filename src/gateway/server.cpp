@@ -40,6 +40,7 @@ Server::Server(Config config, LoadedAuth auth) : config_(std::move(config)) {
   engine_ = make_engine(config_, control_->get_executor(), metrics_);
   hub_ = std::make_unique<Hub>(*control_, *engine_, metrics_);
   hub_->set_live_only(live_only_keys(config_.routes));
+  hub_->set_history(config_.history_rules, config_.prefix);
   authorizer_ = make_authorizer(config_, auth, metrics_);
   current_ = std::make_shared<const Config>(config_);
   std::vector<Shard*> shards;

@@ -199,6 +199,11 @@ void Shard::refuse(const std::string& channel, const std::string& reason) {
   }
 }
 
+void Shard::interrupt_history(const std::vector<std::string>& channels) {
+  WSRELAY_ASSERT_ON(context_.get_executor());
+  for (auto& [raw, session] : sessions_) session->interrupt_history(channels);
+}
+
 void Shard::deliver(const MessagePtr& message) {
   WSRELAY_ASSERT_ON(context_.get_executor());
   auto it = index_.find(std::string_view(message->channel()));

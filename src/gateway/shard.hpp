@@ -87,6 +87,10 @@ class Shard {
   // sessions is closed with 1008 and `reason`.
   void refuse(const std::string& channel, const std::string& reason);
 
+  // Live delivery on these channels (empty: every channel) was interrupted:
+  // its sessions with positions are closed, to resume (docs/history.md).
+  void interrupt_history(const std::vector<std::string>& channels);
+
   // Fan-out of one message to the sessions on its channel.
   void deliver(const MessagePtr& message);
 

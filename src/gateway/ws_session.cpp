@@ -42,12 +42,14 @@ WsSession::WsSession(Shard& shard, tcp::socket socket, WsUpgrade upgrade)
       subscribe_(std::move(upgrade.subscribe)),
       publish_(std::move(upgrade.publish)),
       opening_(std::make_unique<Opening>(
-          Opening{std::move(upgrade.response), std::move(upgrade.early)})),
+          Opening{std::move(upgrade.response), std::move(upgrade.early), upgrade.since,
+                  upgrade.history_entries, upgrade.history_ttl_seconds})),
       parser_(shard.config().max_message_bytes),
       slot_(std::move(upgrade.slot)),
       address_(std::move(upgrade.address)),
       accepted_(upgrade.accepted),
       deadline_(upgrade.deadline) {
+  positions_ = upgrade.positions;
   settings_changed();
 }
 
@@ -61,6 +63,16 @@ void WsSession::start() {
   // "Threads", ordering 1).
   shard_.subscribe(this, subscribe_);
   std::weak_ptr<WsSession> weak = weak_from_this();
+  std::shared_ptr<ChannelTable::HistoryOpen> history;
+  if (positions_) {
+    history = std::make_shared<ChannelTable::HistoryOpen>();
+    history->since = opening_->since;
+    history->limit = opening_->history_entries;
+    history->ttl_seconds = opening_->history_ttl_seconds;
+    history->done = [weak](std::optional<HistoryReplay> replay) {
+      if (auto self = weak.lock()) self->on_history_replay(std::move(replay));
+    };
+  }
   shard_.hub().open(
       shard_.index(), subscribe_, weak,
       [weak] {
@@ -68,7 +80,8 @@ void WsSession::start() {
       },
       [weak](std::vector<std::optional<std::string>> values) {
         if (auto self = weak.lock()) self->on_replay(std::move(values));
-      });
+      },
+      std::move(history));
 }
 
 void WsSession::on_confirmed() {
@@ -182,6 +195,42 @@ void WsSession::on_replay(std::vector<std::optional<std::string>> values) {
     metrics.last_messages_replayed.fetch_add(1, std::memory_order_relaxed);
     if (!queue_message(message, false)) return;  // closing: nothing may follow the close frame
   }
+  replay_done(now);
+}
+
+// As on_replay, from the channels' history (docs/history.md, "Resume"). The
+// read happened at one instant after every channel was confirmed: a held
+// live message at or below its watermark is in the replay (or older than
+// the client's position) and is dropped; every later one follows it.
+void WsSession::on_history_replay(std::optional<HistoryReplay> replay) {
+  WSRELAY_ASSERT_ON(shard_.context().get_executor());
+  if (state_ != State::replaying) return;
+  if (!replay)
+    return start_close(CloseCause::backend_unavailable, close_reason::history_interrupted);
+  Metrics& metrics = shard_.metrics();
+  const auto now = shard_.now();
+  if (replay->reset) {
+    metrics.history_resets.fetch_add(1, std::memory_order_relaxed);
+    std::string notice = make_frame(Opcode::text, history_reset_notice);
+    if (!admit(notice.size())) return;
+    push_own(std::move(notice));
+  }
+  for (const HistoryEntry& entry : replay->entries) {
+    if (entry.channel >= subscribe_.size()) continue;
+    const std::string& channel = subscribe_[entry.channel];
+    if (!filter_.pass_history(Message::hash_of(channel, entry.message), now)) continue;
+    std::string envelope = to_string(entry.id);
+    envelope += ' ';
+    envelope += entry.message;
+    metrics.history_replayed.fetch_add(1, std::memory_order_relaxed);
+    if (!queue_message(Message::make(channel, envelope), false)) return;
+  }
+  queue_.drop_held_through(replay->watermark);
+  replay_done(now);
+}
+
+void WsSession::replay_done(clock::time_point now) {
+  Metrics& metrics = shard_.metrics();
   state_ = State::open;
   filter_.replay_done();
   heartbeat_at_open();
@@ -311,8 +360,12 @@ void WsSession::on_protocol_error(std::uint16_t code, std::string_view reason) {
   close_after_write_ = true;
 }
 
-bool WsSession::enqueue(const MessagePtr& message) {
+bool WsSession::enqueue(const MessagePtr& incoming) {
   if (state_ == State::closing || state_ == State::finished) return false;
+  // A client with positions gets the envelope form, and only messages that
+  // have one (never a resync's plain stored value).
+  if (positions_ && !incoming->positioned()) return false;
+  const MessagePtr& message = positions_ ? incoming->positioned() : incoming;
   if (!filter_.pass_live(*message, shard_.now())) return false;
   if (state_ != State::open) {
     if (!admit(message->frame().size(), message.get())) return false;
@@ -446,6 +499,14 @@ void WsSession::go_away() {
   if (state_ == State::subscribing) return refuse_upgrade(503, "server shutting down");
   if (state_ == State::replaying || state_ == State::open)
     start_close(CloseCause::shutdown, close_reason::shutting_down);
+}
+
+void WsSession::interrupt_history(const std::vector<std::string>& channels) {
+  if (!positions_ || (state_ != State::replaying && state_ != State::open)) return;
+  const bool mine = channels.empty() || std::any_of(channels.begin(), channels.end(), [&](auto& c) {
+                      return std::find(subscribe_.begin(), subscribe_.end(), c) != subscribe_.end();
+                    });
+  if (mine) start_close(CloseCause::backend_unavailable, close_reason::history_interrupted);
 }
 
 void WsSession::close_refused(std::string_view reason) {

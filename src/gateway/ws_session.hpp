@@ -62,6 +62,12 @@ struct WsUpgrade {
   // key prefix, instead of a pub/sub session.
   bool command_channel = false;
   std::string key_prefix;
+  // History (docs/history.md): the client asked for positions (?history or
+  // ?since) on a facility with history; its replay comes from the streams.
+  bool positions = false;
+  std::optional<StreamId> since;
+  std::size_t history_entries = 0;
+  int history_ttl_seconds = 0;
 };
 
 class WsSession : public std::enable_shared_from_this<WsSession>, private FrameSink {
@@ -88,6 +94,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   // Shard thread. The backend refused one of this session's channels: close
   // with 1008 and `reason`, counted and logged.
   void close_refused(std::string_view reason);
+  // Shard thread. Live delivery on these channels (empty: all) was
+  // interrupted: a session with positions closes with 1013 to resume.
+  void interrupt_history(const std::vector<std::string>& channels);
   // Shard thread. The shard's configuration snapshot was replaced.
   void settings_changed();
 
@@ -123,8 +132,11 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   enum class State : std::uint8_t { subscribing, replaying, open, closing, finished };
   // What the handshake left for the opening: freed once open.
   struct Opening {
-    std::string response;  // the 101
-    std::string early;     // bytes the client sent right after its request
+    std::string response;           // the 101
+    std::string early;              // bytes the client sent right after its request
+    std::optional<StreamId> since;  // with positions: where the client resumes
+    std::size_t history_entries = 0;
+    int history_ttl_seconds = 0;
   };
 
   void on_confirmed();
@@ -140,6 +152,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   void note_close(CloseCause cause, std::uint16_t code);
   void log_close();
   void on_replay(std::vector<std::optional<std::string>> values);
+  void on_history_replay(std::optional<HistoryReplay> replay);
+  // The replay is queued: the held live messages follow, the session is open.
+  void replay_done(clock::time_point now);
   void on_publish_refused(const PublishRefusal& why);
 
   // reading
@@ -189,6 +204,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, private FrameS
   bool finish_posted_ = false;
   bool lingering_ = false;  // everything written, FIN sent, discarding input
   bool close_noted_ = false;
+  bool positions_ = false;  // gets the positioned form of messages (docs/history.md)
   CloseCause close_cause_ = CloseCause::connection_lost;
   std::uint16_t close_code_ = 1006;  // no close frame either way
 

@@ -78,6 +78,8 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
   int timeout_ms = 5000;
   bool fetch = false;
   bool verbose = false;
+  std::size_t history_entries = 0;
+  int history_ttl = 86400;
   app.add_option("-f,--facility", target.facility, "the facility (the /ws/<facility> of the URL)")
       ->required()
       ->type_name("NAME");
@@ -96,6 +98,17 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
                  "to browsers that connect later; 0 = do not store")
       ->type_name("SECONDS")
       ->check(CLI::Range(0, 365 * 24 * 3600))
+      ->capture_default_str();
+  app.add_option("--history", history_entries,
+                 "the facility keeps history (the gateway's history.facilities): append the "
+                 "message to each channel's stream of this many entries, and publish it with "
+                 "its position")
+      ->type_name("ENTRIES")
+      ->check(CLI::Range(std::size_t{1}, max_history_entries));
+  app.add_option("--history-ttl", history_ttl,
+                 "with --history: keep each stream this long after its last message")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(1, max_history_ttl_seconds))
       ->capture_default_str();
   app.add_option("--redis", redis_url,
                  "Redis URL: redis://[user:password@]host[:port][/db] or unix:///path.sock[?db=N] "
@@ -159,7 +172,10 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
     }
     if (app.count("message") == 0)
       message.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    const long long receivers = publisher.publish(target, message, expire_seconds);
+    const long long receivers =
+        history_entries > 0 ? publisher.publish(target, message, expire_seconds,
+                                                HistoryRule{"*", history_entries, history_ttl})
+                            : publisher.publish(target, message, expire_seconds);
     if (verbose)
       err << fmt::format("wsrelay-publish: {} bytes on {} ({} Redis subscriber(s) received it)\n",
                          message.size(), fmt::join(target_channels(target, prefix), ", "),

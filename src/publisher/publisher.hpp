@@ -18,6 +18,7 @@
 
 #include <wsrelay/config/config.hpp>
 #include <wsrelay/publisher/blocking_redis.hpp>
+#include <wsrelay/wire/history.hpp>
 #include <wsrelay/wire/protocol.hpp>
 
 namespace wsrelay {
@@ -74,6 +75,13 @@ class Publisher {
   // later. Returns how many Redis subscribers received it, summed over the
   // channels (one gateway counts once per channel).
   long long publish(const PublishTarget& target, std::string_view message, int expire_seconds);
+  // The same on a facility with history (docs/history.md): each channel's
+  // message is appended to its stream and published with its position, in
+  // one script per channel (EVALSHA, EVAL when Redis does not have it).
+  // `history` must be the gateway's rule for the facility
+  // (history.facilities): its entries and TTL.
+  long long publish(const PublishTarget& target, std::string_view message, int expire_seconds,
+                    const HistoryRule& history);
 
   // The stored last message of one channel; `name` is the user, group or
   // session name (ignored for broadcast). nullopt when none is stored.

@@ -100,6 +100,8 @@ class Metrics {
   counter api_publish_refused{0};       // POST /api/publish answered with an error
   counter messages_oversized{0};        // from the backend, over redis.max_message_bytes: dropped
   counter last_messages_replayed{0};
+  counter history_replayed{0};      // history entries sent to resuming sessions
+  counter history_resets{0};        // resumes whose position was no longer in the history
   counter last_messages_resent{0};  // stored values that changed during a Redis outage
   counter heartbeats_answered{0};
   // The command channel: commands Redis answered (its error replies

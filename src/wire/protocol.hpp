@@ -166,6 +166,12 @@ inline constexpr CloseReason commands_flood{close_code::policy,
 inline constexpr CloseReason slow_consumer{close_code::try_again_later, "slow consumer"};
 inline constexpr CloseReason publish_dropped{close_code::try_again_later,
                                              "backend unavailable, publish dropped"};
+// History (docs/history.md): live delivery on a history channel was
+// interrupted (the subscriber link dropped, or messages were dropped before
+// the shards), or the replay could not be read; the client resumes from its
+// position.
+inline constexpr CloseReason history_interrupted{close_code::try_again_later,
+                                                 "history: live delivery interrupted, resume"};
 
 inline constexpr std::array all{
     shutting_down,          idle_timeout,         reserved_bits,
@@ -176,7 +182,7 @@ inline constexpr std::array all{
     publish_not_allowed,    publish_rate,         publish_refused,
     publish_refused_noperm, subscription_refused, subscription_refused_noperm,
     too_many_refusals,      commands_flood,       slow_consumer,
-    publish_dropped,
+    publish_dropped,        history_interrupted,
 };
 }  // namespace close_reason
 

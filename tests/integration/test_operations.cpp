@@ -241,7 +241,7 @@ TEST_CASE("exit code 4: a second signal stops a drain at once", "[gateway][opera
 }
 
 TEST_CASE(
-    "server.admin_listen serves /metrics, /healthz and /readyz; /metrics leaves the public "
+    "server.admin_listen serves /metrics, /healthz and /readyz: /metrics leaves the public "
     "listener",
     "[gateway][operations][admin]") {
   RedisServer redis;

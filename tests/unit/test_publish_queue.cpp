@@ -15,7 +15,7 @@ using namespace wsrelay;
 namespace {
 
 PublishOp pub(std::string payload, std::vector<std::string>* refusals = nullptr) {
-  PublishOp op{"ch", std::move(payload), 0, {}};
+  PublishOp op{"ch", std::move(payload), 0, {}, {}};
   if (refusals) op.refused = [refusals](std::string_view error) { refusals->emplace_back(error); };
   return op;
 }
@@ -39,7 +39,7 @@ std::vector<std::string> drain(PublishQueue& q, std::vector<PublishOp>* taken = 
 TEST_CASE("publish queue: closed, everything waits; open, it goes in order", "[publish]") {
   PublishQueue q(100, 1 << 20);
   REQUIRE(q.publish(pub("1")));
-  REQUIRE(q.read(ReadOp{{"k"}, {}}));
+  REQUIRE(q.read(ReadOp{{"k"}, {}, {}, {}}));
   REQUIRE(q.publish(pub("2")));
   CHECK_FALSE(q.next());
   q.set_open(true);
@@ -50,7 +50,7 @@ TEST_CASE("publish queue: a publish is held until answered, a read until taken",
   PublishQueue q(3, 1 << 20);
   q.set_open(true);
   REQUIRE(q.publish(pub("1")));
-  REQUIRE(q.read(ReadOp{{"k"}, {}}));
+  REQUIRE(q.read(ReadOp{{"k"}, {}, {}, {}}));
   REQUIRE(q.publish(pub("2")));
   CHECK_FALSE(q.publish(pub("3")));  // three held
   std::vector<PublishOp> taken;

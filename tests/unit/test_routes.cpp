@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "resp_values.hpp"
+
 #include <wsrelay/backend/subscription_tracker.hpp>
 #include <wsrelay/config/config.hpp>
 #include <wsrelay/wire/resp.hpp>
@@ -161,28 +163,9 @@ TEST_CASE("routes are kept on a reload: a restart applies them", "[routes][confi
   CHECK(reload.kept == Strings{"routes"});
 }
 
-namespace {
-
-RespValue bulk(std::string s) {
-  RespValue v;
-  v.type = RespValue::Type::string;
-  v.str = std::move(s);
-  return v;
-}
-RespValue integer(long long n) {
-  RespValue v;
-  v.type = RespValue::Type::integer;
-  v.integer = n;
-  return v;
-}
-RespValue array(std::vector<RespValue> elements) {
-  RespValue v;
-  v.type = RespValue::Type::array;
-  v.elements = std::move(elements);
-  return v;
-}
-
-}  // namespace
+using wsrelay::test::array;
+using wsrelay::test::bulk;
+using wsrelay::test::integer;
 
 TEST_CASE("pattern replies are classified under the pattern's key", "[routes][resp]") {
   Push p = classify_push(array({bulk("pmessage"), bulk("app:*"), bulk("app:1"), bulk("hi")}));

@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Gateway, Redis, tool, waitFor } = require('./support.js');
+const { Gateway, HistoryPublisher, Redis, tool, waitFor } = require('./support.js');
 
 const { chromium } = tool('playwright-core');
 
@@ -247,4 +247,57 @@ describe('a ws4redis page in chromium across a gateway outage', () => {
       assert.deepEqual(errors, []);
       await page.close();
     });
+});
+
+describe('the client resuming with history in chromium', () => {
+  let redis;
+  let gateway;
+  let browser;
+  let publisher;
+
+  before(async () => {
+    redis = await Redis.start();
+    gateway = await Gateway.start(redis, { 'history.facilities': 'feed=1000' });
+    publisher = new HistoryPublisher(redis.port);
+    browser = await launchChromium();
+  });
+  after(async () => {
+    if (publisher) publisher.close();
+    await stopAll(browser, gateway, redis);
+  });
+
+  test('every message once, in order, across dropped sockets and gateway restarts', async () => {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(gateway.httpUrl('/healthz'));
+    await page.addScriptTag({ url: '/static/wsrelay.js' });
+    await page.evaluate(() => {
+      window.got = [];
+      window.opens = 0;
+      window.relay = new WsRelay({ url: '/ws/feed?subscribe-broadcast', history: true,
+        backoff_base: 50, backoff_max: 500 });
+      window.relay.on('open', () => { window.opens += 1; });
+      window.relay.on('message', (e) => window.got.push(e.data));
+    });
+    const opens = (n, what) => waitFor(() => page.evaluate((k) => window.opens === k, n),
+      { timeout: 15000, what });
+    await opens(1, 'the page to connect');
+    const total = 300;
+    for (let n = 1; n <= total; ++n) {
+      await publisher.publish('broadcast:feed', `m${n}`, 1000);
+      if (n === 60) await page.evaluate(() => window.relay.ws_.close());
+      if (n === 100) await opens(2, 'the reconnect after the dropped socket');
+      if (n === 150) await gateway.restart();
+      if (n === 200) await opens(3, 'the reconnect after a restart');
+      if (n === 250) await gateway.restart(300);
+    }
+    await opens(4, 'the reconnect after the second restart');
+    await waitFor(() => page.evaluate((k) => window.got.length >= k, total),
+      { timeout: 15000, what: `${total} messages on the page` });
+    const got = await page.evaluate(() => window.got);
+    assert.deepEqual(got, Array.from({ length: total }, (_, i) => `m${i + 1}`));
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
 });

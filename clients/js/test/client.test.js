@@ -5,7 +5,8 @@
 const { after, before, describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const { WS4Redis, WsRelay } = require('../wsrelay.js');
-const { Gateway, Redis, recordingWebSocket, tool, waitFor } = require('./support.js');
+const { Gateway, HistoryPublisher, Redis, recordingWebSocket, tool, waitFor } =
+  require('./support.js');
 
 const WebSocket = tool('ws');
 
@@ -256,6 +257,77 @@ describe('wsrelay.js across gateway restarts and stalls', () => {
       await redis.publish('broadcast:stall', 'alive');
       return c.seen.messages.includes('alive');
     }, { interval: 50, what: 'a message after the stall' });
+  });
+});
+
+describe('wsrelay.js with history: resume by itself', () => {
+  let redis;
+  let gateway;
+  let publisher;
+  const clients = [];
+
+  before(async () => {
+    redis = await Redis.start();
+    gateway = await Gateway.start(redis, { 'history.facilities': 'chat=1000,tiny=3' });
+    publisher = new HistoryPublisher(redis.port);
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    publisher.close();
+    if (gateway) await gateway.stop();
+    if (redis) await redis.stop();
+  });
+
+  test('every message once, in order, across a dropped socket and a gateway restart', async () => {
+    const c = relay({ url: gateway.url('/ws/chat?subscribe-broadcast'), history: true });
+    clients.push(c.client);
+    const positions = [];
+    c.client.on('message', (e) => positions.push(e.position));
+    await waitFor(() => c.seen.open === 1, { what: 'open' });
+    for (let n = 1; n <= 60; ++n) {
+      await publisher.publish('broadcast:chat', String(n), 1000);
+      if (n === 20) c.client.ws_.close();  // the socket drops
+      if (n === 30) await waitFor(() => c.seen.open === 2, { what: 'the reconnect' });
+      if (n === 40) await gateway.restart();  // the gateway goes away and back
+    }
+    await waitFor(() => c.seen.open === 3, { what: 'the reconnect after the restart' });
+    await waitFor(() => c.seen.messages.length >= 60, { timeout: 15000, what: '60 messages' });
+    assert.deepEqual(c.seen.messages, Array.from({ length: 60 }, (_, i) => String(i + 1)));
+    for (let i = 1; i < positions.length; ++i)
+      assert.ok(WsRelay.position_after(positions[i], positions[i - 1]));
+    assert.equal(c.client.position, positions[positions.length - 1]);
+  });
+
+  test('a position older than the history gives a reset event, then live messages', async () => {
+    await publisher.publish('broadcast:tiny', 'old', 3);
+    const first = relay({ url: gateway.url('/ws/tiny?subscribe-broadcast'), history: true });
+    clients.push(first.client);
+    await waitFor(() => first.seen.messages.length === 1, { what: 'the last entry at open' });
+    const since = first.client.position;
+    first.client.close();
+    for (let n = 0; n < 5; ++n) await publisher.publish('broadcast:tiny', `missed ${n}`, 3);
+    const c = relay({ url: gateway.url('/ws/tiny?subscribe-broadcast'), history: true, since });
+    clients.push(c.client);
+    let resets = 0;
+    c.client.on('reset', () => { resets += 1; });
+    await waitFor(() => resets === 1, { what: 'the reset event' });
+    assert.equal(c.client.position, null);
+    await publisher.publish('broadcast:tiny', 'live', 3);
+    await waitFor(() => c.seen.messages.length === 1, { what: 'the live message' });
+    assert.deepEqual(c.seen.messages, ['live']);
+  });
+
+  test('envelopes: positions, messages without one, binary frames', () => {
+    assert.deepEqual(WsRelay.parse_envelope('12-3 a b'), { position: '12-3', data: 'a b' });
+    assert.deepEqual(WsRelay.parse_envelope('- plain'), { position: '-', data: 'plain' });
+    assert.equal(WsRelay.parse_envelope('nospace'), null);
+    const bytes = new Uint8Array([0x31, 0x2d, 0x30, 0x20, 0xff, 0x00]).buffer;
+    const parsed = WsRelay.parse_envelope(bytes);
+    assert.equal(parsed.position, '1-0');
+    assert.deepEqual([...new Uint8Array(parsed.data)], [0xff, 0x00]);
+    assert.ok(WsRelay.position_after('10-0', '9-9'));
+    assert.ok(WsRelay.position_after('10-10', '10-9'));
+    assert.ok(!WsRelay.position_after('10-9', '10-9'));
   });
 });
 

@@ -185,4 +185,60 @@ function recordingWebSocket(BaseWebSocket, frames) {
   };
 }
 
-module.exports = { BINARY, Gateway, Redis, recordingWebSocket, tool, waitFor, freePort };
+// The history publish script (src/wire/history.cpp), as applications copy it.
+const HISTORY_SCRIPT = (() => {
+  const source = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'src', 'wire',
+    'history.cpp'), 'utf8');
+  const start = source.indexOf('R"lua(') + 'R"lua('.length;
+  return source.slice(start, source.indexOf(')lua"', start));
+})();
+
+// Publishes with history, one message at a time, over a plain socket (the
+// marker holds NUL bytes, which redis-cli's arguments cannot). Resolves with
+// PUBLISH's count; rejects on an error reply or a dropped connection.
+class HistoryPublisher {
+  constructor(port) {
+    this.port = port;
+    this.socket = null;
+  }
+  connect_() {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(this.port, '127.0.0.1');
+      socket.once('connect', () => { this.socket = socket; resolve(); });
+      socket.once('error', reject);
+    });
+  }
+  async publish(channel, message, entries = 100000, ttl = 600) {
+    if (!this.socket) await this.connect_();
+    const args = ['EVAL', HISTORY_SCRIPT, '3', `history:${channel}`, 'history:clock', channel,
+      message, String(entries), String(ttl), '0', '\0wsrelay-history\0'];
+    const parts = [`*${args.length}\r\n`];
+    for (const arg of args) parts.push(`$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
+    const socket = this.socket;
+    return new Promise((resolve, reject) => {
+      let reply = '';
+      const fail = (err) => { cleanup(); this.socket = null; socket.destroy(); reject(err); };
+      const onData = (chunk) => {
+        reply += chunk.toString('latin1');
+        if (!reply.endsWith('\r\n')) return;
+        cleanup();
+        if (reply.startsWith(':')) resolve(Number(reply.slice(1)));
+        else fail(new Error(`redis: ${reply.trim()}`));
+      };
+      const onClose = () => fail(new Error('redis connection closed'));
+      const cleanup = () => {
+        socket.off('data', onData);
+        socket.off('close', onClose);
+        socket.off('error', onClose);
+      };
+      socket.on('data', onData);
+      socket.on('close', onClose);
+      socket.on('error', onClose);
+      socket.write(parts.join(''));
+    });
+  }
+  close() { if (this.socket) this.socket.destroy(); this.socket = null; }
+}
+
+module.exports = { BINARY, Gateway, HistoryPublisher, Redis, recordingWebSocket, tool, waitFor,
+  freePort };

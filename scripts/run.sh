@@ -2,7 +2,8 @@
 # Installs what is missing (the run set only: no test tools), builds the
 # daemon into build-run/, starts a local redis-server (unless one already
 # answers on 127.0.0.1:$REDIS_PORT, 6379 by default) and runs wsrelay in the
-# foreground on http://127.0.0.1:8080 with the demo on; once it listens,
+# foreground on http://127.0.0.1:8080 with the demo on (its facility keeps a
+# history of 1000 messages, so its page resumes after a drop); once it listens,
 # prints the demo's URL. Ctrl-C (or SIGTERM) stops both; the exit status is
 # wsrelay's (0 after a clean drain).
 #   scripts/run.sh [extra wsrelay flags, e.g. --listen 127.0.0.1:9000]
@@ -52,7 +53,8 @@ fi
 ready_file="$build_dir/run.ready"
 rm -f "$ready_file"
 setsid "$build_dir/wsrelay" --config config/wsrelay.toml --redis "redis://127.0.0.1:$redis_port" \
-  --set server.demo=true --set "server.ready_file=$ready_file" "$@" &
+  --set server.demo=true --set history.facilities=demo=1000 \
+  --set "server.ready_file=$ready_file" "$@" &
 wsrelay_pid=$!
 trap 'kill -TERM "$wsrelay_pid" 2>/dev/null' INT TERM
 for _ in $(seq 1 200); do

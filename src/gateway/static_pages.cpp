@@ -120,6 +120,9 @@ HttpAnswer demo_page_answer(const Config& config, const Identity& identity) {
       {"user_channel", nullptr},
       {"redis", config.redis.has_value()},
       {"redis_cli", "redis-cli" + redis_cli_options(config)},
+      // The demo facility keeps a history (history.facilities): the page
+      // shows positions and resumes after a drop.
+      {"history", config.redis.has_value() && history_for(config.history_rules, demo_facility)},
   };
   if (identity.user) {
     settings["user"] = *identity.user;

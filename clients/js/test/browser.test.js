@@ -37,6 +37,12 @@ async function stopAll(browser, gateway, redis) {
 function lines(page, panel = '#room') {
   return page.locator(`${panel} .log li`).allTextContents();
 }
+// "<ms>-<seq>" positions, compared as numbers.
+function positionAfter(a, b) {
+  const [am, as] = a.split('-').map(BigInt);
+  const [bm, bs] = b.split('-').map(BigInt);
+  return am > bm || (am === bm && as > bs);
+}
 function state(page, panel = '#room') {
   return page.locator(`${panel} .state`).textContent();
 }
@@ -49,9 +55,11 @@ describe('the demo page in chromium', () => {
   let redis;
   let gateway;
   let browser;
+  let publisher;
 
   before(async () => {
     redis = await Redis.start();
+    publisher = new HistoryPublisher(redis.port);
     // Pings far apart and a short idle timeout: only the page's heartbeats
     // keep an idle connection open (a browser answers pings on its own).
     gateway = await Gateway.start(redis, {
@@ -60,10 +68,15 @@ describe('the demo page in chromium', () => {
       'websocket.heartbeat_interval_seconds': 1,
       'websocket.idle_timeout_seconds': IDLE_TIMEOUT_SECONDS,
       'websocket.ping_interval_seconds': 600,
+      // As scripts/run.sh runs it: the demo facility keeps a history.
+      'history.facilities': 'demo=1000',
     });
     browser = await launchChromium();
   });
-  after(() => stopAll(browser, gateway, redis));
+  after(async () => {
+    if (publisher) publisher.close();
+    await stopAll(browser, gateway, redis);
+  });
 
   // A page of the demo whose heartbeats go out every 400 ms, well inside the
   // idle timeout (the client's default, 5 s, would be longer than it).
@@ -111,6 +124,32 @@ describe('the demo page in chromium', () => {
     await waitFor(async () => (await gateway.subscribers('broadcast:demo')) === 1);
     await redis.cli('PUBLISH', 'broadcast:demo', 'after the restart');
     await waitForLine(page, 'after the restart');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  test('with history, a page gets what was published while the gateway was down', async () => {
+    const page = await openDemo();
+    assert.equal(await page.locator('#room .history').isHidden(), false);
+    await page.locator('#room input').fill('before the outage');
+    await page.locator('#room button').click();
+    await waitForLine(page, 'before the outage');
+    const before = await page.locator('#room .log li', { hasText: 'before the outage' })
+      .getAttribute('data-position');
+    assert.match(before, /^\d+-\d+$/);
+
+    const restarted = gateway.restart(1500);
+    await waitFor(async () => (await lines(page)).some((l) => l.startsWith('disconnected')),
+      { what: 'the page to see the drop' });
+    await publisher.publish('broadcast:demo', 'while the page was away', 1000);
+    await restarted;
+    await waitForLine(page, 'while the page was away', 'the missed message replayed');
+    assert.ok((await lines(page)).includes(`connected, resuming after #${before}`));
+    const missed = await page.locator('#room .log li', { hasText: 'while the page was away' })
+      .getAttribute('data-position');
+    assert.ok(positionAfter(missed, before), `${missed} after ${before}`);
+    // Exactly once: the message before the outage is not repeated.
+    assert.equal((await lines(page)).filter((l) => l === 'before the outage').length, 1);
     assert.deepEqual(page.errors, []);
     await page.close();
   });

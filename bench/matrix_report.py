@@ -11,8 +11,13 @@ import subprocess
 import sys
 import tempfile
 
-PEERS = ["wsrelay", "nchan", "node"]
-NAMES = {"wsrelay": "wsrelay", "nchan": "Nchan", "node": "Node relay"}
+PEERS = ["wsrelay", "nchan", "node", "wsrelay-history", "wsrelay-positions"]
+NAMES = {"wsrelay": "wsrelay", "nchan": "Nchan", "node": "Node relay",
+         "wsrelay-history": "wsrelay, history", "wsrelay-positions": "wsrelay, history + positions"}
+# The peers of the comparison (ratios, chart); the other two are wsrelay with
+# history on (docs/history.md), compared with wsrelay alone in their own table.
+RIVALS = ["nchan", "node"]
+HISTORY = ["wsrelay-history", "wsrelay-positions"]
 
 
 def load(path):
@@ -98,7 +103,7 @@ def main():
                 fmt(g("sat", "other_cpu_percent")) + " / " + fmt(g("lat", "other_cpu_percent")),
             ]) + " |")
 
-    others = [p for p in peers if p != "wsrelay"]
+    others = [p for p in peers if p in RIVALS]
     if "wsrelay" in peers and others:
         out.append("")
         out.append("wsrelay relative to each peer (wsrelay ÷ peer; below 1 is better for CPU, "
@@ -122,6 +127,37 @@ def main():
                               q("lat", "server_rss_per_connection_kib")), 2),
                     fmt(ratio(w("lat", "latency_ms", "p99"), q("lat", "latency_ms", "p99")), 2),
                 ]) + " |")
+
+    with_history = [p for p in peers if p in HISTORY]
+    if "wsrelay" in peers and with_history:
+        out.append("")
+        out.append("The cost of history (saturating runs): wsrelay alone, then with the facility's "
+                   "history on (each message through the history script: XADD + PUBLISH), "
+                   "clients plain or asking for positions; ratios to wsrelay alone in brackets:")
+        out.append("")
+        out.append("| wsrelay | connections | server µs/delivery | server µs/message "
+                   "| Redis µs/message | delivered/s | lost |")
+        out.append("|---|--:|--:|--:|--:|--:|--:|")
+        for n in sizes:
+            def base(key):
+                return get(runs, "wsrelay", n, "sat", key)
+            for p in ["wsrelay"] + with_history:
+                def g(key):
+                    return get(runs, p, n, "sat", key)
+
+                def cell(key, digits):
+                    v = g(key)
+                    if p == "wsrelay" or v is None:
+                        return fmt(v, digits)
+                    return f"{fmt(v, digits)} ({fmt(ratio(v, base(key)), 2)})"
+                if g("delivered") is None:
+                    continue
+                lost = (g("lost") or 0) + (g("duplicated") or 0) + (g("out_of_order") or 0)
+                out.append("| " + " | ".join([
+                    "history off" if p == "wsrelay" else NAMES[p][len("wsrelay, "):], fmt(n),
+                    cell("server_cpu_us_per_delivery", 2), cell("server_cpu_us_per_message", 1),
+                    cell("redis_cpu_us_per_message", 1), cell("delivered_per_second", 0),
+                    fmt(lost)]) + " |")
 
     if floor:
         out.append("")
@@ -175,7 +211,7 @@ def main():
 
     print("\n".join(out))
     if args.png:
-        chart(runs, peers, sizes, args.png)
+        chart(runs, [p for p in peers if p not in HISTORY], sizes, args.png)
 
 
 def chart(runs, peers, sizes, png):

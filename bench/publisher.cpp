@@ -71,10 +71,36 @@ bool Publisher::wait_replies(std::uint64_t expected,
 
 // --------------------------------------------------------------------- Redis
 
-RedisPublisher::RedisPublisher(const std::string& host, std::uint16_t port, std::string channel)
-    : Publisher(host, port), channel_(std::move(channel)) {}
+RedisPublisher::RedisPublisher(const std::string& host, std::uint16_t port, std::string channel,
+                               std::optional<HistoryRule> history)
+    : Publisher(host, port), channel_(std::move(channel)), history_(std::move(history)) {
+  if (history_) {
+    add_command({"SCRIPT", "LOAD", std::string(history_publish_script())});
+    script_reply_pending_ = true;
+    flush();
+  }
+}
+
+void RedisPublisher::add_command(const std::vector<std::string>& argv) {
+  batch_ += '*';
+  batch_ += std::to_string(argv.size());
+  batch_ += "\r\n";
+  for (const std::string& arg : argv) {
+    batch_ += '$';
+    batch_ += std::to_string(arg.size());
+    batch_ += "\r\n";
+    batch_ += arg;
+    batch_ += "\r\n";
+  }
+}
 
 void RedisPublisher::add(std::string_view payload) {
+  if (history_) {
+    // Expire 0: no stored last message, as the plain PUBLISH stores none.
+    add_command(history_publish_args(true, "", channel_, payload, *history_, 0));
+    ++sent_;
+    return;
+  }
   batch_ += "*3\r\n$7\r\nPUBLISH\r\n$";
   batch_ += std::to_string(channel_.size());
   batch_ += "\r\n";
@@ -88,11 +114,25 @@ void RedisPublisher::add(std::string_view payload) {
 }
 
 void RedisPublisher::parse_replies(std::string& in) {
-  // PUBLISH answers one line: ":<receivers>" or "-<error>".
+  // PUBLISH and the history script answer one line: ":<receivers>" or
+  // "-<error>". SCRIPT LOAD answers the SHA-1 as a bulk string first.
   std::size_t pos = 0;
   for (;;) {
     const std::size_t eol = in.find("\r\n", pos);
     if (eol == std::string::npos) break;
+    if (script_reply_pending_) {
+      if (in[pos] == '$') {
+        const std::size_t sha_end = in.find("\r\n", eol + 2);
+        if (sha_end == std::string::npos) break;
+        pos = sha_end + 2;
+      } else {
+        last_error_ = "SCRIPT LOAD: " + in.substr(pos, eol - pos);
+        ++failed_;
+        pos = eol + 2;
+      }
+      script_reply_pending_ = false;
+      continue;
+    }
     if (in[pos] == ':') {
       ++ok_;
     } else {

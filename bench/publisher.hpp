@@ -3,16 +3,22 @@
 // main thread, replies read whenever they are there (a write that cannot
 // proceed reads replies meanwhile, so neither side can block the other).
 //   RedisPublisher: PUBLISH channel payload (RESP), what wsrelay, ws4redis and
-//                   the Node relay listen to.
+//                   the Node relay listen to; or, with a history rule, the
+//                   gateway's own history script by EVALSHA (XADD + PUBLISH,
+//                   docs/history.md), as a client publish or the publish API
+//                   on a facility with history does.
 //   HttpPublisher:  POST path with the payload as the body, keep-alive; Nchan's
 //                   publisher endpoint (Nchan's own Redis layout is internal).
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <wsrelay/runtime/net.hpp>
+#include <wsrelay/wire/history.hpp>
 
 namespace wsrelay::bench {
 
@@ -54,12 +60,18 @@ class Publisher {
 
 class RedisPublisher final : public Publisher {
  public:
-  RedisPublisher(const std::string& host, std::uint16_t port, std::string channel);
+  // With `history`, loads the history script first (SCRIPT LOAD, its reply
+  // not counted) and publishes every message through it.
+  RedisPublisher(const std::string& host, std::uint16_t port, std::string channel,
+                 std::optional<HistoryRule> history = std::nullopt);
   void add(std::string_view payload) override;
 
  private:
+  void add_command(const std::vector<std::string>& argv);
   void parse_replies(std::string& in) override;
   std::string channel_;
+  std::optional<HistoryRule> history_;
+  bool script_reply_pending_ = false;
 };
 
 class HttpPublisher final : public Publisher {

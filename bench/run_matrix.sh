@@ -4,6 +4,13 @@
 #   peers        wsrelay (--threads 1), Nchan (nginx + libnginx-mod-nchan,
 #                Redis-backed, one worker), the classic Node.js relay
 #                (bench/node-relay: npm ws + redis, one shared subscription)
+#                and, on request, the cost of history (docs/history.md):
+#                wsrelay-history   the facility keeps a history of
+#                                  HISTORY_ENTRIES (1000); every message goes
+#                                  through the gateway's history script
+#                                  (EVALSHA: XADD + PUBLISH), clients plain
+#                wsrelay-positions the same, clients ask for positions
+#                                  (?history: "<position> <message>" frames)
 #   connections  1000, 5000, 10000
 #   modes        sat: closed loop, as fast as the server delivers (--rate 0,
 #                     --window 16) for SAT_SECONDS
@@ -19,6 +26,8 @@
 #
 #   bench/run_matrix.sh                 everything (about 6-10 minutes)
 #   PEERS="wsrelay" SIZES="1000" bench/run_matrix.sh     a subset
+#   PEERS="wsrelay wsrelay-history wsrelay-positions" SIZES="10 1000 10000" \
+#     MODES=sat bench/run_matrix.sh                        history on and off
 # Environment: BUILD_DIR (build-bench), RESULTS_DIR (bench/results),
 #   SERVER_CPU (0), CLIENT_CPU (1), SAT_SECONDS (5), IDLE_AFTER (8), LAT_MESSAGES (10),
 #   WSRELAY (a wsrelay binary to use instead of building one),
@@ -41,6 +50,7 @@ SAT_SECONDS=${SAT_SECONDS:-5}
 IDLE_AFTER=${IDLE_AFTER:-8}
 LAT_MESSAGES=${LAT_MESSAGES:-10}
 PAYLOAD=${PAYLOAD:-64}
+HISTORY_ENTRIES=${HISTORY_ENTRIES:-1000}
 BUILD_DIR=${BUILD_DIR:-$root/build-bench}
 RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
 PNG=${PNG:-$root/docs/benchmark.png}
@@ -134,14 +144,23 @@ start_redis() {
 
 # start_PEER: starts the server pinned to SERVER_CPU; sets server_pid (the
 # process that does the work), url, and publish_args for wsrelay-bench.
-start_wsrelay() {
+start_wsrelay() {  # start_wsrelay [extra wsrelay flags]
   rm -f "$work/ready"
   "${on_server[@]}" "$WSRELAY" --listen 127.0.0.1:0 --redis "redis://127.0.0.1:$redis_port" \
-    --threads 1 --log-level warn --set server.ready_file="$work/ready" >"$work/server.log" 2>&1 &
+    --threads 1 --log-level warn --set server.ready_file="$work/ready" "$@" >"$work/server.log" 2>&1 &
   server_pid=$!
   wait_for 10 test -s "$work/ready" || fail_start wsrelay "$work/server.log"
   url="ws://$(head -n 1 "$work/ready")/ws/bench?subscribe-broadcast"
   publish_args=(--redis "127.0.0.1:$redis_port" --channel broadcast:bench)
+}
+start_wsrelay-history() {
+  start_wsrelay --set "history.facilities=bench=$HISTORY_ENTRIES"
+  publish_args+=(--history "$HISTORY_ENTRIES")
+}
+start_wsrelay-positions() {
+  start_wsrelay-history
+  url="$url&history"
+  publish_args+=(--positions)
 }
 
 start_node() {

@@ -2,7 +2,9 @@
 # The benchmark's smoke test (ctest: bench_smoke), the only benchmark CI runs:
 # a redis-server on a free loopback port, wsrelay on a free port, then
 # wsrelay-bench with 50 connections and 100 messages, closed loop and
-# rate-paced; any loss, duplicate, reordering or failed connection fails it.
+# rate-paced, then through the history script (a facility with history,
+# clients plain and asking for positions); any loss, duplicate, reordering
+# or failed connection fails it.
 # Both servers are stopped by PID on every exit path. Well under 20 s.
 #   bench/smoke.sh [path/to/wsrelay] [path/to/wsrelay-bench]
 set -euo pipefail
@@ -57,7 +59,8 @@ done
 [ -n "$redis_pid" ] || { echo "smoke: redis-server did not start" >&2; exit 1; }
 
 "$wsrelay" --listen 127.0.0.1:0 --redis "redis://127.0.0.1:$redis_port" \
-  --set server.ready_file="$work/ready" --threads 1 >"$work/wsrelay.log" 2>&1 &
+  --set server.ready_file="$work/ready" --set history.facilities=hist=100 --threads 1 \
+  >"$work/wsrelay.log" 2>&1 &
 wsrelay_pid=$!
 for _ in $(seq 1 100); do
   [ -s "$work/ready" ] && break
@@ -74,4 +77,15 @@ echo "smoke: closed loop"
 timeout 20 "$bench" "${common[@]}" --rate 0 --label "smoke closed loop"
 echo "smoke: 1000 msg/s"
 timeout 20 "$bench" "${common[@]}" --rate 1000 --label "smoke rate 1000"
+history=(--url "ws://$addr/ws/hist?subscribe-broadcast" --redis "127.0.0.1:$redis_port"
+  --channel broadcast:hist --history 100 --connections 50 --messages 100
+  --server-pid "$wsrelay_pid" --connect-timeout 5 --subscribe-timeout 5 --timeout 5)
+echo "smoke: history, plain clients"
+timeout 20 "$bench" "${history[@]}" --rate 0 --label "smoke history"
+echo "smoke: history, clients with positions"
+history[1]="${history[1]}&history"
+timeout 20 "$bench" "${history[@]}" --positions --rate 0 --label "smoke history positions"
+# The messages went through the history script: the stream holds them.
+entries=$(redis-cli -p "$redis_port" XLEN history:broadcast:hist)
+[ "$entries" -ge 100 ] || { echo "smoke: the history stream has $entries entries" >&2; exit 1; }
 echo "smoke: ok"

@@ -217,6 +217,16 @@ std::size_t Connection::handle_frames(const char* data, std::size_t size, std::i
 }
 
 void Connection::on_message(const char* data, std::size_t size, std::int64_t now) {
+  if (worker_.target_.positions) {
+    const std::string_view text(data, std::min<std::size_t>(size, 48));
+    const std::size_t space = text.find(' ');
+    if (space == std::string_view::npos) {
+      ++other_;
+      return;
+    }
+    data += space + 1;
+    size -= space + 1;
+  }
   ParsedPayload m;
   if (!parse_payload(data, size, worker_.target_.run_id, m)) {
     ++other_;

@@ -30,6 +30,9 @@ struct ClientTarget {
   std::string host;          // Host header
   std::string path;          // request target, e.g. /ws/bench?subscribe-broadcast
   std::uint32_t run_id = 0;  // payloads of other runs are not counted
+  // The URL asks for positions (?history): every message comes as
+  // "<position> <payload>" (docs/history.md); the position is skipped.
+  bool positions = false;
 };
 
 // Written by the worker thread, read (relaxed) by the main thread.

@@ -43,6 +43,8 @@ struct Options {
   std::string redis = "127.0.0.1:6379";
   std::string channel = "broadcast:bench";
   std::string publish_url;
+  std::size_t history = 0;  // > 0: publish through the history script, this many entries
+  bool positions = false;
   int server_pid = 0;
   int redis_pid = 0;
   int threads = 1;
@@ -143,6 +145,7 @@ int run(const Options& o) {
   target.host = ws.host + ":" + std::to_string(ws.port);
   target.path = ws.path;
   target.run_id = std::random_device{}() % 100'000'000;
+  target.positions = o.positions;
 
   std::unique_ptr<Publisher> publisher;
   if (!o.publish_url.empty()) {
@@ -151,8 +154,11 @@ int run(const Options& o) {
     r["publish"] = "http " + o.publish_url;
   } else {
     const auto [host, port] = parse_host_port(o.redis);
-    publisher = std::make_unique<RedisPublisher>(host, port, o.channel);
-    r["publish"] = "redis PUBLISH " + o.channel;
+    std::optional<HistoryRule> history;
+    if (o.history > 0) history = HistoryRule{"*", o.history, 3600};
+    publisher = std::make_unique<RedisPublisher>(host, port, o.channel, history);
+    r["publish"] = (history ? "redis EVALSHA history script " : "redis PUBLISH ") + o.channel;
+    r["history_entries"] = o.history;
   }
   std::string payload = make_payload_template(o.payload, target.run_id);
 
@@ -331,6 +337,7 @@ int run(const Options& o) {
     r["server_cpu_us"] = *cpu;
     r["server_cpu_percent"] = 100.0 * *cpu / (secs * 1e6);
     r["server_cpu_us_per_delivery"] = totals.distinct ? double(*cpu) / totals.distinct : 0;
+    r["server_cpu_us_per_message"] = published ? double(*cpu) / published : 0;
   }
   if (server_cpu0.ticks && server_cpu1.ticks)
     r["server_cpu_us_stat"] = *server_cpu1.ticks - *server_cpu0.ticks;
@@ -396,9 +403,11 @@ int run(const Options& o) {
     std::printf("  latency ms    p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
                 hist.percentile(0.5) / 1e3, hist.percentile(0.99) / 1e3,
                 hist.percentile(0.999) / 1e3, hist.max() / 1e3);
-    std::printf("  server        %s us cpu/delivery (%s%% of a core), %s us cpu/connect\n",
-                num("server_cpu_us_per_delivery", 3).c_str(), num("server_cpu_percent").c_str(),
-                num("server_cpu_us_per_connection", 1).c_str());
+    std::printf(
+        "  server        %s us cpu/delivery, %s us cpu/message (%s%% of a core), %s us "
+        "cpu/connect\n",
+        num("server_cpu_us_per_delivery", 3).c_str(), num("server_cpu_us_per_message", 2).c_str(),
+        num("server_cpu_percent").c_str(), num("server_cpu_us_per_connection", 1).c_str());
     std::printf("  server rss    %s KiB before, %s KiB connected: %s KiB/connection\n",
                 num("server_rss_before_kib").c_str(), num("server_rss_connected_kib").c_str(),
                 num("server_rss_per_connection_kib", 2).c_str());
@@ -442,6 +451,12 @@ int main(int argc, char** argv) {
   app.add_option("--channel", o.channel, "Redis channel")->capture_default_str();
   app.add_option("--publish-url", o.publish_url,
                  "http://HOST:PORT/PATH: POST each message there instead of Redis (Nchan)");
+  app.add_option("--history", o.history,
+                 "publish through wsrelay's history script keeping this many entries "
+                 "(0: plain PUBLISH)")
+      ->capture_default_str();
+  app.add_flag("--positions", o.positions,
+               "the URL asks for positions (?history): skip each message's position");
   app.add_option("--server-pid", o.server_pid, "server process for CPU and RSS (from /proc)");
   app.add_option("--redis-pid", o.redis_pid, "redis-server process for broker CPU");
   app.add_option("--threads", o.threads, "receiver threads, one io_context each")

@@ -9,18 +9,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 wsrelay=${1:-$here/../build/wsrelay}
 bench=${2:-$here/../build/bench/wsrelay-bench}
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 work=$(mktemp -d /tmp/wsrelay-bench-smoke.XXXXXX)
 redis_pid=""
 wsrelay_pid=""
-stop() {  # stop PID: TERM, then KILL after 3 s
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   stop "$wsrelay_pid"
@@ -34,10 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # redis-server cannot bind port 0: pick a free port, retry if it was taken.
 for _ in 1 2 3; do

@@ -2,7 +2,7 @@
 # The benchmark's smoke test (ctest: bench_smoke), the only benchmark CI runs:
 # a redis-server on a free loopback port, wsrelay on a free port, then
 # wsrelay-bench with 50 connections and 100 messages, closed loop and
-# rate-paced; any loss, duplicate, reordering or failed connection fails it.
+# rate-paced, then over two gateways on the same Redis; any loss, duplicate, reordering or failed connection fails it.
 # Both servers are stopped by PID on every exit path. Well under 20 s.
 #   bench/smoke.sh [path/to/wsrelay] [path/to/wsrelay-bench]
 set -euo pipefail
@@ -15,8 +15,10 @@ bench=${2:-$here/../build/bench/wsrelay-bench}
 work=$(mktemp -d /tmp/wsrelay-bench-smoke.XXXXXX)
 redis_pid=""
 wsrelay_pid=""
+wsrelay2_pid=""
 cleanup() {
   local rc=$?
+  stop "$wsrelay2_pid"
   stop "$wsrelay_pid"
   stop "$redis_pid"
   if [ $rc -ne 0 ]; then
@@ -46,16 +48,20 @@ for _ in 1 2 3; do
 done
 [ -n "$redis_pid" ] || { echo "smoke: redis-server did not start" >&2; exit 1; }
 
-"$wsrelay" --listen 127.0.0.1:0 --redis "redis://127.0.0.1:$redis_port" \
-  --set server.ready_file="$work/ready" --threads 1 >"$work/wsrelay.log" 2>&1 &
-wsrelay_pid=$!
-for _ in $(seq 1 100); do
-  [ -s "$work/ready" ] && break
-  kill -0 "$wsrelay_pid" 2>/dev/null || { echo "smoke: wsrelay exited" >&2; exit 1; }
-  sleep 0.05
-done
-[ -s "$work/ready" ] || { echo "smoke: wsrelay is not ready" >&2; exit 1; }
-addr=$(head -n 1 "$work/ready")
+start_wsrelay() {  # start_wsrelay NAME: sets pid and addr
+  "$wsrelay" --listen 127.0.0.1:0 --redis "redis://127.0.0.1:$redis_port" \
+    --set server.ready_file="$work/ready-$1" --threads 1 >"$work/$1.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    [ -s "$work/ready-$1" ] && break
+    kill -0 "$pid" 2>/dev/null || { echo "smoke: $1 exited" >&2; exit 1; }
+    sleep 0.05
+  done
+  [ -s "$work/ready-$1" ] || { echo "smoke: $1 is not ready" >&2; exit 1; }
+  addr=$(head -n 1 "$work/ready-$1")
+}
+start_wsrelay wsrelay
+wsrelay_pid=$pid
 
 common=(--url "ws://$addr/ws/bench?subscribe-broadcast" --redis "127.0.0.1:$redis_port"
   --channel broadcast:bench --connections 50 --messages 100 --server-pid "$wsrelay_pid"
@@ -64,4 +70,18 @@ echo "smoke: closed loop"
 timeout 20 "$bench" "${common[@]}" --rate 0 --label "smoke closed loop"
 echo "smoke: 1000 msg/s"
 timeout 20 "$bench" "${common[@]}" --rate 1000 --label "smoke rate 1000"
+# Two gateways on the Redis: the connections take the two URLs in turn.
+first=$addr
+start_wsrelay wsrelay2
+wsrelay2_pid=$pid
+echo "smoke: two gateways"
+timeout 20 "$bench" --url "ws://$first/ws/bench?subscribe-broadcast" \
+  --url "ws://$addr/ws/bench?subscribe-broadcast" --redis "127.0.0.1:$redis_port" \
+  --channel broadcast:bench --connections 50 --messages 100 --server-pid "$wsrelay_pid" \
+  --server-pid "$wsrelay2_pid" --connect-timeout 5 --subscribe-timeout 5 --timeout 5 --rate 0 \
+  --label "smoke two gateways"
+# Half of them on the second gateway (the scrape is counted too).
+accepted=$(curl -s "http://$addr/metrics" | sed -n 's/^wsrelay_connections_accepted_total //p')
+echo "smoke: the second gateway accepted ${accepted:-no} connections"
+[ "${accepted:-0}" -ge 25 ] && [ "${accepted:-0}" -le 26 ] || exit 1
 echo "smoke: ok"

@@ -45,3 +45,16 @@ nice_session() {
       echo "$(basename "$1" .sh): cannot set the autogroup's nice level" >&2
   fi
 }
+
+# json_with FILE KEY=VALUE...: the JSON object in FILE with those members
+# added (a value of digits as a number), on one line.
+json_with() {
+  python3 - "$@" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for member in sys.argv[2:]:
+    key, value = member.split("=", 1)
+    r[key] = int(value) if value.isdigit() else value
+print(json.dumps(r))
+PY
+}

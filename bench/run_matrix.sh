@@ -186,13 +186,7 @@ for n in $SIZES; do
         failures=$((failures + 1))
       else
         [ $rc -eq 0 ] || failures=$((failures + 1))
-        python3 - "$peer" "$n" "$mode" "$work/run.json" >>"$results" <<'EOF'
-import json, sys
-peer, n, mode, path = sys.argv[1:5]
-r = json.load(open(path))
-r.update(peer=peer, size=int(n), mode=mode)
-print(json.dumps(r))
-EOF
+        json_with "$work/run.json" peer="$peer" size="$n" mode="$mode" >>"$results"
         python3 - "$work/run.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -134,13 +134,7 @@ for round in $(seq 1 "$ROUNDS"); do
       failures=$((failures + 1))
     else
       [ $rc -eq 0 ] || failures=$((failures + 1))
-      python3 - "$n" "$round" "$work/run.json" >>"$results" <<'EOF'
-import json, sys
-n, rnd, path = sys.argv[1:4]
-r = json.load(open(path))
-r.update(gateways=int(n), round=int(rnd), mode="gateways")
-print(json.dumps(r))
-EOF
+      json_with "$work/run.json" gateways="$n" round="$round" mode=gateways >>"$results"
       python3 - "$work/run.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -16,11 +16,14 @@ namespace wsrelay::bench {
 
 class Fleet {
  public:
-  Fleet(const ClientTarget& target, int threads, std::uint64_t messages,
+  // Connections take the `targets` in turn; each worker starts at another,
+  // so the targets get the same share whatever the threads.
+  Fleet(const std::vector<ClientTarget>& targets, int threads, std::uint64_t messages,
         std::size_t connect_concurrency, std::size_t read_buffer) {
     const std::size_t per = (connect_concurrency + threads - 1) / threads;
     for (int i = 0; i < threads; ++i)
-      workers_.push_back(std::make_unique<Worker>(target, messages, per, read_buffer));
+      workers_.push_back(std::make_unique<Worker>(targets, static_cast<std::size_t>(i), messages,
+                                                  per, read_buffer));
     for (auto& w : workers_) threads_.emplace_back([&w] { w->run(); });
   }
   ~Fleet() { stop(); }

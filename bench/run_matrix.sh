@@ -38,6 +38,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 PEERS=${PEERS:-"wsrelay nchan node"}
 SIZES=${SIZES:-"1000 5000 10000"}
@@ -55,16 +57,7 @@ BUILD_DIR=${BUILD_DIR:-$root/build-bench}
 RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
 PNG=${PNG:-$root/docs/benchmark.png}
 NICE=${NICE:-0}
-# With autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled), a nice
-# level only ranks processes inside their session's group: the matrix runs in
-# its own session and gives that whole group the NICE level.
-if [ "$NICE" != 0 ] && [ -z "${BENCH_MATRIX_SESSION:-}" ]; then
-  export BENCH_MATRIX_SESSION=1
-  exec setsid -w "$root/bench/run_matrix.sh" "$@"
-fi
-if [ "$NICE" != 0 ] && [ -w /proc/self/autogroup ]; then
-  echo "$NICE" >/proc/self/autogroup || echo "run_matrix: cannot set the autogroup's nice level" >&2
-fi
+nice_session "$root/bench/run_matrix.sh" "$@"
 # Command prefixes: pinned to a core, at the NICE level. nice and taskset
 # exec the command, so $! of a background job is the command's own PID.
 on_server=(nice -n "$NICE" taskset -c "$SERVER_CPU")
@@ -99,14 +92,6 @@ work=$(mktemp -d /tmp/wsrelay-matrix.XXXXXX)
 
 redis_pid=""
 server_pid=""
-stop() {  # stop PID: TERM, then KILL after 5 s
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop "$server_pid"
   stop "$redis_pid"
@@ -115,24 +100,6 @@ cleanup() {
 }
 trap 'cleanup; [ "${KEEP_WORK:-0}" = 1 ] && echo "work dir: $work" || rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_for() {  # wait_for SECONDS COMMAND...: until COMMAND succeeds
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.05
-  done
-}
-
-fail_start() {  # fail_start WHAT LOG: say why a server did not come up, stop
-  echo "run_matrix: $1 did not start; last lines of $2:" >&2
-  tail -n 20 "$2" >&2 2>/dev/null || true
-  exit 1
-}
 
 start_redis() {
   redis_port=$(free_port)
@@ -238,13 +205,7 @@ for n in $SIZES; do
         failures=$((failures + 1))
       else
         [ $rc -eq 0 ] || failures=$((failures + 1))
-        python3 - "$peer" "$n" "$mode" "$work/run.json" >>"$results" <<'EOF'
-import json, sys
-peer, n, mode, path = sys.argv[1:5]
-r = json.load(open(path))
-r.update(peer=peer, size=int(n), mode=mode)
-print(json.dumps(r))
-EOF
+        json_with "$work/run.json" peer="$peer" size="$n" mode="$mode" >>"$results"
         python3 - "$work/run.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))

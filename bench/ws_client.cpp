@@ -51,10 +51,11 @@ std::string_view header_value(std::string_view head, std::string_view name) {
 
 // ---------------------------------------------------------------- Connection
 
-Connection::Connection(Worker& worker) : worker_(worker), socket_(worker.ioc_) {}
+Connection::Connection(Worker& worker, const ClientTarget& target)
+    : worker_(worker), target_(target), socket_(worker.ioc_) {}
 
 void Connection::start() {
-  socket_.async_connect(worker_.target_.endpoint, [this](error_code ec) { on_connect(ec); });
+  socket_.async_connect(target_.endpoint, [this](error_code ec) { on_connect(ec); });
 }
 
 void Connection::on_connect(error_code ec) {
@@ -69,7 +70,7 @@ void Connection::on_connect(error_code ec) {
   beast::websocket::detail::sec_ws_key_type key;
   beast::websocket::detail::make_sec_ws_key(key);
   key_.assign(key.data(), key.size());
-  request_ = "GET " + worker_.target_.path + " HTTP/1.1\r\nHost: " + worker_.target_.host +
+  request_ = "GET " + target_.path + " HTTP/1.1\r\nHost: " + target_.host +
              "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key_ +
              "\r\nSec-WebSocket-Version: 13\r\n\r\n";
   state_ = State::handshaking;
@@ -217,7 +218,7 @@ std::size_t Connection::handle_frames(const char* data, std::size_t size, std::i
 }
 
 void Connection::on_message(const char* data, std::size_t size, std::int64_t now) {
-  if (worker_.target_.positions) {
+  if (target_.positions) {
     const std::string_view text(data, std::min<std::size_t>(size, 48));
     const std::size_t space = text.find(' ');
     if (space == std::string_view::npos) {
@@ -228,7 +229,7 @@ void Connection::on_message(const char* data, std::size_t size, std::int64_t now
     size -= space + 1;
   }
   ParsedPayload m;
-  if (!parse_payload(data, size, worker_.target_.run_id, m)) {
+  if (!parse_payload(data, size, target_.run_id, m)) {
     ++other_;
     return;
   }
@@ -326,9 +327,10 @@ void Connection::add_to(ReceiveTotals& t, std::uint64_t published) const {
 
 // -------------------------------------------------------------------- Worker
 
-Worker::Worker(ClientTarget target, std::uint64_t messages, std::size_t connect_concurrency,
-               std::size_t read_buffer_bytes)
-    : target_(std::move(target)),
+Worker::Worker(std::vector<ClientTarget> targets, std::size_t first_target, std::uint64_t messages,
+               std::size_t connect_concurrency, std::size_t read_buffer_bytes)
+    : targets_(std::move(targets)),
+      next_target_(first_target),
       messages_(messages),
       concurrency_(std::max<std::size_t>(1, connect_concurrency)),
       read_buffer_bytes_(std::max<std::size_t>(256, read_buffer_bytes)) {}
@@ -345,7 +347,8 @@ void Worker::launch() {
   while (remaining_ > 0 && in_flight_ < concurrency_) {
     --remaining_;
     ++in_flight_;
-    connections_.push_back(std::make_unique<Connection>(*this));
+    const ClientTarget& target = targets_[next_target_++ % targets_.size()];
+    connections_.push_back(std::make_unique<Connection>(*this, target));
     connections_.back()->start();
   }
 }

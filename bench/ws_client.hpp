@@ -25,6 +25,8 @@
 
 namespace wsrelay::bench {
 
+// One server the connections open on (several for gateways sharing a Redis:
+// connections take them in turn). Every target of a run has the same run_id.
 struct ClientTarget {
   tcp::endpoint endpoint;
   std::string host;          // Host header
@@ -63,7 +65,7 @@ class Worker;
 
 class Connection {
  public:
-  explicit Connection(Worker& worker);
+  Connection(Worker& worker, const ClientTarget& target);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -89,6 +91,7 @@ class Connection {
   void fail(const std::string& why);
 
   Worker& worker_;
+  const ClientTarget& target_;
   tcp::socket socket_;
   State state_ = State::connecting;
   bool opened_ = false;
@@ -116,9 +119,10 @@ class Connection {
 class Worker {
  public:
   // `messages` is the number of measured messages that may be published
-  // (higher sequence numbers count as unexpected).
-  Worker(ClientTarget target, std::uint64_t messages, std::size_t connect_concurrency,
-         std::size_t read_buffer_bytes);
+  // (higher sequence numbers count as unexpected). Connections take the
+  // `targets` in turn, starting with targets[first_target % size].
+  Worker(std::vector<ClientTarget> targets, std::size_t first_target, std::uint64_t messages,
+         std::size_t connect_concurrency, std::size_t read_buffer_bytes);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -142,7 +146,8 @@ class Worker {
   void note_error(const std::string& what);
 
   net::io_context ioc_{1};
-  ClientTarget target_;
+  std::vector<ClientTarget> targets_;
+  std::size_t next_target_;
   std::uint64_t messages_;
   std::size_t concurrency_;
   std::size_t remaining_ = 0;

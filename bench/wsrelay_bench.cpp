@@ -33,7 +33,8 @@ namespace wsrelay::bench {
 namespace {
 
 struct Options {
-  std::string url = "ws://127.0.0.1:8080/ws/bench?subscribe-broadcast";
+  // Connections take the URLs in turn: several gateways on one Redis.
+  std::vector<std::string> urls{"ws://127.0.0.1:8080/ws/bench?subscribe-broadcast"};
   std::size_t connections = 100;
   std::uint64_t messages = 1000;
   double rate = 0;
@@ -45,7 +46,7 @@ struct Options {
   std::string publish_url;
   std::size_t history = 0;  // > 0: publish through the history script, this many entries
   bool positions = false;
-  int server_pid = 0;
+  std::vector<int> server_pids;  // their CPU and RSS are summed
   int redis_pid = 0;
   int threads = 1;
   std::size_t connect_concurrency = 128;
@@ -112,14 +113,33 @@ CpuSample cpu_sample(int pid) {
   if (pid <= 0) return {};
   return {process_cpu_micros(pid), process_runtime_micros(pid)};
 }
+// The sum over several processes; a figure is absent when one lacks it.
+CpuSample cpu_sample(const std::vector<int>& pids) {
+  if (pids.empty()) return {};
+  CpuSample sum{0, 0};
+  for (const int pid : pids) {
+    const CpuSample one = cpu_sample(pid);
+    sum.ticks = sum.ticks && one.ticks ? std::optional(*sum.ticks + *one.ticks) : std::nullopt;
+    sum.precise =
+        sum.precise && one.precise ? std::optional(*sum.precise + *one.precise) : std::nullopt;
+  }
+  return sum;
+}
 // Microseconds between two samples, the precise figure when both have it.
 std::optional<std::int64_t> cpu_between(const CpuSample& a, const CpuSample& b) {
   if (a.precise && b.precise) return *b.precise - *a.precise;
   if (a.ticks && b.ticks) return *b.ticks - *a.ticks;
   return std::nullopt;
 }
-std::optional<std::int64_t> rss_of(int pid) {
-  return pid > 0 ? process_rss_kib(pid) : std::nullopt;
+std::optional<std::int64_t> rss_of(const std::vector<int>& pids) {
+  if (pids.empty()) return std::nullopt;
+  std::int64_t sum = 0;
+  for (const int pid : pids) {
+    const auto rss = pid > 0 ? process_rss_kib(pid) : std::nullopt;
+    if (!rss) return std::nullopt;
+    sum += *rss;
+  }
+  return sum;
 }
 
 template <typename T>
@@ -131,21 +151,25 @@ int run(const Options& o) {
   using nlohmann::json;
   json r;
   r["label"] = o.label;
-  r["url"] = o.url;
+  r["url"] = o.urls.front();
+  if (o.urls.size() > 1) r["urls"] = o.urls;
   r["load_average_start"] = load_average();
   r["fd_limit"] = raise_fd_limit();
 
-  const HostPortPath ws = parse_url(o.url, "ws");
-  ClientTarget target;
-  {
+  const std::uint32_t run_id = std::random_device{}() % 100'000'000;
+  std::vector<ClientTarget> targets;
+  for (const std::string& url : o.urls) {
+    const HostPortPath ws = parse_url(url, "ws");
+    ClientTarget target;
     net::io_context ioc;
     tcp::resolver resolver(ioc);
     target.endpoint = *resolver.resolve(ws.host, std::to_string(ws.port)).begin();
+    target.host = ws.host + ":" + std::to_string(ws.port);
+    target.path = ws.path;
+    target.run_id = run_id;
+    target.positions = o.positions;
+    targets.push_back(std::move(target));
   }
-  target.host = ws.host + ":" + std::to_string(ws.port);
-  target.path = ws.path;
-  target.run_id = std::random_device{}() % 100'000'000;
-  target.positions = o.positions;
 
   std::unique_ptr<Publisher> publisher;
   if (!o.publish_url.empty()) {
@@ -160,12 +184,12 @@ int run(const Options& o) {
     r["publish"] = (history ? "redis EVALSHA history script " : "redis PUBLISH ") + o.channel;
     r["history_entries"] = o.history;
   }
-  std::string payload = make_payload_template(o.payload, target.run_id);
+  std::string payload = make_payload_template(o.payload, run_id);
 
   // ---- connect
-  const auto rss_before = rss_of(o.server_pid);
-  const auto cpu_before_connect = cpu_sample(o.server_pid);
-  Fleet fleet(target, o.threads, o.messages, o.connect_concurrency, o.read_buffer);
+  const auto rss_before = rss_of(o.server_pids);
+  const auto cpu_before_connect = cpu_sample(o.server_pids);
+  Fleet fleet(targets, o.threads, o.messages, o.connect_concurrency, o.read_buffer);
   const std::int64_t connect_start = monotonic_ns();
   fleet.open(o.connections);
   while (fleet.connected() + fleet.failed() < o.connections &&
@@ -210,8 +234,8 @@ int run(const Options& o) {
   r["subscribe_seconds"] = (monotonic_ns() - probe_start) / 1e9;
   r["probes"] = probes;
   r["all_subscribed"] = subscribed;
-  const auto rss_after = rss_of(o.server_pid);
-  const auto cpu_after_connect = cpu_sample(o.server_pid);
+  const auto rss_after = rss_of(o.server_pids);
+  const auto cpu_after_connect = cpu_sample(o.server_pids);
   r["server_rss_before_kib"] = opt(rss_before);
   r["server_rss_connected_kib"] = opt(rss_after);
   if (rss_before && rss_after && opened)
@@ -221,7 +245,7 @@ int run(const Options& o) {
 
   // ---- publish
   const std::uint64_t fanout = opened;
-  const auto server_cpu0 = cpu_sample(o.server_pid);
+  const auto server_cpu0 = cpu_sample(o.server_pids);
   const auto redis_cpu0 = cpu_sample(o.redis_pid);
   const std::int64_t self_cpu0 = self_cpu_micros();
   const auto machine0 = machine_busy_micros();
@@ -286,11 +310,11 @@ int run(const Options& o) {
     }
     sleep_micros(200);
   }
-  const auto server_cpu1 = cpu_sample(o.server_pid);
+  const auto server_cpu1 = cpu_sample(o.server_pids);
   const auto redis_cpu1 = cpu_sample(o.redis_pid);
   const std::int64_t self_cpu1 = self_cpu_micros();
   const auto machine1 = machine_busy_micros();
-  const auto server_rss_end = rss_of(o.server_pid);
+  const auto server_rss_end = rss_of(o.server_pids);
   const std::int64_t last_delivery = fleet.latest(&WorkerCounters::last_delivery_ns);
   const std::int64_t t_end = std::max(last_delivery, t0 + 1);
   const bool replies = publisher->wait_replies(
@@ -300,7 +324,7 @@ int run(const Options& o) {
   std::optional<std::int64_t> server_rss_idle;
   if (o.idle_after > 0) {
     sleep_micros(static_cast<int>(o.idle_after * 1e6));
-    server_rss_idle = rss_of(o.server_pid);
+    server_rss_idle = rss_of(o.server_pids);
   }
   fleet.stop();
 
@@ -385,7 +409,9 @@ int run(const Options& o) {
       std::snprintf(buf, sizeof buf, "%.*f", digits, r[k].get<double>());
       return std::string(buf);
     };
-    std::printf("%s %s\n", o.label.empty() ? "wsrelay-bench" : o.label.c_str(), o.url.c_str());
+    std::printf(
+        "%s %s%s\n", o.label.empty() ? "wsrelay-bench" : o.label.c_str(), o.urls.front().c_str(),
+        o.urls.size() > 1 ? (" and " + std::to_string(o.urls.size() - 1) + " more").c_str() : "");
     std::printf("  connections   %s/%zu opened, %s failed, %s closed early; %s/s accepted\n",
                 num("connections_opened").c_str(), o.connections, num("connections_failed").c_str(),
                 num("closed_early").c_str(), num("connects_per_second").c_str());
@@ -436,8 +462,11 @@ int main(int argc, char** argv) {
   using wsrelay::bench::Options;
   Options o;
   CLI::App app{"wsrelay-bench: WebSocket fan-out load generator (wsrelay, Nchan, Node relay)"};
-  app.add_option("--url", o.url, "ws://HOST:PORT/PATH?QUERY every connection opens")
-      ->capture_default_str();
+  app.add_option("--url", o.urls,
+                 "ws://HOST:PORT/PATH?QUERY the connections open; repeated, they take the URLs in "
+                 "turn (several gateways on one Redis)")
+      ->capture_default_str()
+      ->take_all();
   app.add_option("--connections", o.connections, "WebSocket connections")->capture_default_str();
   app.add_option("--messages", o.messages, "measured messages to publish")->capture_default_str();
   app.add_option("--rate", o.rate, "messages per second; 0 = closed loop, as fast as delivered")
@@ -457,7 +486,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--positions", o.positions,
                "the URL asks for positions (?history): skip each message's position");
-  app.add_option("--server-pid", o.server_pid, "server process for CPU and RSS (from /proc)");
+  app.add_option("--server-pid", o.server_pids,
+                 "server process for CPU and RSS (from /proc); repeated, they are summed")
+      ->take_all();
   app.add_option("--redis-pid", o.redis_pid, "redis-server process for broker CPU");
   app.add_option("--threads", o.threads, "receiver threads, one io_context each")
       ->capture_default_str()

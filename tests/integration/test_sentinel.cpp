@@ -172,3 +172,30 @@ TEST_CASE("sentinel: no reachable sentinel is not ready and says why",
   CHECK(get_status(gateway, "/readyz") == 503);
   CHECK(gateway.running());
 }
+
+TEST_CASE("sentinel: wsrelay-publish finds the master through the sentinels",
+          "[publish][sentinel][redis]") {
+  SentinelSet set;
+  RedisSubscriberProbe probe(set.node(0).port(), {"broadcast:cli"});
+  auto run = [](const std::string& url) {
+    TempDir dir("wsrelay-publish");
+    Process process({WSRELAY_PUBLISH_BINARY, "--redis", url, "-f", "cli", "--timeout-ms", "2000",
+                     "-b", "hello"},
+                    dir.file("log"), {}, {"WSRELAY_"});
+    const auto code = process.wait_exit(20s);
+    INFO(process.log_contents());
+    REQUIRE(code);
+    return std::make_pair(*code, process.log_contents());
+  };
+  const auto [code, output] = run(set.url());
+  INFO(output);
+  CHECK(code == 0);
+  CHECK(probe.next_message(5s) == "hello");
+
+  std::string unknown = set.url();
+  unknown.replace(unknown.rfind('/') + 1, std::string::npos, "nosuchmaster");
+  const auto [bad_code, bad_output] = run(unknown);
+  CHECK(bad_code == 3);  // as for an unreachable Redis
+  CHECK_THAT(bad_output,
+             Catch::Matchers::Contains("no sentinel gave the address of master \"nosuchmaster\""));
+}

@@ -98,7 +98,9 @@ TEST_CASE("sentinel: a forced failover is followed and publishes held meanwhile 
        << duration_cast<milliseconds>(switched_at - failover_at).count() << " ms; delivery resumed "
        << duration_cast<milliseconds>(resumed_at - failover_at).count()
        << " ms after SENTINEL FAILOVER; /readyz seen not ready: " << saw_not_ready);
-  CHECK(resumed_at - failover_at < 10s);
+  // Without following +switch-master it took 11 s: the old master serves on as a
+  // master until the sentinels convert it, and only then drops its clients.
+  CHECK(resumed_at - failover_at < 5s);
   CHECK(log_has(gateway, "switched to 127.0.0.1:" + std::to_string(new_master)));
   CHECK(log_has(gateway, "connected to 127.0.0.1:" + std::to_string(new_master)));
 

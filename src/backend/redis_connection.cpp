@@ -54,7 +54,11 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
         connect_timer_(executor),
         retry_timer_(executor),
         health_timer_(executor),
-        rng_(std::random_device{}()) {}
+        rng_(std::random_device{}()) {
+    if (options_.endpoint.is_sentinel())
+      discovery_.emplace(options_.endpoint.sentinels, options_.endpoint.master_name);
+    phase_ = discovery_ && !options_.sentinel_watch ? Phase::ask_sentinel : Phase::node;
+  }
 
   void start(StateHandler on_state, PushHandler on_push) {
     if (state_ != State::idle) return;
@@ -81,6 +85,10 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   bool up() const { return state_ == State::up; }
+  HostPort node() const {
+    if (state_ != State::up) return {};
+    return HostPort{target_.is_unix ? target_.path : target_.host, target_.port};
+  }
   std::uint64_t reconnects() const { return reconnects_; }
 
   bool send(const std::vector<std::string_view>& args, ReplyCallback callback) {
@@ -91,8 +99,41 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
     return true;
   }
 
+  void follow_master(const HostPort& address) {
+    if (!discovery_ || options_.sentinel_watch) return;
+    if (state_ == State::idle || state_ == State::stopped) return;
+    const bool on_a_node =
+        state_ == State::up || (state_ == State::connecting && phase_ == Phase::node);
+    if (on_a_node && master_ == address) return;
+    if (on_a_node) fail({}, "the master moved to " + describe_host_port(address));
+    // Asking a sentinel, or waiting to: go straight to the new address.
+    phase_ = Phase::node;
+    master_ = address;
+    retry_timer_.cancel();
+    restart();
+  }
+
  private:
   enum class State { idle, connecting, up, backoff, stopped };
+  // Sentinel endpoints: asking a sentinel where the master is, or connected
+  // (connecting) to the node itself. Always `node` without sentinels.
+  enum class Phase { ask_sentinel, node };
+
+  // Where this attempt connects, with the credentials and db it uses there.
+  RedisEndpoint target() const {
+    if (!discovery_) return options_.endpoint;
+    RedisEndpoint target;
+    if (phase_ == Phase::ask_sentinel || options_.sentinel_watch) {
+      target.host = discovery_->current().host;
+      target.port = discovery_->current().port;
+      return target;
+    }
+    target = options_.endpoint;
+    target.sentinels.clear();
+    target.host = master_.host;
+    target.port = master_.port;
+    return target;
+  }
 
   void do_connect() {
     state_ = State::connecting;
@@ -103,15 +144,15 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
     callbacks_.clear();
     out_.clear();
     handshake_pending_ = 0;
+    target_ = target();
 
     connect_timer_.expires_after(options_.connect_timeout);
     connect_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
       if (ec || gen != self->generation_ || self->state_ != State::connecting) return;
-      self->fail(net::error::timed_out,
-                 "connect to " + describe_redis_endpoint(self->options_.endpoint));
+      self->fail(net::error::timed_out, "connect to " + describe_redis_endpoint(self->target_));
     });
 
-    const RedisEndpoint& endpoint = options_.endpoint;
+    const RedisEndpoint& endpoint = target_;
     if (endpoint.is_unix) {
       generic_stream::endpoint peer;
       try {
@@ -133,7 +174,7 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
 
   void on_resolve(error_code ec, std::uint64_t gen, tcp::resolver::results_type results) {
     if (gen != generation_) return;
-    if (ec) return fail(ec, "resolve " + options_.endpoint.host);
+    if (ec) return fail(ec, "resolve " + target_.host);
     std::vector<generic_stream::endpoint> peers;
     for (const auto& entry : results) peers.emplace_back(entry.endpoint());
     net::async_connect(
@@ -145,13 +186,13 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
 
   void on_connect(error_code ec, std::uint64_t gen) {
     if (gen != generation_) return;
-    if (ec) return fail(ec, "connect to " + describe_redis_endpoint(options_.endpoint));
-    if (!options_.endpoint.is_unix) {
+    if (ec) return fail(ec, "connect to " + describe_redis_endpoint(target_));
+    if (!target_.is_unix) {
       error_code ignored;
       socket_.set_option(tcp::no_delay(true), ignored);
       socket_.set_option(net::socket_base::keep_alive(true), ignored);
     }
-    if (options_.subscriber) {
+    if (options_.subscriber && !options_.sentinel_watch) {
       // Why: Redis disconnects a pub/sub client whose output buffer passes
       // client-output-buffer-limit, and that buffer only grows once our
       // receive window is full. A large window from the start absorbs a
@@ -171,9 +212,12 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
     do_handshake();
   }
 
-  // AUTH, SELECT and PING are pipelined; the link is up when the last reply is in.
+  // AUTH, SELECT, ROLE (sentinel endpoints) and PING are pipelined; the
+  // link is up when the last reply is in. Asking a sentinel, the one command
+  // is SENTINEL get-master-addr-by-name.
   void do_handshake() {
-    const RedisEndpoint& endpoint = options_.endpoint;
+    if (phase_ == Phase::ask_sentinel) return ask_sentinel();
+    const RedisEndpoint& endpoint = target_;
     auto on_reply = [weak = weak_from_this()](std::string what) {
       return [weak, what = std::move(what)](const RespValue* reply) {
         auto self = weak.lock();
@@ -198,6 +242,18 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
       enqueue({"SELECT", db}, on_reply("SELECT " + db));
       ++handshake_pending_;
     }
+    if (discovery_ && !options_.sentinel_watch) {
+      enqueue({"ROLE"}, [weak = weak_from_this()](const RespValue* reply) {
+        auto self = weak.lock();
+        if (!self || reply == nullptr) return;
+        const RoleReply role = read_role_reply(*reply);
+        if (!role.is_master)
+          return self->fail(
+              {}, describe_redis_endpoint(self->target_) + " is not the master: " + role.reason);
+        if (--self->handshake_pending_ == 0) self->become_up();
+      });
+      ++handshake_pending_;
+    }
     // A connect that succeeds proves only that the kernel accepted it (a
     // stopped Redis still completes the TCP handshake); up means Redis answered.
     enqueue({"PING"}, on_reply("PING"));
@@ -205,13 +261,43 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
     do_write();
   }
 
+  void ask_sentinel() {
+    const auto command = discovery_->command();
+    enqueue(std::vector<std::string_view>(command.begin(), command.end()),
+            [weak = weak_from_this()](const RespValue* reply) {
+              auto self = weak.lock();
+              if (!self || reply == nullptr) return;
+              const MasterAddressReply answer = read_master_address_reply(*reply);
+              if (answer.kind == MasterAddressReply::Kind::unknown_name)
+                return self->fail({}, "does not know that master");
+              if (answer.kind == MasterAddressReply::Kind::failed)
+                return self->fail({}, answer.reason);
+              self->discovery_->answered();
+              self->master_ = answer.address;
+              self->phase_ = Phase::node;
+              self->restart();
+            });
+    do_write();
+  }
+
+  // A new attempt at once, on a fresh socket (the next step of discovery).
+  void restart() {
+    ++generation_;
+    close_transport();
+    callbacks_.clear();
+    do_connect();
+  }
+
   void become_up() {
     state_ = State::up;
     connect_timer_.cancel();
     if (ever_up_) ++reconnects_;
     ever_up_ = true;
-    spdlog::info("redis {}: connected to {} db {}{}", options_.name,
-                 describe_redis_endpoint(options_.endpoint), options_.endpoint.db,
+    spdlog::info("redis {}: connected to {} {}{}", options_.name, describe_redis_endpoint(target_),
+                 options_.sentinel_watch ? std::string("(sentinel)")
+                 : discovery_ ? fmt::format("db {} (master \"{}\", its role checked)", target_.db,
+                                            discovery_->master_name())
+                              : fmt::format("db {}", target_.db),
                  failures_in_row_ > 0 ? fmt::format(" after {} failed attempt(s)", failures_in_row_)
                                       : std::string());
     failures_in_row_ = 0;
@@ -345,16 +431,32 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
     arm_health_check();
   }
 
+  // `ec` may be empty when `what` says it all.
   void fail(error_code ec, const std::string& what) {
     if (state_ != State::connecting && state_ != State::up) return;
     const bool was_up = state_ == State::up;
+    std::string reason = ec ? what + ": " + ec.message() : what;
+    if (discovery_ && options_.sentinel_watch) {
+      discovery_->rotate();
+    } else if (discovery_ && phase_ == Phase::ask_sentinel) {
+      // The next sentinel at once; only a whole round that failed waits.
+      // The summary names each sentinel once: "10.0.0.1:26379: connect: ...".
+      std::string step = reason;
+      if (const std::string where = " to " + describe_redis_endpoint(target_);
+          step.find(where) != std::string::npos)
+        step.erase(step.find(where), where.size());
+      if (discovery_->failed(std::move(step))) return restart();
+      reason = discovery_->round_summary();
+    } else if (discovery_) {
+      discovery_->master_unusable();
+      phase_ = Phase::ask_sentinel;
+    }
     ++failures_in_row_;
     // One line per outage at warn; the retries of the same outage at debug.
     if (was_up || failures_in_row_ == 1) {
-      spdlog::warn("redis {}: {}: {}; reconnecting", options_.name, what, ec.message());
+      spdlog::warn("redis {}: {}; reconnecting", options_.name, reason);
     } else {
-      spdlog::debug("redis {}: {}: {} (attempt {})", options_.name, what, ec.message(),
-                    failures_in_row_);
+      spdlog::debug("redis {}: {} (attempt {})", options_.name, reason, failures_in_row_);
     }
     ++generation_;
     close_transport();
@@ -400,6 +502,10 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
 
   net::any_io_executor executor_;
   RedisConnectionOptions options_;
+  std::optional<SentinelDiscovery> discovery_;
+  Phase phase_ = Phase::node;
+  HostPort master_;       // sentinel endpoints: the address the last sentinel gave
+  RedisEndpoint target_;  // where the current attempt connects
   generic_stream::socket socket_;
   tcp::resolver resolver_;
   net::steady_timer connect_timer_;
@@ -447,12 +553,20 @@ bool RedisConnection::up() const {
   return impl_->up();
 }
 
+HostPort RedisConnection::node() const {
+  return impl_->node();
+}
+
 std::uint64_t RedisConnection::reconnects() const {
   return impl_->reconnects();
 }
 
 bool RedisConnection::send(const std::vector<std::string_view>& args, ReplyCallback callback) {
   return impl_->send(args, std::move(callback));
+}
+
+void RedisConnection::follow_master(const HostPort& address) {
+  impl_->follow_master(address);
 }
 
 }  // namespace wsrelay

@@ -15,6 +15,13 @@
 // pending callback with nullptr, reports up(false) if it was up, and retries
 // with exponential backoff and jitter. Nothing here throws after start().
 //
+// Sentinel (endpoint.is_sentinel()): each attempt first asks the sentinels
+// in turn for the master's address (SentinelDiscovery, wire/sentinel.hpp),
+// then connects there and adds ROLE to the handshake: the link is up only
+// on a node that says it is a master. Any failure goes back to asking.
+// With `sentinel_watch` the connection is to the sentinels themselves, one
+// at a time, the next one after each failure (for +switch-master).
+//
 // Commands are pipelined: send() appends to one output buffer, at most one
 // write is in flight, and replies are matched to callbacks in order. In
 // subscriber mode every reply after the handshake goes to the push handler
@@ -48,6 +55,9 @@ struct RedisConnectionOptions {
   // has been read for another interval after that, the link is declared
   // dead. Zero disables the check.
   std::chrono::milliseconds health_check_interval{0};
+  // With a sentinel endpoint: connect to a sentinel (no AUTH, no SELECT),
+  // not to the master.
+  bool sentinel_watch = false;
 };
 
 class RedisConnection {
@@ -71,6 +81,9 @@ class RedisConnection {
   void stop();
 
   bool up() const;
+  // The node the link is up on (sentinel endpoints: the verified master);
+  // empty while not up.
+  HostPort node() const;
   // Times the link came up again after it had failed.
   std::uint64_t reconnects() const;
 
@@ -78,6 +91,11 @@ class RedisConnection {
   // called) when the link is not up. In subscriber mode `callback` must be
   // empty: the reply goes to the push handler.
   bool send(const std::vector<std::string_view>& args, ReplyCallback callback = {});
+
+  // Sentinel endpoints: the master is now at `address` (+switch-master).
+  // A link to another node is dropped and the next attempt, made at once,
+  // goes to `address` (and checks its ROLE). A no-op otherwise.
+  void follow_master(const HostPort& address);
 
  private:
   class Impl;

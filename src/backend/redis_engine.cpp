@@ -62,6 +62,14 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     options.name = "command";
     options.subscriber = false;
     command_ = std::make_unique<RedisConnection>(executor_, options);
+    if (config.redis->is_sentinel()) {
+      master_name_ = config.redis->master_name;
+      options.name = "sentinel";
+      options.subscriber = true;
+      options.sentinel_watch = true;
+      options.max_message_bytes = 0;
+      watch_ = std::make_unique<RedisConnection>(executor_, options);
+    }
   }
 
   void start(EngineHandlers handlers) {
@@ -85,6 +93,15 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     command_->start([weak](bool up) {
       if (auto self = weak.lock()) self->on_command_state(up);
     });
+    if (watch_)
+      watch_->start(
+          [weak](bool up) {
+            auto self = weak.lock();
+            if (self && up) self->watch_->send({"SUBSCRIBE", switch_master_channel});
+          },
+          [weak](Push&& push) {
+            if (auto self = weak.lock()) self->on_sentinel_event(push);
+          });
   }
 
   void stop() {
@@ -92,6 +109,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     stopped_ = true;
     subscriber_->stop();
     command_->stop();
+    if (watch_) watch_->stop();
     queue_ = PublishQueue(max_messages_, max_bytes_);
     subscriptions_ = SubscriptionTracker();
     metrics_.redis_subscriber_up = 0;
@@ -251,9 +269,13 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   }
 
   // Publishes go out only while the command connection is up and the
-  // subscriber has re-subscribed every channel (PublishQueue).
+  // subscriber has re-subscribed every channel (PublishQueue), on the same
+  // node: with Sentinel, the two connections follow a failover each on its
+  // own thread, and a publish to the new master while the subscriber is
+  // still on the old one would miss the gateway's own browsers.
   void update_gate() {
-    queue_.set_open(command_->up() && subscriptions_.settled());
+    queue_.set_open(command_->up() && subscriptions_.settled() &&
+                    (!watch_ || command_->node() == subscriber_->node()));
     pump();
   }
 
@@ -459,6 +481,22 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
     metrics_.redis_channels = subscriptions_.subscribed_count();
   }
 
+  // Why watch: after a failover the old master may be gone without a word
+  // (a dead host keeps our sockets open until the health check gives up);
+  // the sentinels say at once where the new one is. Both connections are
+  // moved there, and each checks ROLE before it counts as up.
+  void on_sentinel_event(const Push& push) {
+    WSRELAY_ASSERT_ON(executor_);
+    if (stopped_ || push.kind != Push::Kind::message || push.channel != switch_master_channel)
+      return;
+    const auto address = read_switch_master(push.payload, master_name_);
+    if (!address) return;
+    spdlog::info("redis sentinel: master \"{}\" switched to {}; following it", master_name_,
+                 describe_host_port(*address));
+    command_->follow_master(*address);
+    subscriber_->follow_master(*address);
+  }
+
   void log_command_error(const RespValue& reply) {
     std::uint64_t suppressed = 0;
     if (command_error_log_.should_log(suppressed)) {
@@ -478,6 +516,10 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   bool history_;  // history.facilities set: the scripts are loaded on every connection
   std::unique_ptr<SubscriberLink> subscriber_;
   std::unique_ptr<RedisConnection> command_;
+  // Sentinel endpoints: a connection to one sentinel at a time, subscribed
+  // to +switch-master.
+  std::unique_ptr<RedisConnection> watch_;
+  std::string master_name_;
   EngineHandlers handlers_;
   bool started_ = false;
   bool stopped_ = false;

@@ -75,6 +75,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   bool up() const { return up_ && !stopped_; }
+  HostPort node() const { return up() ? node_ : HostPort{}; }
 
   bool send(const std::vector<std::string_view>& args) {
     if (!up()) return false;
@@ -84,6 +85,11 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
                 connection_->send(std::vector<std::string_view>(owned.begin(), owned.end()));
               });
     return true;
+  }
+
+  void follow_master(const HostPort& address) {
+    if (stopped_) return;
+    net::post(io_, [this, address] { connection_->follow_master(address); });
   }
 
  private:
@@ -128,8 +134,9 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
     WSRELAY_ASSERT_ON(io_.get_executor());
     if (up) ++link_epoch_;
     flush();  // what the old connection read goes first
-    post_control([up, epoch = link_epoch_](Impl& self) {
+    post_control([up, epoch = link_epoch_, node = connection_->node()](Impl& self) {
       self.up_ = up;
+      self.node_ = node;
       self.epoch_ = epoch;
       if (self.handlers_.on_state) self.handlers_.on_state(up);
     });
@@ -227,6 +234,7 @@ class SubscriberLink::Impl : public std::enable_shared_from_this<Impl> {
   // control side
   Handlers handlers_;
   bool up_ = false;
+  HostPort node_;
   std::uint64_t epoch_ = 0;
 
   // link side
@@ -261,8 +269,14 @@ void SubscriberLink::stop() {
 bool SubscriberLink::up() const {
   return impl_->up();
 }
+HostPort SubscriberLink::node() const {
+  return impl_->node();
+}
 bool SubscriberLink::send(const std::vector<std::string_view>& args) {
   return impl_->send(args);
+}
+void SubscriberLink::follow_master(const HostPort& address) {
+  impl_->follow_master(address);
 }
 
 }  // namespace wsrelay

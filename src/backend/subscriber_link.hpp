@@ -57,11 +57,15 @@ class SubscriberLink {
   void stop();
   // As last reported to the control executor through on_state.
   bool up() const;
+  // RedisConnection::node() as of that report.
+  HostPort node() const;
   // Sends one command on the connection that on_state last reported up;
   // false when it is not up. A command that reaches the thread after that
   // connection failed is dropped: on_state(true) follows, and the caller
   // then sends what the new connection needs.
   bool send(const std::vector<std::string_view>& args);
+  // RedisConnection::follow_master, on the link thread.
+  void follow_master(const HostPort& address);
 
  private:
   class Impl;

@@ -1,6 +1,7 @@
 // parse_redis_url(): the Redis endpoint forms wsrelay accepts,
 //   redis://[user:password@]host[:port][/db]   (user may be empty; both percent-encoded)
 //   unix:///path/to/redis.sock[?db=N][&password=...][&user=...]
+//   redis+sentinel://[user:password@]host[:port],host[:port].../mastername[/db]
 // Every message starts with "redis_url: " and never echoes the whole URL: it
 // may hold a password, and these messages get logged.
 #include <algorithm>
@@ -54,26 +55,23 @@ std::string parse_db(std::string_view text, int& db) {
   return {};
 }
 
-std::string parse_tcp_url(std::string_view rest, RedisEndpoint& out) {
-  const auto authority_end = rest.find_first_of("/?#");
-  const std::string_view authority = rest.substr(0, authority_end);
-  const std::string_view path =
-      authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
-  if (!path.empty() && path.front() != '/')
-    return "query parameters are not supported in redis:// URLs (write the db as a path: "
-           "redis://host:6379/2)";
+// "user:password@" off the front of an authority, into `out`; `authority`
+// keeps the rest.
+std::string take_userinfo(std::string_view& authority, RedisEndpoint& out) {
+  const auto at = authority.rfind('@');
+  if (at == std::string_view::npos) return {};
+  const std::string_view userinfo = authority.substr(0, at);
+  authority = authority.substr(at + 1);
+  const auto colon = userinfo.find(':');
+  const std::string_view user = userinfo.substr(0, colon);
+  const std::string_view password =
+      colon == std::string_view::npos ? std::string_view{} : userinfo.substr(colon + 1);
+  return set_credentials(user, password, out);
+}
 
-  std::string_view hostport = authority;
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
-    const std::string_view userinfo = authority.substr(0, at);
-    hostport = authority.substr(at + 1);
-    const auto colon = userinfo.find(':');
-    const std::string_view user = userinfo.substr(0, colon);
-    const std::string_view password =
-        colon == std::string_view::npos ? std::string_view{} : userinfo.substr(colon + 1);
-    if (auto error = set_credentials(user, password, out); !error.empty()) return error;
-  }
-
+// "host[:port]" or "[v6]:port"; `port` is left as it is when none is written.
+std::string parse_host_port(std::string_view hostport, std::string& host_out,
+                            std::uint16_t& port_out) {
   std::string_view host = hostport;
   std::string_view port;
   bool has_port = false;
@@ -103,14 +101,76 @@ std::string parse_tcp_url(std::string_view rest, RedisEndpoint& out) {
         return fmt::format("bad host \"{}\"", host);
   }
   if (host.empty()) return "missing host (e.g. redis://127.0.0.1:6379)";
-  out.host = std::string(host);
+  host_out = std::string(host);
   if (has_port) {
     unsigned value = 0;
     if (port.size() > 5 || !parse_decimal(port, value) || value == 0 || value > 65535)
       return fmt::format("port must be a number from 1 to 65535, got \"{}\"", port);
-    out.port = static_cast<std::uint16_t>(value);
+    port_out = static_cast<std::uint16_t>(value);
   }
+  return {};
+}
+
+// The authority and the path of `rest` (what follows "scheme://"); a query
+// or fragment is refused, as redis:// takes its db as a path.
+std::string split_authority(std::string_view rest, std::string_view& authority,
+                            std::string_view& path, std::string_view example) {
+  const auto authority_end = rest.find_first_of("/?#");
+  authority = rest.substr(0, authority_end);
+  path = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+  if (!path.empty() && path.front() != '/')
+    return fmt::format("query parameters are not supported in {} URLs (write the db as a path: {})",
+                       example.substr(0, example.find("://") + 3), example);
+  return {};
+}
+
+std::string parse_tcp_url(std::string_view rest, RedisEndpoint& out) {
+  std::string_view authority;
+  std::string_view path;
+  if (auto error = split_authority(rest, authority, path, "redis://host:6379/2"); !error.empty())
+    return error;
+  if (auto error = take_userinfo(authority, out); !error.empty()) return error;
+  if (auto error = parse_host_port(authority, out.host, out.port); !error.empty()) return error;
   if (path.size() > 1) return parse_db(path.substr(1), out.db);
+  return {};
+}
+
+// redis+sentinel://[user:password@]host[:port],host[:port].../mastername[/db]
+// Sentinels listen on 26379 unless told otherwise.
+std::string parse_sentinel_url(std::string_view rest, RedisEndpoint& out) {
+  constexpr std::uint16_t sentinel_port = 26379;
+  std::string_view authority;
+  std::string_view path;
+  if (auto error = split_authority(rest, authority, path,
+                                   "redis+sentinel://host:26379,host:26379/mymaster/2");
+      !error.empty())
+    return error;
+  if (path.find_first_of("?#") != std::string_view::npos)
+    return "query parameters are not supported in redis+sentinel:// URLs (write the db as a "
+           "path after the name: redis+sentinel://host:26379,host:26379/mymaster/2)";
+  if (auto error = take_userinfo(authority, out); !error.empty()) return error;
+  while (true) {
+    const auto comma = authority.find(',');
+    HostPort sentinel{{}, sentinel_port};
+    if (auto error = parse_host_port(authority.substr(0, comma), sentinel.host, sentinel.port);
+        !error.empty())
+      return "sentinel " + std::to_string(out.sentinels.size() + 1) + ": " + error;
+    if (std::find(out.sentinels.begin(), out.sentinels.end(), sentinel) == out.sentinels.end())
+      out.sentinels.push_back(std::move(sentinel));
+    if (comma == std::string_view::npos) break;
+    authority.remove_prefix(comma + 1);
+  }
+  if (path.size() > 1) path.remove_prefix(1);
+  const auto slash = path.find('/');
+  const std::string_view name = path.substr(0, slash);
+  if (name.empty())
+    return "missing the master's name (redis+sentinel://host:26379,host:26379/mymaster)";
+  if (!decode_into(name, out.master_name)) return "bad percent-encoding in the master's name";
+  for (char c : out.master_name)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return "the master's name must not contain spaces or control characters";
+  if (slash != std::string_view::npos && slash + 1 < path.size())
+    return parse_db(path.substr(slash + 1), out.db);
   return {};
 }
 
@@ -153,13 +213,16 @@ std::string parse_redis_endpoint(std::string_view url, RedisEndpoint& out) {
   out = RedisEndpoint{};
   const auto sep = url.find("://");
   if (sep == std::string_view::npos)
-    return "expected redis://[user:password@]host[:port][/db] or unix:///path.sock[?db=N]";
+    return "expected redis://[user:password@]host[:port][/db], unix:///path.sock[?db=N] or "
+           "redis+sentinel://host:port,host:port/mastername[/db]";
   const std::string scheme = lower(url.substr(0, sep));
   const std::string_view rest = url.substr(sep + 3);
   if (scheme == "redis") return parse_tcp_url(rest, out);
   if (scheme == "unix") return parse_unix_url(rest, out);
+  if (scheme == "redis+sentinel") return parse_sentinel_url(rest, out);
   if (scheme == "rediss") return "TLS (rediss://) is not supported yet";
-  return fmt::format("unsupported scheme \"{}\" (expected redis:// or unix://)", scheme);
+  return fmt::format("unsupported scheme \"{}\" (expected redis://, unix:// or redis+sentinel://)",
+                     scheme);
 }
 
 }  // namespace
@@ -190,6 +253,12 @@ std::string redact_redis_url(std::string_view url) {
 
 std::string describe_redis_endpoint(const RedisEndpoint& endpoint) {
   if (endpoint.is_unix) return "unix:" + endpoint.path;
+  if (endpoint.is_sentinel() && endpoint.host.empty()) {
+    std::string out = "master \"" + endpoint.master_name + "\" via sentinel";
+    for (std::size_t i = 0; i < endpoint.sentinels.size(); ++i)
+      out += (i == 0 ? " " : ",") + describe_host_port(endpoint.sentinels[i]);
+    return out;
+  }
   return endpoint.host + ":" + std::to_string(endpoint.port);
 }
 

@@ -9,11 +9,13 @@
 #include <vector>
 
 #include <wsrelay/wire/history.hpp>
+#include <wsrelay/wire/sentinel.hpp>
 
 namespace wsrelay {
 
-// Where the Redis server is. Parsed from `redis://[user:password@]host:port[/db]`
-// or `unix:///path.sock[?db=N]`.
+// Where the Redis server is. Parsed from `redis://[user:password@]host:port[/db]`,
+// `unix:///path.sock[?db=N]` or
+// `redis+sentinel://[user:password@]host:port,host:port/mastername[/db]`.
 struct RedisEndpoint {
   bool is_unix = false;
   std::string host;  // TCP only
@@ -22,7 +24,14 @@ struct RedisEndpoint {
   std::string user;  // empty: AUTH with password only (or none)
   std::string password;
   int db = 0;
+  // redis+sentinel:// only: the sentinels to ask for the master's address
+  // (wire/sentinel.hpp) and its name. host and port are then the master's,
+  // filled in by each connection once found; the credentials and db are
+  // the master's (sentinels are asked without AUTH).
+  std::vector<HostPort> sentinels;
+  std::string master_name;
 
+  bool is_sentinel() const { return !sentinels.empty(); }
   bool operator==(const RedisEndpoint&) const = default;
 };
 

@@ -62,6 +62,8 @@ std::string redis_cli_options(const Config& config) {
   std::string options;
   if (r.is_unix) {
     options += " -s " + r.path;
+  } else if (r.is_sentinel()) {
+    // The master's address is found at run time; the page cannot name it.
   } else {
     if (r.host != "127.0.0.1" && r.host != "localhost") options += " -h " + r.host;
     if (r.port != 6379) options += " -p " + std::to_string(r.port);

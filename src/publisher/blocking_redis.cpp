@@ -17,6 +17,8 @@
 
 #include <fmt/format.h>
 
+#include <wsrelay/wire/sentinel.hpp>
+
 namespace wsrelay {
 namespace {
 
@@ -81,17 +83,55 @@ void BlockingRedis::close() {
 
 void BlockingRedis::fail(const std::string& what) {
   close();
-  throw RedisError(fmt::format("redis at {}: {}", describe_redis_endpoint(endpoint_), what));
+  throw RedisError(fmt::format("redis at {}: {}", describe_redis_endpoint(target_), what));
 }
 
 void BlockingRedis::connect(clock::time_point deadline) {
   close();
+  target_ = endpoint_;
+  if (!endpoint_.is_sentinel()) return open(deadline, false);
+  // Sentinel: each one in turn, as the daemon does (wire/sentinel.hpp),
+  // within the one deadline.
+  SentinelDiscovery discovery(endpoint_.sentinels, endpoint_.master_name);
+  for (;;) {
+    target_ = RedisEndpoint{};
+    target_.host = discovery.current().host;
+    target_.port = discovery.current().port;
+    const std::string prefix = fmt::format("redis at {}: ", describe_redis_endpoint(target_));
+    std::string reason;
+    try {
+      open(deadline, false);
+      const auto command = discovery.command();
+      const MasterAddressReply answer =
+          read_master_address_reply(exchange({command}, deadline).at(0));
+      close();
+      if (answer.kind == MasterAddressReply::Kind::address) {
+        target_ = endpoint_;
+        target_.sentinels.clear();
+        target_.host = answer.address.host;
+        target_.port = answer.address.port;
+        return open(deadline, true);
+      }
+      reason = answer.kind == MasterAddressReply::Kind::unknown_name ? "does not know that master"
+                                                                     : answer.reason;
+    } catch (const RedisError& e) {
+      reason = e.what();
+      if (reason.starts_with(prefix)) reason.erase(0, prefix.size());
+      if (!target_.master_name.empty()) throw;  // the master itself failed
+    }
+    if (!discovery.failed(std::move(reason))) break;
+  }
+  target_ = endpoint_;
+  fail(discovery.round_summary());
+}
+
+void BlockingRedis::open(clock::time_point deadline, bool check_role) {
   int error = 0;
-  if (endpoint_.is_unix) {
+  if (target_.is_unix) {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
-    if (endpoint_.path.size() >= sizeof(address.sun_path)) fail("unix socket path too long");
-    std::memcpy(address.sun_path, endpoint_.path.c_str(), endpoint_.path.size() + 1);
+    if (target_.path.size() >= sizeof(address.sun_path)) fail("unix socket path too long");
+    std::memcpy(address.sun_path, target_.path.c_str(), target_.path.size() + 1);
     fd_ = connect_socket(AF_UNIX, reinterpret_cast<const sockaddr*>(&address), sizeof(address),
                          deadline);
     error = errno;
@@ -102,9 +142,9 @@ void BlockingRedis::connect(clock::time_point deadline) {
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
-    const std::string port = std::to_string(endpoint_.port);
-    if (const int rc = ::getaddrinfo(endpoint_.host.c_str(), port.c_str(), &hints, &found); rc != 0)
-      fail(fmt::format("cannot resolve {}: {}", endpoint_.host, ::gai_strerror(rc)));
+    const std::string port = std::to_string(target_.port);
+    if (const int rc = ::getaddrinfo(target_.host.c_str(), port.c_str(), &hints, &found); rc != 0)
+      fail(fmt::format("cannot resolve {}: {}", target_.host, ::gai_strerror(rc)));
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, ::freeaddrinfo);
     for (const addrinfo* a = found; a != nullptr && fd_ < 0; a = a->ai_next) {
       fd_ = connect_socket(a->ai_family, a->ai_addr, a->ai_addrlen, deadline);
@@ -118,18 +158,22 @@ void BlockingRedis::connect(clock::time_point deadline) {
   if (fd_ < 0) fail(fmt::format("cannot connect: {}", std::strerror(error)));
 
   std::vector<std::vector<std::string>> hello;
-  if (!endpoint_.password.empty()) {
-    if (endpoint_.user.empty())
-      hello.push_back({"AUTH", endpoint_.password});
+  if (!target_.password.empty()) {
+    if (target_.user.empty())
+      hello.push_back({"AUTH", target_.password});
     else
-      hello.push_back({"AUTH", endpoint_.user, endpoint_.password});
+      hello.push_back({"AUTH", target_.user, target_.password});
   }
-  if (endpoint_.db != 0) hello.push_back({"SELECT", std::to_string(endpoint_.db)});
+  if (target_.db != 0) hello.push_back({"SELECT", std::to_string(target_.db)});
+  if (check_role) hello.push_back({"ROLE"});
   if (hello.empty()) return;
   const auto replies = exchange(hello, deadline);
   for (std::size_t i = 0; i < replies.size(); ++i)
-    if (replies[i].is_error())
+    if (replies[i].is_error() && hello[i][0] != "ROLE")
       fail(fmt::format("{} refused: {}", hello[i][0], replies[i].str));  // never the password
+  if (check_role)
+    if (const RoleReply role = read_role_reply(replies.back()); !role.is_master)
+      fail("not the master: " + role.reason);
 }
 
 std::vector<RespValue> BlockingRedis::pipeline(

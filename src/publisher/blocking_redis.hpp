@@ -34,8 +34,9 @@ class BlockingRedis {
 
   // Sends every command in one write and returns one reply per command, in
   // order; error replies are values (RespValue::is_error), not exceptions.
-  // Connects first (with AUTH and SELECT as the endpoint says) when not
-  // connected. Throws RedisError on a failure of the connection, which is
+  // Connects first (with AUTH and SELECT as the endpoint says; for a
+  // redis+sentinel:// endpoint, to the master the sentinels name, its ROLE
+  // checked) when not connected. Throws RedisError on a failure of the connection, which is
   // then closed: the next call connects again.
   std::vector<RespValue> pipeline(const std::vector<std::vector<std::string>>& commands);
 
@@ -44,12 +45,16 @@ class BlockingRedis {
 
  private:
   using clock = std::chrono::steady_clock;
+  // To endpoint_, through its sentinels when it has some.
   void connect(clock::time_point deadline);
+  // To target_: the socket, AUTH, SELECT, and ROLE when `check_role`.
+  void open(clock::time_point deadline, bool check_role);
   std::vector<RespValue> exchange(const std::vector<std::vector<std::string>>& commands,
                                   clock::time_point deadline);
   [[noreturn]] void fail(const std::string& what);
 
   RedisEndpoint endpoint_;
+  RedisEndpoint target_;  // the node being connected to (a sentinel, the master)
   std::chrono::milliseconds timeout_;
   int fd_ = -1;
   RespReader reader_;

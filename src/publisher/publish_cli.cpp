@@ -111,7 +111,8 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
       ->check(CLI::Range(1, max_history_ttl_seconds))
       ->capture_default_str();
   app.add_option("--redis", redis_url,
-                 "Redis URL: redis://[user:password@]host[:port][/db] or unix:///path.sock[?db=N] "
+                 "Redis URL: redis://[user:password@]host[:port][/db], unix:///path.sock[?db=N] or "
+                 "redis+sentinel://host:port,host:port/mastername[/db] "
                  "(default: $WSRELAY_REDIS_URL, else redis://127.0.0.1:6379)")
       ->type_name("URL");
   app.add_option("--prefix", prefix,

@@ -185,10 +185,10 @@ function recordingWebSocket(BaseWebSocket, frames) {
   };
 }
 
-// The history publish script (src/wire/history.cpp), as applications copy it.
+// The history publish script (src/wire/history_script.cpp), as applications copy it.
 const HISTORY_SCRIPT = (() => {
   const source = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'src', 'wire',
-    'history.cpp'), 'utf8');
+    'history_script.cpp'), 'utf8');
   const start = source.indexOf('R"lua(') + 'R"lua('.length;
   return source.slice(start, source.indexOf(')lua"', start));
 })();

@@ -132,6 +132,7 @@ void RedisConnection::Impl::close_transport() {
   error_code ignored;
   resolver_.cancel();
   socket_.close(ignored);
+  tls_.reset();
   connect_timer_.cancel();
   health_timer_.cancel();
 }

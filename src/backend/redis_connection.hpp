@@ -39,6 +39,10 @@
 #include <wsrelay/runtime/net.hpp>
 #include <wsrelay/wire/resp.hpp>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace wsrelay {
 
 struct RedisConnectionOptions {
@@ -58,6 +62,10 @@ struct RedisConnectionOptions {
   // With a sentinel endpoint: connect to a sentinel (no AUTH, no SELECT),
   // not to the master.
   bool sentinel_watch = false;
+  // rediss:// endpoints: the shared client context (redis_tls.hpp), and the
+  // name the server's certificate must carry (empty: the endpoint's host).
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  std::string tls_server_name;
 };
 
 class RedisConnection {

@@ -4,6 +4,8 @@
 #include <wsrelay/backend/redis_connection_impl.hpp>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 
 #include <algorithm>
 #include <fstream>
@@ -55,7 +57,10 @@ void RedisConnection::Impl::do_connect() {
   connect_timer_.expires_after(options_.connect_timeout);
   connect_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
     if (ec || gen != self->generation_ || self->state_ != State::connecting) return;
-    self->fail(net::error::timed_out, "connect to " + describe_redis_endpoint(self->target_));
+    // A TLS handshake that never ends is the mark of a plain port (Redis
+    // waits for the end of what it takes for an inline command).
+    self->fail(net::error::timed_out, (self->tls_ ? "TLS handshake with " : "connect to ") +
+                                          describe_redis_endpoint(self->target_));
   });
 
   const RedisEndpoint& endpoint = target_;
@@ -115,8 +120,34 @@ void RedisConnection::Impl::on_connect(error_code ec, std::uint64_t gen) {
       socket_.set_option(net::socket_base::receive_buffer_size(bytes), ignored);
     }
   }
+  if (target_.tls) return start_tls();
   do_read();
   do_handshake();
+}
+
+// Why verify the name, not only the chain: a certificate from the same CA
+// for another host would pass a chain check. The name is the URL's host (or
+// redis.tls_server_name), also sent as SNI unless it is an IP address; the
+// connect timer still covers the TLS handshake.
+void RedisConnection::Impl::start_tls() {
+  if (!options_.tls_context) return fail({}, "rediss:// without a TLS context");
+  tls_ = std::make_shared<TlsStream>(socket_, *options_.tls_context);
+  const std::string& name =
+      options_.tls_server_name.empty() ? target_.host : options_.tls_server_name;
+  error_code ec;
+  net::ip::make_address(name, ec);
+  if (ec && !SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str()))
+    return fail({}, "TLS: cannot set the server name " + name);
+  tls_->set_verify_callback(net::ssl::host_name_verification(name));
+  tls_->async_handshake(net::ssl::stream_base::client,
+                        [self = shared_from_this(), gen = generation_, tls = tls_](error_code ec) {
+                          if (gen != self->generation_) return;
+                          if (ec)
+                            return self->fail(
+                                ec, "TLS handshake with " + describe_redis_endpoint(self->target_));
+                          self->do_read();
+                          self->do_handshake();
+                        });
 }
 
 void RedisConnection::Impl::do_handshake() {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include <wsrelay/backend/redis_connection.hpp>
 #include <wsrelay/wire/resp_size_gate.hpp>
@@ -19,6 +20,7 @@
 namespace wsrelay {
 
 using generic_stream = net::generic::stream_protocol;
+using TlsStream = net::ssl::stream<generic_stream::socket&>;
 
 // Every asynchronous handler holds the Impl through shared_from_this() and
 // carries the generation of the attempt that started it: fail() and stop()
@@ -52,6 +54,7 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
   void do_connect();
   void on_resolve(error_code ec, std::uint64_t gen, tcp::resolver::results_type results);
   void on_connect(error_code ec, std::uint64_t gen);
+  void start_tls();
   // AUTH, SELECT, ROLE (sentinel endpoints) and PING are pipelined; the
   // link is up when the last reply is in. Asking a sentinel, the one command
   // is SENTINEL get-master-addr-by-name.
@@ -100,6 +103,10 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
   HostPort master_;       // sentinel endpoints: the address the last sentinel gave
   RedisEndpoint target_;  // where the current attempt connects
   generic_stream::socket socket_;
+  // rediss://: the TLS layer over socket_ for the current attempt. Every
+  // operation on it holds a reference, so an attempt that failed releases
+  // it only once its last completion has run.
+  std::shared_ptr<TlsStream> tls_;
   tcp::resolver resolver_;
   net::steady_timer connect_timer_;
   net::steady_timer retry_timer_;

@@ -3,6 +3,7 @@
 // for the subscriber, and the health-check PING of a silent link.
 #include <wsrelay/backend/redis_connection_impl.hpp>
 
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
@@ -27,6 +28,12 @@ bool RedisConnection::Impl::send(const std::vector<std::string_view>& args,
 }
 
 void RedisConnection::Impl::do_read() {
+  if (tls_) {
+    tls_->async_read_some(net::buffer(read_buffer_),
+                          [self = shared_from_this(), gen = generation_, tls = tls_](
+                              error_code ec, std::size_t n) { self->on_read(ec, n, gen); });
+    return;
+  }
   socket_.async_read_some(net::buffer(read_buffer_),
                           [self = shared_from_this(), gen = generation_](
                               error_code ec, std::size_t n) { self->on_read(ec, n, gen); });
@@ -34,7 +41,8 @@ void RedisConnection::Impl::do_read() {
 
 void RedisConnection::Impl::on_read(error_code ec, std::size_t n, std::uint64_t gen) {
   if (gen != generation_) return;
-  if (ec == net::error::eof) return fail(ec, "connection closed by the server");
+  if (ec == net::error::eof || ec == net::ssl::error::stream_truncated)
+    return fail(ec, "connection closed by the server");
   if (ec) return fail(ec, "read");
   read_since_tick_ = true;
   // Why slices: hiredis moves what is left of its buffer down after each
@@ -101,6 +109,12 @@ void RedisConnection::Impl::do_write() {
   if (state_ != State::connecting && state_ != State::up) return;
   std::swap(out_, writing_);
   write_in_flight_ = true;
+  if (tls_) {
+    net::async_write(*tls_, net::buffer(writing_),
+                     [self = shared_from_this(), gen = generation_, tls = tls_](
+                         error_code ec, std::size_t) { self->on_write(ec, gen); });
+    return;
+  }
   net::async_write(socket_, net::buffer(writing_),
                    [self = shared_from_this(), gen = generation_](error_code ec, std::size_t) {
                      self->on_write(ec, gen);

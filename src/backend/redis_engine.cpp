@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include <wsrelay/backend/redis_engine_state.hpp>
+#include <wsrelay/backend/redis_tls.hpp>
 #include <wsrelay/config/config.hpp>
 #include <wsrelay/runtime/metrics.hpp>
 #include <wsrelay/runtime/thread_check.hpp>
@@ -48,6 +49,12 @@ RedisEngine::State::State(const Config& config, net::any_io_executor executor, M
   options.reconnect_min = std::chrono::milliseconds(config.redis_reconnect_min_ms);
   options.reconnect_max = std::chrono::milliseconds(config.redis_reconnect_max_ms);
   options.health_check_interval = health_check_interval;
+  options.tls_context = make_redis_tls_context(config);
+  options.tls_server_name = config.redis_tls_server_name;
+  if (options.tls_context && !config.redis_tls_verify)
+    spdlog::warn(
+        "redis: redis.tls_verify = false: the server's certificate is not checked, "
+        "anyone on the path can read and change the traffic");
 
   options.name = "subscriber";
   options.subscriber = true;

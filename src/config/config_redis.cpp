@@ -1,13 +1,16 @@
 // parse_redis_url(): the Redis endpoint forms wsrelay accepts,
 //   redis://[user:password@]host[:port][/db]   (user may be empty; both percent-encoded)
+//   rediss://...                               the same over TLS
 //   unix:///path/to/redis.sock[?db=N][&password=...][&user=...]
 //   redis+sentinel://[user:password@]host[:port],host[:port].../mastername[/db]
 // Every message starts with "redis_url: " and never echoes the whole URL: it
 // may hold a password, and these messages get logged.
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -213,16 +216,20 @@ std::string parse_redis_endpoint(std::string_view url, RedisEndpoint& out) {
   out = RedisEndpoint{};
   const auto sep = url.find("://");
   if (sep == std::string_view::npos)
-    return "expected redis://[user:password@]host[:port][/db], unix:///path.sock[?db=N] or "
-           "redis+sentinel://host:port,host:port/mastername[/db]";
+    return "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS), "
+           "unix:///path.sock[?db=N] or redis+sentinel://host:port,host:port/mastername[/db]";
   const std::string scheme = lower(url.substr(0, sep));
   const std::string_view rest = url.substr(sep + 3);
   if (scheme == "redis") return parse_tcp_url(rest, out);
   if (scheme == "unix") return parse_unix_url(rest, out);
   if (scheme == "redis+sentinel") return parse_sentinel_url(rest, out);
-  if (scheme == "rediss") return "TLS (rediss://) is not supported yet";
-  return fmt::format("unsupported scheme \"{}\" (expected redis://, unix:// or redis+sentinel://)",
-                     scheme);
+  if (scheme == "rediss") {
+    out.tls = true;
+    return parse_tcp_url(rest, out);
+  }
+  return fmt::format(
+      "unsupported scheme \"{}\" (expected redis://, rediss://, unix:// or redis+sentinel://)",
+      scheme);
 }
 
 }  // namespace
@@ -259,7 +266,7 @@ std::string describe_redis_endpoint(const RedisEndpoint& endpoint) {
       out += (i == 0 ? " " : ",") + describe_host_port(endpoint.sentinels[i]);
     return out;
   }
-  return endpoint.host + ":" + std::to_string(endpoint.port);
+  return endpoint.host + ":" + std::to_string(endpoint.port) + (endpoint.tls ? " (TLS)" : "");
 }
 
 RedisEndpoint parse_redis_url(std::string_view url) {
@@ -282,6 +289,36 @@ std::string parse_redis(std::string_view url, RedisEndpoint& out) {
     if (message.rfind(kRedisUrlPrefix, 0) == 0) message.remove_prefix(kRedisUrlPrefix.size());
     return std::string(message);
   }
+}
+
+// The tls_* keys mean something only with a rediss:// URL: set without
+// one, the operator believes the link is encrypted when it is not. The files
+// are only checked for being readable here; their contents are loaded once,
+// when the engine is built.
+void validate_redis_tls(const Config& config) {
+  const bool tls = config.redis && config.redis->tls;
+  const std::pair<const char*, const std::string*> files[] = {
+      {"tls_ca_file", &config.redis_tls_ca_file},
+      {"tls_cert_file", &config.redis_tls_cert_file},
+      {"tls_key_file", &config.redis_tls_key_file}};
+  for (const auto& [key, value] : files) {
+    if (value->empty()) continue;
+    if (!tls) throw ConfigError(fmt::format("redis.{}: only with a rediss:// redis.url", key));
+    if (!std::ifstream(*value))
+      throw ConfigError(fmt::format("redis.{}: cannot read {}", key, *value));
+  }
+  if (!tls && (!config.redis_tls_server_name.empty() || !config.redis_tls_verify))
+    throw ConfigError(
+        fmt::format("redis.{}: only with a rediss:// redis.url",
+                    config.redis_tls_server_name.empty() ? "tls_verify" : "tls_server_name"));
+  if (config.redis_tls_cert_file.empty() != config.redis_tls_key_file.empty())
+    throw ConfigError(
+        fmt::format("redis.{}: a client certificate needs both tls_cert_file and "
+                    "tls_key_file",
+                    config.redis_tls_cert_file.empty() ? "tls_key_file" : "tls_cert_file"));
+  for (char c : config.redis_tls_server_name)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '/')
+      throw ConfigError("redis.tls_server_name: a host name, without spaces or control characters");
 }
 
 }  // namespace
@@ -315,6 +352,7 @@ void validate_redis(Config& config) {
       throw ConfigError("redis.url: " + error);
     config.redis = std::move(endpoint);
   }
+  validate_redis_tls(config);
 }
 
 std::string check_history_facilities(const Config& c) {

@@ -14,7 +14,7 @@
 namespace wsrelay {
 
 // Where the Redis server is. Parsed from `redis://[user:password@]host:port[/db]`,
-// `unix:///path.sock[?db=N]` or
+// `rediss://...` (the same over TLS), `unix:///path.sock[?db=N]` or
 // `redis+sentinel://[user:password@]host:port,host:port/mastername[/db]`.
 struct RedisEndpoint {
   bool is_unix = false;
@@ -24,6 +24,7 @@ struct RedisEndpoint {
   std::string user;  // empty: AUTH with password only (or none)
   std::string password;
   int db = 0;
+  bool tls = false;  // rediss://: TLS with the [redis] tls_* settings
   // redis+sentinel:// only: the sentinels to ask for the master's address
   // (wire/sentinel.hpp) and its name. host and port are then the master's,
   // filled in by each connection once found; the credentials and db are
@@ -50,6 +51,14 @@ struct RedisSettings {
   // A message from the backend larger than this is dropped and counted,
   // never delivered in part; the subscriber skips its payload unread.
   std::size_t redis_max_message_bytes = 1024 * 1024;
+  // rediss:// only (docs/operations.md, "Redis over TLS"). Empty CA file: the system's CAs.
+  // Cert and key together: a client certificate, for servers that ask one.
+  // Empty server name: the URL's host is the name verified (and sent as SNI).
+  std::string redis_tls_ca_file;
+  std::string redis_tls_cert_file;
+  std::string redis_tls_key_file;
+  std::string redis_tls_server_name;
+  bool redis_tls_verify = true;  // false: no check of the server at all (tests only)
 
   // [history] (docs/history.md): "FACILITY_GLOB=ENTRIES[/TTL_SECONDS]",
   // first match wins; the channels of a matching facility keep a Redis

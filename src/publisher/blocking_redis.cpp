@@ -89,6 +89,7 @@ void BlockingRedis::fail(const std::string& what) {
 void BlockingRedis::connect(clock::time_point deadline) {
   close();
   target_ = endpoint_;
+  if (endpoint_.tls) fail(std::string(tls_not_supported));
   if (!endpoint_.is_sentinel()) return open(deadline, false);
   // Sentinel: each one in turn, as the daemon does (wire/sentinel.hpp),
   // within the one deadline.

@@ -9,12 +9,18 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <wsrelay/config/config.hpp>
 #include <wsrelay/wire/resp.hpp>
 
 namespace wsrelay {
+
+// rediss:// is the daemon's alone for now: these tools speak plain TCP.
+inline constexpr std::string_view tls_not_supported =
+    "rediss:// (TLS) is not supported by wsrelay-publish and the Publisher library yet; "
+    "publish through the gateway's HTTP API (docs/publishing.md) or with redis-cli --tls";
 
 // Redis could not be reached, did not answer in time, broke the protocol,
 // refused AUTH or SELECT, or (from Publisher) answered a command with an

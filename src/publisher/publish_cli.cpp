@@ -141,6 +141,7 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
   RedisEndpoint endpoint;
   try {
     endpoint = parse_redis_url(redis_url);
+    if (endpoint.tls) throw ConfigError(std::string(tls_not_supported));
     Config checked;  // the daemon's rule for redis.prefix, word for word
     set_config_value(checked, "redis.prefix", prefix, "--prefix");
   } catch (const ConfigError& e) {

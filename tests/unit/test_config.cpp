@@ -248,8 +248,8 @@ TEST_CASE("file errors name the source, the line and the key", "[config]") {
   SECTION("bad string values") {
     CHECK_THAT(toml_error("[server]\n\nlisten = \"8080\"\n"),
                StartsWith("wsrelay.toml:3: server.listen: expected HOST:PORT"));
-    CHECK(toml_error("[redis]\nurl = \"rediss://cache:6380\"\n") ==
-          "wsrelay.toml:2: redis.url: TLS (rediss://) is not supported yet");
+    CHECK(toml_error("[redis]\nurl = \"rediss://cache:0\"\n") ==
+          "wsrelay.toml:2: redis.url: port must be a number from 1 to 65535, got \"0\"");
     CHECK_THAT(toml_error("[log]\nlevel = \"loud\"\n"),
                StartsWith("wsrelay.toml:2: log.level: must be one of trace, debug, info"));
   }
@@ -287,6 +287,18 @@ TEST_CASE("redis URLs", "[config]") {
     CHECK(parse_redis_url("REDIS://h/").db == 0);
     CHECK(parse_redis_url("redis://:@h").password.empty());
   }
+  SECTION("rediss:// is redis:// over TLS") {
+    const RedisEndpoint e = parse_redis_url("rediss://:secret@cache.example.com:6380/3");
+    CHECK(e.tls);
+    CHECK(e.host == "cache.example.com");
+    CHECK(e.port == 6380);
+    CHECK(e.password == "secret");
+    CHECK(e.db == 3);
+    CHECK_FALSE(parse_redis_url("redis://cache").tls);
+    CHECK(parse_redis_url("REDISS://cache").tls);
+    CHECK(describe_redis_endpoint(e) == "cache.example.com:6380 (TLS)");
+    CHECK(redact_redis_url("rediss://u:secret@cache:6380") == "rediss://u:REDACTED@cache:6380");
+  }
   SECTION("unix sockets") {
     const RedisEndpoint e = parse_redis_url("unix:///var/run/redis/redis.sock");
     CHECK(e.is_unix);
@@ -301,7 +313,8 @@ TEST_CASE("redis URLs", "[config]") {
   }
   SECTION("bad URLs say why, and start with redis_url:") {
     auto error = [](const std::string& url) { return error_of([&] { parse_redis_url(url); }); };
-    CHECK(error("rediss://cache:6380") == "redis_url: TLS (rediss://) is not supported yet");
+    CHECK_THAT(error("rediss://"), StartsWith("redis_url: missing host"));
+    CHECK_THAT(error("rediss://h?db=1"), StartsWith("redis_url: query parameters"));
     CHECK_THAT(error("http://cache"), StartsWith("redis_url: unsupported scheme \"http\""));
     CHECK_THAT(error("localhost:6379"), StartsWith("redis_url: expected redis://"));
     CHECK_THAT(error("redis://"), StartsWith("redis_url: missing host"));
@@ -380,8 +393,8 @@ TEST_CASE("environment variables", "[config]") {
           "WSRELAY_MAX_QUEUE_BYTES: integer out of range, got \"99999999999999999999\"");
     CHECK_THAT(env_error({{"WSRELAY_LOG_LEVEL", "loud"}}),
                StartsWith("WSRELAY_LOG_LEVEL: must be one of"));
-    CHECK(env_error({{"WSRELAY_REDIS_URL", "rediss://x"}}) ==
-          "WSRELAY_REDIS_URL: TLS (rediss://) is not supported yet");
+    CHECK(env_error({{"WSRELAY_REDIS_URL", "rediss://"}}) ==
+          "WSRELAY_REDIS_URL: missing host (e.g. redis://127.0.0.1:6379)");
   }
   SECTION("a failed apply leaves the config as it was") {
     Config c;
@@ -597,8 +610,36 @@ TEST_CASE("load_config errors name where the value came from", "[config]") {
   CHECK(run({"--prefix", ""}, {{"WSRELAY_PREFIX", "env"}}).loaded.config.prefix.empty());
   CHECK_THAT(run_error({"--log-level", "loud"}), StartsWith("--log-level: must be one of"));
   CHECK_THAT(run_error({"--listen", "8080"}), StartsWith("--listen: expected HOST:PORT"));
-  CHECK_THAT(run_error({"--redis", "rediss://x"}), StartsWith("--redis: TLS"));
+  CHECK_THAT(run_error({"--redis", "rediss://"}), StartsWith("--redis: missing host"));
   CHECK_THAT(run_error({}, {{"WSRELAY_THREADS", "999"}}), StartsWith("WSRELAY_THREADS: must be"));
+}
+
+TEST_CASE("redis.tls_* settings need a rediss:// URL and files that can be read", "[config]") {
+  TempFile ca("not checked here: loaded when the engine is built");
+  const std::string missing = "/nonexistent/wsrelay-ca.pem";
+  CHECK(run_error({"--set", "redis.tls_ca_file=" + ca.str()}) ==
+        "redis.tls_ca_file: only with a rediss:// redis.url");
+  CHECK(run_error({"--redis", "redis://h", "--set", "redis.tls_verify=false"}) ==
+        "redis.tls_verify: only with a rediss:// redis.url");
+  CHECK(run_error({"--redis", "redis://h", "--set", "redis.tls_server_name=h"}) ==
+        "redis.tls_server_name: only with a rediss:// redis.url");
+  CHECK(run_error({"--redis", "rediss://h", "--set", "redis.tls_ca_file=" + missing}) ==
+        "redis.tls_ca_file: cannot read " + missing);
+  CHECK(run_error({"--redis", "rediss://h", "--set", "redis.tls_cert_file=" + ca.str()}) ==
+        "redis.tls_cert_file: a client certificate needs both tls_cert_file and tls_key_file");
+  CHECK(run_error({"--redis", "rediss://h", "--set", "redis.tls_key_file=" + ca.str()}) ==
+        "redis.tls_key_file: a client certificate needs both tls_cert_file and tls_key_file");
+  CHECK_THAT(run_error({"--redis", "rediss://h", "--set", "redis.tls_server_name=a b"}),
+             StartsWith("redis.tls_server_name: a host name"));
+  const Config c =
+      run({"--redis", "rediss://h:6380", "--set", "redis.tls_ca_file=" + ca.str(), "--set",
+           "redis.tls_cert_file=" + ca.str(), "--set", "redis.tls_key_file=" + ca.str(), "--set",
+           "redis.tls_server_name=cache.internal"})
+          .loaded.config;
+  REQUIRE(c.redis);
+  CHECK(c.redis->tls);
+  CHECK(c.redis_tls_server_name == "cache.internal");
+  CHECK(c.redis_tls_verify);
 }
 
 TEST_CASE("load_config --set", "[config]") {
@@ -742,7 +783,7 @@ TEST_CASE("Kubernetes service variables do not stop the start", "[config]") {
     CHECK(name.find("_PORT_") == std::string::npos);
     CHECK_FALSE((name.size() >= 5 && name.compare(name.size() - 5, 5, "_PORT") == 0));
   }
-  CHECK(config_variable_names().size() == 88);
+  CHECK(config_variable_names().size() == 93);
 }
 
 TEST_CASE("to_toml round-trips through parse_config_toml", "[config]") {
@@ -822,7 +863,7 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
     INFO(line);
     CHECK(sample.find("\n" + line + "\n") != std::string::npos);
   }
-  CHECK(keys == 88);
+  CHECK(keys == 93);
 }
 
 TEST_CASE("server.admin_listen: parsed like listen, and never the same address", "[config]") {

@@ -112,7 +112,8 @@ void expect_relay(TlsRedis& redis, const Gateway& gateway) {
   auto got = subscriber->read(5s);
   REQUIRE(got);
   CHECK(got->data == "from a browser");
-  CHECK(plain.get("broadcast:tls") == "from a browser");
+  // Stored too (the SET follows the PUBLISH, so it may land just after).
+  CHECK(wait_stored(plain, "broadcast:tls", "from a browser"));
 }
 
 }  // namespace

@@ -332,10 +332,18 @@ describe('the client resuming with history in chromium', () => {
       if (n === 250) await gateway.restart(300);
     }
     await opens(4, 'the reconnect after the second restart');
+    // On a timeout, fall through to the comparison: its diff names the
+    // missing positions, and the gateway's log says what it replayed.
+    let arrived = true;
     await waitFor(() => page.evaluate((k) => window.got.length >= k, total),
-      { timeout: 15000, what: `${total} messages on the page` });
+      { timeout: 15000, what: `${total} messages on the page` }).catch(() => { arrived = false; });
     const got = await page.evaluate(() => window.got);
+    if (!arrived) {
+      console.log(`# ${got.length} of ${total} arrived; gateway log since its last start:\n`
+        + gateway.child.log());
+    }
     assert.deepEqual(got, Array.from({ length: total }, (_, i) => `m${i + 1}`));
+    assert.ok(arrived, `${total} messages on the page within 15 s`);
     assert.deepEqual(errors, []);
     await page.close();
   });

@@ -143,7 +143,8 @@ class Engine {
   // One command of the command channel, `argv` as checked and confined by
   // the gateway (docs/command-channel.md), sent as it is. `done` runs once,
   // on the control executor: commands go out and are answered in the order
-  // of the calls. Never queued while the backend is down (unavailable at
+  // of the calls (with a Redis Cluster, in that order per master: the
+  // caller puts answers back in order). Never queued while the backend is down (unavailable at
   // once) and never sent twice (a dropped connection gives lost). A reply
   // over `max_reply_bytes` (reply_bytes(), command_frames.hpp) is dropped
   // where it is read and given as too_large.

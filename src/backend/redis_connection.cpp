@@ -93,7 +93,9 @@ void RedisConnection::Impl::fail(error_code ec, const std::string& what) {
   if (state_ != State::connecting && state_ != State::up) return;
   const bool was_up = state_ == State::up;
   std::string reason = ec ? what + ": " + ec.message() : what;
-  if (discovery_ && options_.sentinel_watch) {
+  if (options_.endpoint.is_cluster()) {
+    ++seed_;  // the next seed next time
+  } else if (discovery_ && options_.sentinel_watch) {
     discovery_->rotate();
   } else if (discovery_ && phase_ == Phase::ask_sentinel) {
     // The next sentinel at once; only a whole round that failed waits.

@@ -29,6 +29,17 @@ int subscriber_receive_buffer() {
 }  // namespace
 
 RedisEndpoint RedisConnection::Impl::target() const {
+  if (options_.endpoint.is_cluster()) {
+    // Any node of the cluster will do (ClusterCommands asks it for the
+    // slot map; a classic SUBSCRIBE hears PUBLISHes made on every node).
+    RedisEndpoint target = options_.endpoint;
+    target.cluster_seeds.clear();
+    const auto& seed =
+        options_.endpoint.cluster_seeds[seed_ % options_.endpoint.cluster_seeds.size()];
+    target.host = seed.host;
+    target.port = seed.port;
+    return target;
+  }
   if (!discovery_) return options_.endpoint;
   RedisEndpoint target;
   if (phase_ == Phase::ask_sentinel || options_.sentinel_watch) {

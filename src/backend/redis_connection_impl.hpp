@@ -101,6 +101,7 @@ class RedisConnection::Impl : public std::enable_shared_from_this<Impl> {
   std::optional<SentinelDiscovery> discovery_;
   Phase phase_ = Phase::node;
   HostPort master_;       // sentinel endpoints: the address the last sentinel gave
+  std::size_t seed_ = 0;  // cluster endpoints: the seed this attempt connects to
   RedisEndpoint target_;  // where the current attempt connects
   generic_stream::socket socket_;
   // rediss://: the TLS layer over socket_ for the current attempt. Every

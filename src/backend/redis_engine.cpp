@@ -63,7 +63,12 @@ RedisEngine::State::State(const Config& config, net::any_io_executor executor, M
                                                  config.redis_subscriber_backlog_bytes, metrics);
   options.name = "command";
   options.subscriber = false;
-  command_ = std::make_unique<RedisConnection>(executor_, options);
+  options.max_message_bytes = 0;
+  if (config.redis->is_cluster()) {
+    cluster_ = std::make_unique<ClusterCommands>(executor_, options, metrics);
+  } else {
+    command_ = std::make_unique<RedisConnection>(executor_, options);
+  }
   if (config.redis->is_sentinel()) {
     master_name_ = config.redis->master_name;
     options.name = "sentinel";
@@ -92,9 +97,15 @@ void RedisEngine::State::start(EngineHandlers handlers) {
       self->handlers_.on_gap(std::move(channels));
   };
   subscriber_->start(std::move(link));
-  command_->start([weak](bool up) {
-    if (auto self = weak.lock()) self->on_command_state(up);
-  });
+  if (cluster_) {
+    cluster_->start([weak] {
+      if (auto self = weak.lock()) self->on_cluster_state();
+    });
+  } else {
+    command_->start([weak](bool up) {
+      if (auto self = weak.lock()) self->on_command_state(up);
+    });
+  }
   if (watch_)
     watch_->start(
         [weak](bool up) {
@@ -110,7 +121,8 @@ void RedisEngine::State::stop() {
   if (stopped_) return;
   stopped_ = true;
   subscriber_->stop();
-  command_->stop();
+  if (command_) command_->stop();
+  if (cluster_) cluster_->stop();
   if (watch_) watch_->stop();
   queue_ = PublishQueue(max_messages_, max_bytes_);
   subscriptions_ = SubscriptionTracker();
@@ -199,6 +211,19 @@ void RedisEngine::State::on_command_state(bool up) {
             spdlog::warn("redis command: SCRIPT LOAD of a history script failed: {}", reply->str);
         });
   }
+  update_gate();
+}
+
+// Up: a slot map with every slot served and each master's connection up;
+// settled: up with no redirected command unanswered (cluster_commands.hpp),
+// which is what the publish queue's gate waits for. Reconnects are counted
+// by ClusterCommands, per master; history (and its scripts) is refused with
+// a cluster by the configuration.
+void RedisEngine::State::on_cluster_state() {
+  WSRELAY_ASSERT_ON(executor_);
+  if (stopped_) return;
+  metrics_.redis_command_up = cluster_->up() ? 1 : 0;
+  if (handlers_.on_ready) handlers_.on_ready(ready());
   update_gate();
 }
 

@@ -6,6 +6,7 @@
 // is in redis_engine.cpp.
 #include <wsrelay/backend/redis_engine_state.hpp>
 
+#include <cctype>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -19,8 +20,23 @@
 #include <wsrelay/runtime/metrics.hpp>
 #include <wsrelay/runtime/thread_check.hpp>
 #include <wsrelay/wire/command_channel.hpp>
+#include <wsrelay/wire/command_table.hpp>
 
 namespace wsrelay {
+namespace {
+
+// The command channel's command's first key (command_table.hpp), by which a
+// cluster routes it; empty for a command without one.
+std::string_view first_key(const std::vector<std::string>& argv) {
+  if (argv.size() < 2) return {};
+  std::string name = argv[0];
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const CommandSpec* spec = find_command(name);
+  if (spec == nullptr || spec->keys == KeySpec::none) return {};
+  return argv[1];
+}
+
+}  // namespace
 
 void RedisEngine::State::when_published(std::function<void()> callback) {
   if (stopped_) return;
@@ -104,27 +120,33 @@ void RedisEngine::State::command(std::vector<std::string> argv, std::size_t max_
                                  CommandDone done) {
   WSRELAY_ASSERT_ON(executor_);
   if (stopped_) return;
-  if (!command_->up()) {
+  if (!command_up()) {
     net::post(executor_, [done = std::move(done)] { done(CommandOutcome{}); });
     return;
   }
   const std::vector<std::string_view> args(argv.begin(), argv.end());
-  command_->send(args, [weak = weak_from_this(), max_reply_bytes,
-                        done = std::move(done)](const RespValue* reply) {
-    auto self = weak.lock();
-    if (!self || self->stopped_) return;
-    CommandOutcome outcome;
-    if (reply == nullptr) {
-      outcome.kind = CommandOutcome::Kind::lost;
-    } else if (const std::size_t bytes = reply_bytes(*reply); bytes > max_reply_bytes) {
-      outcome.kind = CommandOutcome::Kind::too_large;
-      outcome.bytes = bytes;
-    } else {
-      outcome.kind = CommandOutcome::Kind::reply;
-      outcome.reply = *reply;
-    }
-    done(std::move(outcome));
-  });
+  auto answer = std::make_shared<CommandDone>(std::move(done));
+  const bool sent = send_command(
+      first_key(argv), args,
+      [weak = weak_from_this(), max_reply_bytes, answer](const RespValue* reply) {
+        auto self = weak.lock();
+        if (!self || self->stopped_) return;
+        CommandOutcome outcome;
+        if (reply == nullptr) {
+          outcome.kind = CommandOutcome::Kind::lost;
+        } else if (const std::size_t bytes = reply_bytes(*reply); bytes > max_reply_bytes) {
+          outcome.kind = CommandOutcome::Kind::too_large;
+          outcome.bytes = bytes;
+        } else {
+          outcome.kind = CommandOutcome::Kind::reply;
+          outcome.reply = *reply;
+        }
+        (*answer)(std::move(outcome));
+      },
+      false);
+  // Not written (with a cluster: no master's connection up at this instant):
+  // unavailable, as when down.
+  if (!sent) net::post(executor_, [answer] { (*answer)(CommandOutcome{}); });
 }
 
 // Publishes go out only while the command connection is up and the
@@ -133,13 +155,13 @@ void RedisEngine::State::command(std::vector<std::string> argv, std::size_t max_
 // own thread, and a publish to the new master while the subscriber is
 // still on the old one would miss the gateway's own browsers.
 void RedisEngine::State::update_gate() {
-  queue_.set_open(command_->up() && subscriptions_.settled() &&
+  queue_.set_open(command_settled() && subscriptions_.settled() &&
                   (!watch_ || command_->node() == subscriber_->node()));
   pump();
 }
 
 void RedisEngine::State::pump() {
-  while (command_->up()) {
+  while (command_settled()) {
     auto op = queue_.next();
     if (!op) break;
     if (auto* publish = std::get_if<PublishOp>(&*op)) {
@@ -182,19 +204,25 @@ void RedisEngine::State::send_publish(PublishOp op) {
   struct InFlight {
     PublishOp op;
     std::string error;
+    bool lost = false;  // a part's connection dropped before it answered
   };
-  auto flight = std::make_shared<InFlight>(InFlight{std::move(op), {}});
+  auto flight = std::make_shared<InFlight>(InFlight{std::move(op), {}, false});
   std::weak_ptr<State> weak = weak_from_this();
   auto first = [flight](const RespValue* reply) {
+    if (reply == nullptr) flight->lost = true;
     if (reply != nullptr && reply->is_error() && flight->error.empty()) flight->error = reply->str;
   };
+  // With a cluster the PUBLISH and the SET go on two connections: the op
+  // is answered only when both were, and lost (sent again) when either
+  // was cut off.
   auto last = [weak, flight, first](const RespValue* reply) {
     first(reply);
     auto self = weak.lock();
     if (!self || self->stopped_) return;
-    if (reply == nullptr) {
+    if (flight->lost) {
       flight->error.clear();
       self->queue_.lost(std::move(flight->op));
+      self->repump();
       return;
     }
     self->queue_.answered(flight->op, flight->error);
@@ -207,11 +235,12 @@ void RedisEngine::State::send_publish(PublishOp op) {
                                      sent.expire_seconds),
                 last);
   } else if (sent.expire_seconds > 0) {
-    command_->send({"PUBLISH", sent.channel, sent.payload}, first);
     const std::string expire = std::to_string(sent.expire_seconds);
-    command_->send({"SET", sent.channel, sent.payload, "EX", expire}, last);
-  } else {
-    command_->send({"PUBLISH", sent.channel, sent.payload}, last);
+    if (!publish_command(sent, first) ||
+        !send_command(sent.channel, {"SET", sent.channel, sent.payload, "EX", expire}, last))
+      unsent(last);
+  } else if (!publish_command(sent, last)) {
+    unsent(last);
   }
 }
 
@@ -228,13 +257,13 @@ void RedisEngine::State::send_script(std::vector<std::string> args,
       eval[0] = "EVAL";
       eval[1] = std::string(eval[1] == history_publish_sha() ? history_publish_script()
                                                              : history_read_script());
-      if (!self->command_->send(std::vector<std::string_view>(eval.begin(), eval.end()), done))
+      if (!self->send_command({}, std::vector<std::string_view>(eval.begin(), eval.end()), done))
         done(nullptr);
       return;
     }
     done(reply);
   };
-  if (!command_->send(std::vector<std::string_view>(args.begin(), args.end()), on_reply))
+  if (!send_command({}, std::vector<std::string_view>(args.begin(), args.end()), on_reply))
     done(nullptr);
 }
 
@@ -262,8 +291,8 @@ void RedisEngine::State::send_read(ReadOp op) {
   read->values.resize(read->keys.size());
   const std::string last = std::to_string(max_message_bytes_);
   for (std::size_t i = 0; i < read->keys.size(); ++i) {
-    command_->send({"GETRANGE", read->keys[i], "0", last}, [weak = weak_from_this(), read,
-                                                            i](const RespValue* reply) {
+    RedisConnection::ReplyCallback answer = [weak = weak_from_this(), read,
+                                             i](const RespValue* reply) {
       auto self = weak.lock();
       if (!self || self->stopped_) return;
       if (reply != nullptr && reply->is_error()) self->log_command_error(*reply);
@@ -276,8 +305,46 @@ void RedisEngine::State::send_read(ReadOp op) {
         }
       }
       if (++read->answered == read->keys.size()) read->done(std::move(read->values));
-    });
+    };
+    if (!send_command(read->keys[i], {"GETRANGE", read->keys[i], "0", last}, answer))
+      unsent(std::move(answer));
   }
+}
+
+bool RedisEngine::State::send_command(std::string_view key,
+                                      const std::vector<std::string_view>& args,
+                                      RedisConnection::ReplyCallback done, bool ordered) {
+  if (cluster_) return cluster_->send(key, args, std::move(done), ordered);
+  return command_->send(args, std::move(done));
+}
+
+// PUBLISH has no key: with a cluster every one leaves on one connection
+// (cluster_commands.hpp: send_unkeyed), so they reach the cluster in order.
+bool RedisEngine::State::publish_command(const PublishOp& op, RedisConnection::ReplyCallback done) {
+  if (cluster_) return cluster_->send_unkeyed({"PUBLISH", op.channel, op.payload}, std::move(done));
+  return command_->send({"PUBLISH", op.channel, op.payload}, std::move(done));
+}
+
+// A publish went back to the queue: it goes out again as soon as the gate
+// is open, without waiting for a change of the connections' state (with a
+// cluster, one connection may drop while the others keep the gate open).
+// Posted once per turn, so a pump never re-enters itself.
+void RedisEngine::State::repump() {
+  if (repump_posted_) return;
+  repump_posted_ = true;
+  net::post(executor_, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self || self->stopped_) return;
+    self->repump_posted_ = false;
+    self->pump();
+  });
+}
+
+// A command that could not be written (its connection went down under the
+// pump) is answered as lost, from a posted task: a publish goes back to the
+// queue, ahead of the rest, without re-entering the pump that took it.
+void RedisEngine::State::unsent(RedisConnection::ReplyCallback done) {
+  net::post(executor_, [done = std::move(done)] { done(nullptr); });
 }
 
 void RedisEngine::State::log_command_error(const RespValue& reply) {

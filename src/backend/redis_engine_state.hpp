@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include <wsrelay/backend/cluster_commands.hpp>
 #include <wsrelay/backend/engine.hpp>
 #include <wsrelay/backend/publish_queue.hpp>
 #include <wsrelay/backend/redis_connection.hpp>
@@ -38,7 +39,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
 
   void start(EngineHandlers handlers);
   void stop();
-  bool ready() const { return !stopped_ && subscriber_->up() && command_->up(); }
+  bool ready() const { return !stopped_ && subscriber_->up() && command_up(); }
   void subscribe(const std::vector<std::string>& channels);
   void unsubscribe(const std::vector<std::string>& channels);
   void barrier(std::function<void()> callback);
@@ -57,6 +58,15 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   void on_command_state(bool up);
   void on_push(const Push& push, const DeliveryHold& hold);
   void on_sentinel_event(const Push& push);
+  void on_cluster_state();
+  // The command side: the one connection, or (redis+cluster://) the
+  // connection to the master of `key`'s slot.
+  bool command_up() const { return cluster_ ? cluster_->up() : command_->up(); }
+  // What the publish queue's gate waits for (with a cluster: no redirect
+  // outstanding either).
+  bool command_settled() const { return cluster_ ? cluster_->settled() : command_->up(); }
+  bool send_command(std::string_view key, const std::vector<std::string_view>& args,
+                    RedisConnection::ReplyCallback done, bool ordered = true);
 
   // redis_engine_commands.cpp
   void update_gate();
@@ -65,6 +75,9 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   void notify_idle();
   void note_refused(std::string_view error);
   void send_publish(PublishOp op);
+  bool publish_command(const PublishOp& op, RedisConnection::ReplyCallback done);
+  void unsent(RedisConnection::ReplyCallback done);
+  void repump();
   void send_script(std::vector<std::string> args, RedisConnection::ReplyCallback done);
   void send_read(ReadOp op);
   void log_command_error(const RespValue& reply);
@@ -79,7 +92,8 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   std::string prefix_;
   bool history_;  // history.facilities set: the scripts are loaded on every connection
   std::unique_ptr<SubscriberLink> subscriber_;
-  std::unique_ptr<RedisConnection> command_;
+  std::unique_ptr<RedisConnection> command_;  // null with redis+cluster://
+  std::unique_ptr<ClusterCommands> cluster_;  // redis+cluster:// only
   // Sentinel endpoints: a connection to one sentinel at a time, subscribed
   // to +switch-master.
   std::unique_ptr<RedisConnection> watch_;
@@ -89,6 +103,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   bool stopped_ = false;
   bool subscriber_ever_up_ = false;
   bool command_ever_up_ = false;
+  bool repump_posted_ = false;
   RateLimitedLog drop_log_;
   RateLimitedLog command_error_log_;
   RateLimitedLog subscriber_error_log_;

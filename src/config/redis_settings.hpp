@@ -15,7 +15,8 @@ namespace wsrelay {
 
 // Where the Redis server is. Parsed from `redis://[user:password@]host:port[/db]`,
 // `rediss://...` (the same over TLS), `unix:///path.sock[?db=N]` or
-// `redis+sentinel://[user:password@]host:port,host:port/mastername[/db]`.
+// `redis+sentinel://[user:password@]host:port,host:port/mastername[/db]` or
+// `redis+cluster://[user:password@]host:port,host:port`.
 struct RedisEndpoint {
   bool is_unix = false;
   std::string host;  // TCP only
@@ -32,7 +33,13 @@ struct RedisEndpoint {
   std::vector<HostPort> sentinels;
   std::string master_name;
 
+  // redis+cluster:// only: the nodes to ask for the slot map first (any
+  // node of the cluster will do); the credentials are every node's. host
+  // and port are then the node a connection is on, filled in by it.
+  std::vector<HostPort> cluster_seeds;
+
   bool is_sentinel() const { return !sentinels.empty(); }
+  bool is_cluster() const { return !cluster_seeds.empty(); }
   bool operator==(const RedisEndpoint&) const = default;
 };
 

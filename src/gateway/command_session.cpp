@@ -34,9 +34,10 @@ void CommandSession::on_message(bool binary, std::string_view payload) {
   auto request = std::make_shared<CommandRequest>(parse_command_request(payload, now_ms));
   const std::uint64_t seq = next_seq_++;
   answers_.emplace_back();
-  // Answers wait here only behind a command Redis has not answered, and
-  // only refusals can (Redis answers in order): a client that keeps
-  // sending while as many commands wait is not reading its answers.
+  // Answers wait here only behind a command Redis has not answered: with
+  // one Redis only refusals can (Redis answers in order); with a cluster,
+  // replies of other masters too, within max_in_flight. A client that keeps
+  // sending while as many wait is not reading its answers.
   const auto max_in_flight = static_cast<std::size_t>(config.command_channel_max_in_flight);
   if (answers_.size() > 2 * max_in_flight) {
     shard().metrics().count_command_refused(command_error::too_many_in_flight);

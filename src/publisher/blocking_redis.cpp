@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include <wsrelay/wire/cluster.hpp>
 #include <wsrelay/wire/sentinel.hpp>
 
 namespace wsrelay {
@@ -90,6 +91,7 @@ void BlockingRedis::connect(clock::time_point deadline) {
   close();
   target_ = endpoint_;
   if (endpoint_.tls) fail(std::string(tls_not_supported));
+  if (endpoint_.is_cluster()) return connect_cluster(deadline);
   if (!endpoint_.is_sentinel()) return open(deadline, false);
   // Sentinel: each one in turn, as the daemon does (wire/sentinel.hpp),
   // within the one deadline.
@@ -124,6 +126,86 @@ void BlockingRedis::connect(clock::time_point deadline) {
   }
   target_ = endpoint_;
   fail(discovery.round_summary());
+}
+
+void BlockingRedis::connect_cluster(clock::time_point deadline) {
+  std::string reasons;
+  for (const HostPort& seed : endpoint_.cluster_seeds) {
+    target_ = endpoint_;
+    target_.cluster_seeds.clear();
+    target_.host = seed.host;
+    target_.port = seed.port;
+    try {
+      return open(deadline, false);
+    } catch (const RedisError& e) {
+      reasons += (reasons.empty() ? "" : "; ") + std::string(e.what());
+    }
+  }
+  target_ = endpoint_;
+  throw RedisError("redis cluster: no seed answered: " + reasons);
+}
+
+void BlockingRedis::follow_redirects(const std::vector<std::vector<std::string>>& commands,
+                                     std::vector<RespValue>& replies) {
+  constexpr int max_redirects = 5;
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    for (int hop = 0; hop < max_redirects && replies[i].is_error(); ++hop) {
+      const auto redirect = read_redirect(replies[i].str);
+      if (!redirect) break;
+      std::vector<std::vector<std::string>> again;
+      if (redirect->kind == ClusterRedirect::Kind::ask) again.push_back({"ASKING"});
+      again.push_back(commands[i]);
+      replies[i] = node(redirect->address).pipeline(again).back();
+    }
+  }
+}
+
+BlockingRedis& BlockingRedis::node(const HostPort& address) {
+  auto& node = nodes_[describe_host_port(address)];
+  if (!node) {
+    RedisEndpoint where = endpoint_;
+    where.cluster_seeds.clear();
+    where.host = address.host;
+    where.port = address.port;
+    node = std::make_unique<BlockingRedis>(std::move(where), timeout_);
+  }
+  return *node;
+}
+
+std::vector<RespValue> BlockingRedis::pipeline_at(
+    std::string_view key, const std::vector<std::vector<std::string>>& commands) {
+  if (!endpoint_.is_cluster()) return pipeline(commands);
+  constexpr int max_redirects = 16;
+  const int slot = key_slot(key);
+  const auto deadline = clock::now() + timeout_;
+  for (int hop = 0;; ++hop) {
+    std::vector<RespValue> replies;
+    if (const auto owner = owners_.find(slot); owner != owners_.end()) {
+      try {
+        replies = node(owner->second).pipeline(commands);
+      } catch (const RedisError&) {
+        // Gone (a failover): forgotten, and asked through the seeds again,
+        // which answer -MOVED to the slot's master now.
+        if (hop == max_redirects) throw;
+        nodes_.erase(describe_host_port(owner->second));
+        owners_.erase(owner);
+        continue;
+      }
+    } else {
+      if (fd_ < 0) connect(deadline);
+      replies = exchange(commands, deadline);
+    }
+    std::optional<ClusterRedirect> redirect;
+    for (const RespValue& reply : replies)
+      if (reply.is_error() && (redirect = read_redirect(reply.str))) break;
+    if (!redirect || hop == max_redirects) return replies;
+    if (redirect->kind == ClusterRedirect::Kind::moved) {
+      owners_[slot] = redirect->address;
+      continue;
+    }
+    if (clock::now() + std::chrono::milliseconds(50) >= deadline) return replies;
+    ::poll(nullptr, 0, 50);  // -ASK: the migration of this slot is under way
+  }
 }
 
 void BlockingRedis::open(clock::time_point deadline, bool check_role) {
@@ -181,7 +263,9 @@ std::vector<RespValue> BlockingRedis::pipeline(
     const std::vector<std::vector<std::string>>& commands) {
   const auto deadline = clock::now() + timeout_;
   if (fd_ < 0) connect(deadline);
-  return exchange(commands, deadline);
+  auto replies = exchange(commands, deadline);
+  if (endpoint_.is_cluster()) follow_redirects(commands, replies);
+  return replies;
 }
 
 std::vector<RespValue> BlockingRedis::exchange(

@@ -70,12 +70,28 @@ long long Publisher::publish(const PublishTarget& target, std::string_view messa
                              int expire_seconds) {
   if (auto error = check_target(target); !error.empty()) throw std::invalid_argument(error);
   if (expire_seconds < 0) throw std::invalid_argument("expire_seconds must not be negative");
-  const auto replies =
-      redis_.pipeline(publish_commands(target_channels(target, prefix_), message, expire_seconds));
+  const auto channels = target_channels(target, prefix_);
+  if (redis_.endpoint().is_cluster() && expire_seconds > 0 && channels.size() > 1) {
+    // A cluster runs a transaction on the keys of one slot: one per channel.
+    long long receivers = 0;
+    for (const auto& channel : channels) {
+      const auto commands = publish_commands({channel}, message, expire_seconds);
+      receivers += receivers_of(redis_.pipeline_at(channel, commands), true);
+    }
+    return receivers;
+  }
+  const auto commands = publish_commands(channels, message, expire_seconds);
+  const std::string_view key = channels.empty() ? std::string_view{} : channels.front();
+  return receivers_of(
+      expire_seconds > 0 ? redis_.pipeline_at(key, commands) : redis_.pipeline(commands),
+      expire_seconds > 0);
+}
+
+long long Publisher::receivers_of(const std::vector<RespValue>& replies, bool transaction) {
   // In a transaction the results are EXEC's array; an error while queueing
   // (an ACL without the channel) aborts the whole transaction.
   const std::vector<RespValue>* results = &replies;
-  if (expire_seconds > 0) {
+  if (transaction) {
     for (const RespValue& reply : replies)
       if (reply.is_error()) throw RedisError("redis refused the publish: " + reply.str);
     if (replies.back().type != RespValue::Type::array)
@@ -94,6 +110,10 @@ long long Publisher::publish(const PublishTarget& target, std::string_view messa
                              int expire_seconds, const HistoryRule& history) {
   if (auto error = check_target(target); !error.empty()) throw std::invalid_argument(error);
   if (expire_seconds < 0) throw std::invalid_argument("expire_seconds must not be negative");
+  if (redis_.endpoint().is_cluster())
+    throw std::invalid_argument(
+        "history is not supported with redis+cluster:// (its script orders every channel by "
+        "one clock key)");
   const auto channels = target_channels(target, prefix_);
   std::vector<std::vector<std::string>> commands;
   for (const std::string& channel : channels)

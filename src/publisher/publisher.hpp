@@ -91,6 +91,10 @@ class Publisher {
   const std::string& prefix() const { return prefix_; }
 
  private:
+  // The receivers counted in the replies of publish_commands (in a
+  // transaction: EXEC's array); throws RedisError on an error in them.
+  static long long receivers_of(const std::vector<RespValue>& replies, bool transaction);
+
   BlockingRedis redis_;
   std::string prefix_;
 };

@@ -124,6 +124,8 @@ class Metrics {
   gauge redis_pending_messages{0};
   counter redis_messages_dropped{0};  // subscriber hand-off over redis.subscriber_backlog_bytes
   gauge redis_subscriber_backlog_bytes{0};  // read from Redis, not yet delivered
+  // redis+cluster://: commands sent again after -MOVED, -ASK, -TRYAGAIN or -CLUSTERDOWN
+  counter redis_cluster_redirects{0};
 
   // auth.callback_url
   counter auth_callback_requests{0};            // requests sent to the site

@@ -2,6 +2,7 @@
 // against a real redis-server and real gateways, delivering to WebSocket
 // clients of each audience; the stored last message; every refusal of the
 // API with its status and JSON error; the memory engine with no Redis.
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 
 #include "helpers.hpp"
 #include "support/process.hpp"
+#include "support/raw_ws_client.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace wsrelay::test;
@@ -325,4 +327,70 @@ TEST_CASE("POST /api/publish on the memory engine: no Redis at all", "[publish][
   auto replayed = later->read(5s);
   REQUIRE(replayed);
   CHECK(replayed->data == "no redis needed");
+}
+
+TEST_CASE("POST /api/publish: a chunked body over the limit is 413, and nothing is published",
+          "[publish][api]") {
+  RedisServer redis;
+  TestGateway gateway(with_redis(redis, {"--set", "publish_api.enabled=true", "--set",
+                                         "publish_api.max_body_bytes=4096"}),
+                      {std::string("WSRELAY_PUBLISH_API_KEYS=") + key_a});
+  auto client = open_ws(gateway, "/ws/chunk?subscribe-broadcast");
+  auto send_chunked = [&](const std::string& body) {
+    RawWsClient raw;
+    raw.connect_tcp(gateway.port());
+    std::string request = std::string("POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n") +
+                          "Content-Type: application/json\r\nAuthorization: Bearer " + key_a +
+                          "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    // In chunks of 1000 bytes, none of them alone over the limit.
+    for (std::size_t at = 0; at < body.size(); at += 1000) {
+      const std::string chunk = body.substr(at, 1000);
+      char size[16];
+      std::snprintf(size, sizeof(size), "%zx\r\n", chunk.size());
+      request += size + chunk + "\r\n";
+    }
+    request += "0\r\n\r\n";
+    REQUIRE(raw.send_raw(request));
+    auto response = raw.wait_http_response(5s);
+    REQUIRE(response);
+    return *response;
+  };
+  const std::string over =
+      R"({"facility":"chunk","broadcast":true,"message":")" + std::string(6000, 'x') + "\"}";
+  const auto refused = send_chunked(over);
+  CHECK(refused.status == 413);
+  CHECK_THAT(error_of(refused), Catch::Contains("max_body_bytes"));
+  CHECK(client->expect_no_message(200ms));
+  // The same framing within the limit is published (positive control).
+  const auto accepted = send_chunked(R"({"facility":"chunk","broadcast":true,"message":"ok"})");
+  CHECK(accepted.status == 202);
+  auto m = client->read(5s);
+  REQUIRE(m);
+  CHECK(m->data == "ok");
+  CHECK(metric(gateway, "wsrelay_api_publish_refused_total") == 1);
+}
+
+TEST_CASE("POST /api/publish: 503 while Redis is down, 202 again once it is back",
+          "[publish][api]") {
+  RedisServer redis;
+  TestGateway gateway(
+      with_redis(redis, {"--set", "publish_api.enabled=true", "--set", "redis.reconnect_min_ms=20",
+                         "--set", "redis.reconnect_max_ms=100"}),
+      {std::string("WSRELAY_PUBLISH_API_KEYS=") + key_a});
+  REQUIRE(wait_readyz(gateway, 200, 10s));
+  const nlohmann::json body{{"facility", "down"}, {"broadcast", true}, {"message", "m"}};
+  redis.stop();
+  REQUIRE(wait_readyz(gateway, 503, 5s));
+  const auto refused = post(gateway, body);
+  CHECK(refused.status == 503);
+  CHECK_THAT(error_of(refused), Catch::Contains("backend unavailable"));
+  CHECK(metric(gateway, "wsrelay_api_publish_refused_total") == 1);
+
+  redis.start();
+  REQUIRE(wait_readyz(gateway, 200, 10s));
+  auto client = open_ws(gateway, "/ws/down?subscribe-broadcast");
+  CHECK(post(gateway, body).status == 202);
+  auto m = client->read(5s);
+  REQUIRE(m);
+  CHECK(m->data == "m");
 }

@@ -45,6 +45,7 @@ RedisEndpoint RedisConnection::Impl::target() const {
   if (phase_ == Phase::ask_sentinel || options_.sentinel_watch) {
     target.host = discovery_->current().host;
     target.port = discovery_->current().port;
+    target.password = options_.endpoint.sentinel_password;  // their own requirepass
     return target;
   }
   target = options_.endpoint;
@@ -208,6 +209,12 @@ void RedisConnection::Impl::do_handshake() {
 }
 
 void RedisConnection::Impl::ask_sentinel() {
+  if (!target_.password.empty())
+    enqueue({"AUTH", target_.password}, [weak = weak_from_this()](const RespValue* reply) {
+      auto self = weak.lock();
+      if (self && reply != nullptr && reply->is_error())
+        self->fail({}, "AUTH refused: " + reply->str);  // never the password
+    });
   const auto command = discovery_->command();
   enqueue(std::vector<std::string_view>(command.begin(), command.end()),
           [weak = weak_from_this()](const RespValue* reply) {

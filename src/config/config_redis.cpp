@@ -377,6 +377,10 @@ std::string check_prefix(const Config& c) {
   return {};
 }
 
+std::string redact_if_set(std::string_view value) {
+  return value.empty() ? std::string() : std::string(redacted_secret);
+}
+
 void validate_redis(Config& config) {
   if (config.redis_reconnect_min_ms > config.redis_reconnect_max_ms)
     throw ConfigError(
@@ -390,6 +394,11 @@ void validate_redis(Config& config) {
     config.redis = std::move(endpoint);
   }
   validate_redis_tls(config);
+  if (!config.redis_sentinel_password.empty()) {
+    if (!config.redis || !config.redis->is_sentinel())
+      throw ConfigError("redis.sentinel_password: only with a redis+sentinel:// redis.url");
+    config.redis->sentinel_password = config.redis_sentinel_password;
+  }
 }
 
 std::string check_history_facilities(const Config& c) {

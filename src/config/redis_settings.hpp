@@ -32,6 +32,9 @@ struct RedisEndpoint {
   // the master's (sentinels are asked without AUTH).
   std::vector<HostPort> sentinels;
   std::string master_name;
+  // The sentinels' own password (their `requirepass`), from
+  // redis.sentinel_password; empty: they are asked without AUTH.
+  std::string sentinel_password;
 
   // redis+cluster:// only: the nodes to ask for the slot map first (any
   // node of the cluster will do); the credentials are every node's. host
@@ -66,6 +69,9 @@ struct RedisSettings {
   std::string redis_tls_key_file;
   std::string redis_tls_server_name;
   bool redis_tls_verify = true;  // false: no check of the server at all (tests only)
+  // redis+sentinel:// only: the password of the sentinels themselves (their
+  // `requirepass`), when they want one; the URL's credentials are the master's.
+  std::string redis_sentinel_password;
 
   // [history] (docs/history.md): "FACILITY_GLOB=ENTRIES[/TTL_SECONDS]",
   // first match wins; the channels of a matching facility keep a Redis

@@ -100,6 +100,7 @@ void BlockingRedis::connect(clock::time_point deadline) {
     target_ = RedisEndpoint{};
     target_.host = discovery.current().host;
     target_.port = discovery.current().port;
+    target_.password = endpoint_.sentinel_password;  // the sentinels' own (requirepass)
     const std::string prefix = fmt::format("redis at {}: ", describe_redis_endpoint(target_));
     std::string reason;
     try {

@@ -74,6 +74,9 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
   std::string message;
   std::string redis_url = env_or(env, "WSRELAY_REDIS_URL", default_redis_url);
   std::string prefix = env_or(env, "WSRELAY_PREFIX", "");
+  // Only from the environment, as the daemon's redis.sentinel_password: a
+  // flag would show it in the process list.
+  const std::string sentinel_password = env_or(env, "WSRELAY_REDIS_SENTINEL_PASSWORD", "");
   int expire_seconds = 3600;
   int timeout_ms = 5000;
   bool fetch = false;
@@ -142,6 +145,11 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
   try {
     endpoint = parse_redis_url(redis_url);
     if (endpoint.tls) throw ConfigError(std::string(tls_not_supported));
+    if (!sentinel_password.empty()) {
+      if (!endpoint.is_sentinel())
+        throw ConfigError("WSRELAY_REDIS_SENTINEL_PASSWORD: only with a redis+sentinel:// URL");
+      endpoint.sentinel_password = sentinel_password;
+    }
     Config checked;  // the daemon's rule for redis.prefix, word for word
     set_config_value(checked, "redis.prefix", prefix, "--prefix");
   } catch (const ConfigError& e) {

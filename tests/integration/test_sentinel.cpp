@@ -201,3 +201,55 @@ TEST_CASE("sentinel: wsrelay-publish finds the master through the sentinels",
   CHECK_THAT(bad_output,
              Catch::Matchers::Contains("no sentinel gave the address of master \"nosuchmaster\""));
 }
+
+TEST_CASE("sentinel: sentinels that want a password are asked with redis.sentinel_password",
+          "[gateway][sentinel][redis]") {
+  const std::string password = "s3ntinel-pw";
+  SentinelSet set("wsmaster", password);
+  {
+    // Without it the sentinels refuse to answer: not ready, and the log says why.
+    TestGateway gateway(sentinel_args(set));
+    REQUIRE(wait_until([&] { return log_has(gateway, "NOAUTH"); }, 10s, 20ms));
+    CHECK(get_status(gateway, "/readyz") == 503);
+  }
+  {
+    // A wrong one: refused, and never written to the log.
+    auto args = sentinel_args(set);
+    args.insert(args.end(), {"--set", "redis.sentinel_password=wrong-pw"});
+    TestGateway gateway(args);
+    REQUIRE(wait_until([&] { return log_has(gateway, "AUTH refused"); }, 10s, 20ms));
+    CHECK_FALSE(log_has(gateway, "wrong-pw"));
+    CHECK(get_status(gateway, "/readyz") == 503);
+  }
+  // From the environment, as a secret would come: discovery, the role check,
+  // and the +switch-master watch (its own connection, its own AUTH).
+  TestGateway gateway(sentinel_args(set), {"WSRELAY_REDIS_SENTINEL_PASSWORD=" + password});
+  REQUIRE(wait_readyz(gateway, 200, 10s));
+  CHECK_FALSE(log_has(gateway, password));
+  auto subscriber = open_ws(gateway, "/ws/pw?subscribe-broadcast");
+  {
+    RedisSync master(set.node(0).port());
+    sync_subscription(master, *subscriber, "broadcast:pw");
+  }
+  set.failover();
+  const std::string new_master = std::to_string(set.node(1).port());
+  REQUIRE(wait_until([&] { return log_has(gateway, "switched to 127.0.0.1:" + new_master); }, 15s,
+                     20ms));
+  REQUIRE(wait_readyz(gateway, 200, 10s));
+  {
+    RedisSync master(set.node(1).port());
+    sync_subscription(master, *subscriber, "broadcast:pw");
+  }
+
+  // wsrelay-publish takes it from WSRELAY_REDIS_SENTINEL_PASSWORD.
+  RedisSubscriberProbe probe(set.node(1).port(), {"broadcast:cli"});
+  TempDir dir("wsrelay-publish");
+  Process process({WSRELAY_PUBLISH_BINARY, "--redis", set.url(), "-f", "cli", "--timeout-ms",
+                   "3000", "-b", "hello"},
+                  dir.file("log"), {"WSRELAY_REDIS_SENTINEL_PASSWORD=" + password}, {"WSRELAY_"});
+  const auto code = process.wait_exit(20s);
+  INFO(process.log_contents());
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(probe.next_message(5s) == "hello");
+}

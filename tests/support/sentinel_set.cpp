@@ -19,7 +19,8 @@ std::string field(const RedisValue& entry, const std::string& name) {
 
 }  // namespace
 
-SentinelSet::SentinelSet(std::string master_name) : name_(std::move(master_name)) {
+SentinelSet::SentinelSet(std::string master_name, std::string password)
+    : name_(std::move(master_name)), password_(std::move(password)) {
   nodes_.push_back(std::make_unique<RedisServer>());
   nodes_.push_back(std::make_unique<RedisServer>(
       std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(nodes_[0]->port())}));
@@ -46,12 +47,15 @@ void SentinelSet::start_sentinel() {
   const std::uint16_t port = free_port();
   // Sentinel rewrites its configuration file (what it learns), so it lives
   // in the test's directory.
-  write_file(dir->file("sentinel.conf"),
-             "port " + std::to_string(port) + "\nbind 127.0.0.1\ndaemonize no\ndir " + dir->path() +
-                 "\nsentinel monitor " + name_ + " 127.0.0.1 " + std::to_string(nodes_[0]->port()) +
-                 " 2\nsentinel down-after-milliseconds " + name_ +
-                 " 1000\nsentinel failover-timeout " + name_ + " 4000\n" +
-                 "sentinel parallel-syncs " + name_ + " 1\n");
+  write_file(
+      dir->file("sentinel.conf"),
+      "port " + std::to_string(port) + "\nbind 127.0.0.1\ndaemonize no\ndir " + dir->path() +
+          "\nsentinel monitor " + name_ + " 127.0.0.1 " + std::to_string(nodes_[0]->port()) +
+          " 2\nsentinel down-after-milliseconds " + name_ + " 1000\nsentinel failover-timeout " +
+          name_ + " 4000\n" + "sentinel parallel-syncs " + name_ + " 1\n" +
+          (password_.empty()
+               ? std::string()
+               : "requirepass " + password_ + "\nsentinel sentinel-pass " + password_ + "\n"));
   sentinels_.push_back(std::make_unique<Process>(
       std::vector<std::string>{"redis-server", dir->file("sentinel.conf"), "--sentinel"},
       dir->file("sentinel.log")));
@@ -61,11 +65,11 @@ void SentinelSet::start_sentinel() {
 
 bool SentinelSet::sentinel_ready(std::size_t i) const {
   try {
-    RedisSync sentinel(sentinel_ports_[i], 500ms);
-    const RedisValue master = sentinel.command({"SENTINEL", "MASTER", name_});
+    const auto sentinel = ask(i, 500ms);
+    const RedisValue master = sentinel->command({"SENTINEL", "MASTER", name_});
     if (field(master, "num-other-sentinels") != "2" || field(master, "num-slaves") != "1")
       return false;
-    const RedisValue replicas = sentinel.command({"SENTINEL", "REPLICAS", name_});
+    const RedisValue replicas = sentinel->command({"SENTINEL", "REPLICAS", name_});
     return replicas.elements.size() == 1 && field(replicas.elements[0], "flags") == "slave" &&
            field(replicas.elements[0], "master-link-status") == "ok";
   } catch (const std::exception&) {
@@ -82,8 +86,8 @@ std::string SentinelSet::url() const {
 
 std::optional<std::uint16_t> SentinelSet::master_port(std::size_t i) const {
   try {
-    RedisSync sentinel(sentinel_ports_.at(i), 500ms);
-    const RedisValue reply = sentinel.command({"SENTINEL", "get-master-addr-by-name", name_});
+    const auto sentinel = ask(i, 500ms);
+    const RedisValue reply = sentinel->command({"SENTINEL", "get-master-addr-by-name", name_});
     if (reply.elements.size() != 2) return std::nullopt;
     return static_cast<std::uint16_t>(std::stoi(reply.elements[1].str));
   } catch (const std::exception&) {
@@ -92,9 +96,19 @@ std::optional<std::uint16_t> SentinelSet::master_port(std::size_t i) const {
 }
 
 void SentinelSet::failover() {
-  RedisSync sentinel(sentinel_ports_.at(0));
-  const RedisValue reply = sentinel.command({"SENTINEL", "FAILOVER", name_});
+  const auto sentinel = ask(0, 5s);
+  const RedisValue reply = sentinel->command({"SENTINEL", "FAILOVER", name_});
   if (reply.is_error()) throw std::runtime_error("SENTINEL FAILOVER: " + reply.str + "\n" + logs());
+}
+
+std::unique_ptr<RedisSync> SentinelSet::ask(std::size_t i,
+                                            std::chrono::milliseconds timeout) const {
+  auto sentinel = std::make_unique<RedisSync>(sentinel_ports_.at(i), timeout);
+  if (!password_.empty()) {
+    const RedisValue reply = sentinel->command({"AUTH", password_});
+    if (reply.is_error()) throw std::runtime_error("AUTH to sentinel: " + reply.str);
+  }
+  return sentinel;
 }
 
 std::string SentinelSet::logs() const {

@@ -20,8 +20,11 @@ class SentinelSet {
  public:
   // Returns when every sentinel knows the replica and the two other
   // sentinels (deadline 20 s), so a failover can be made at once. Throws
-  // std::runtime_error with the logs when it cannot start.
-  explicit SentinelSet(std::string master_name = "wsmaster");
+  // std::runtime_error with the logs when it cannot start. With a
+  // `password` the sentinels want it from every client (`requirepass`, and
+  // `sentinel sentinel-pass` between themselves); the fixture's own
+  // questions send it.
+  explicit SentinelSet(std::string master_name = "wsmaster", std::string password = {});
   ~SentinelSet();
   SentinelSet(const SentinelSet&) = delete;
   SentinelSet& operator=(const SentinelSet&) = delete;
@@ -43,8 +46,11 @@ class SentinelSet {
  private:
   void start_sentinel();
   bool sentinel_ready(std::size_t i) const;
+  // A connection to sentinel `i`, authenticated when the set has a password.
+  std::unique_ptr<RedisSync> ask(std::size_t i, std::chrono::milliseconds timeout) const;
 
   std::string name_;
+  std::string password_;
   std::vector<std::unique_ptr<RedisServer>> nodes_;
   std::vector<std::unique_ptr<TempDir>> dirs_;
   std::vector<std::uint16_t> sentinel_ports_;

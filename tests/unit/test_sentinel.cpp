@@ -187,3 +187,20 @@ TEST_CASE("sentinel discovery order", "[sentinel]") {
     CHECK_THAT(one.round_summary(), Contains("s:1: refused"));
   }
 }
+
+TEST_CASE("redis.sentinel_password: only with redis+sentinel://, on the endpoint, redacted",
+          "[sentinel][config]") {
+  Config config;
+  config.redis_url = "redis://cache:6379";
+  config.redis_sentinel_password = "s3ntinel";
+  CHECK_THAT(error_of([&] { validate(config); }),
+             Contains("redis.sentinel_password: only with a redis+sentinel:// redis.url"));
+  config.redis_url = "redis+sentinel://:m4ster@s1,s2/mymaster";
+  validate(config);
+  REQUIRE(config.redis);
+  CHECK(config.redis->sentinel_password == "s3ntinel");
+  CHECK(config.redis->password == "m4ster");  // the URL's are the master's
+  const std::string shown = to_toml(config, Secrets::redacted);
+  CHECK(shown.find("s3ntinel") == std::string::npos);
+  CHECK_THAT(shown, Contains("sentinel_password = \"REDACTED\""));
+}

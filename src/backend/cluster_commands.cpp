@@ -39,8 +39,9 @@ class ClusterCommands::Impl : public std::enable_shared_from_this<Impl> {
         refresh_timer_(executor_),
         retry_timer_(executor_) {}
 
-  void start(std::function<void()> on_state);
+  void start(std::function<void()> on_state, std::function<void(const SlotMap&)> on_map);
   void stop();
+  void refresh();
   bool up() const { return up_; }
   bool settled() const { return up_ && !router_.draining(); }
   bool send(std::string_view key, const std::vector<std::string_view>& args, ReplyCallback callback,
@@ -74,7 +75,6 @@ class ClusterCommands::Impl : public std::enable_shared_from_this<Impl> {
   void drain_changed(bool was_draining);
   void retry_later(const CommandPtr& command);
   void on_retry_tick();
-  void refresh();
   void apply(SlotMap map);
   void update();
   void arm_refresh();
@@ -98,11 +98,14 @@ class ClusterCommands::Impl : public std::enable_shared_from_this<Impl> {
   bool up_ = false;
   bool stopped_ = false;
   std::function<void()> on_state_;
+  std::function<void(const SlotMap&)> on_map_;
   RateLimitedLog refresh_log_;
 };
 
-void ClusterCommands::Impl::start(std::function<void()> on_state) {
+void ClusterCommands::Impl::start(std::function<void()> on_state,
+                                  std::function<void(const SlotMap&)> on_map) {
   on_state_ = std::move(on_state);
+  on_map_ = std::move(on_map);
   auto options = options_;
   options.name = "cluster";
   seeds_ = std::make_unique<RedisConnection>(executor_, std::move(options));
@@ -333,6 +336,7 @@ void ClusterCommands::Impl::apply(SlotMap map) {
     return true;
   });
   update();
+  if (on_map_ && !stopped_) on_map_(*router_.map());
 }
 
 void ClusterCommands::Impl::update() {
@@ -367,8 +371,13 @@ ClusterCommands::~ClusterCommands() {
   impl_->stop();
 }
 
-void ClusterCommands::start(std::function<void()> on_state) {
-  impl_->start(std::move(on_state));
+void ClusterCommands::start(std::function<void()> on_state,
+                            std::function<void(const SlotMap&)> on_map) {
+  impl_->start(std::move(on_state), std::move(on_map));
+}
+
+void ClusterCommands::refresh() {
+  impl_->refresh();
 }
 
 void ClusterCommands::stop() {

@@ -32,6 +32,7 @@
 
 #include <wsrelay/backend/redis_connection.hpp>
 #include <wsrelay/runtime/net.hpp>
+#include <wsrelay/wire/cluster.hpp>
 
 namespace wsrelay {
 
@@ -47,11 +48,16 @@ class ClusterCommands {
   ClusterCommands(const ClusterCommands&) = delete;
   ClusterCommands& operator=(const ClusterCommands&) = delete;
 
-  void start(std::function<void()> on_state);
+  // `on_map` (optional) gets every slot map read, changed or not
+  // (sharded pub/sub places its channels by it).
+  void start(std::function<void()> on_state, std::function<void(const SlotMap&)> on_map = {});
   // Closes every connection; no callback runs afterwards.
   void stop();
   bool up() const;
   bool settled() const;
+  // Reads the slot map again (one read at a time; a request made meanwhile
+  // reads it again after).
+  void refresh();
 
   // Sends `args` to the owner of `key`'s slot (empty key: as send_unkeyed),
   // while up() (when that master's connection is not up yet, the command

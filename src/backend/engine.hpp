@@ -61,6 +61,10 @@ struct EngineHandlers {
   // redis.max_message_bytes and was dropped: `bytes` is its size (for a
   // stored one: more than the limit, by how much unknown).
   std::function<void(std::string_view channel, std::size_t bytes)> on_oversized;
+  // These channels are no longer subscribed, the others still are (sharded
+  // pub/sub: one shard's link dropped, or their slot moved to another
+  // shard); each is confirmed again through on_subscribed.
+  std::function<void(const std::vector<std::string>& channels)> on_unconfirmed;
 };
 
 // Why a client publish was not carried out.

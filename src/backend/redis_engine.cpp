@@ -26,6 +26,11 @@
 namespace wsrelay {
 namespace {
 
+// Why this value: a lost shard channel (its slot moved, or its master
+// failed) waits for a new slot map; asking at most ten times a second keeps
+// a cluster that answers -CLUSTERDOWN for a while from being asked in a loop.
+constexpr std::chrono::milliseconds shard_refresh_delay{100};
+
 // Why this value: ten silent seconds before a PING, ten more to answer it.
 // Long enough that a Redis busy with a slow command is not taken for dead
 // (it still answers other clients with -BUSY, which counts as a sign of
@@ -42,7 +47,9 @@ RedisEngine::State::State(const Config& config, net::any_io_executor executor, M
       max_bytes_(config.redis_pending_max_bytes),
       max_message_bytes_(config.redis_max_message_bytes),
       prefix_(config.prefix),
-      history_(!config.history_rules.empty()) {
+      history_(!config.history_rules.empty()),
+      backlog_limit_(config.redis_subscriber_backlog_bytes),
+      shard_refresh_timer_(executor_) {
   RedisConnectionOptions options;
   options.endpoint = *config.redis;
   options.connect_timeout = std::chrono::milliseconds(config.redis_connect_timeout_ms);
@@ -59,8 +66,13 @@ RedisEngine::State::State(const Config& config, net::any_io_executor executor, M
   options.name = "subscriber";
   options.subscriber = true;
   options.max_message_bytes = config.redis_max_message_bytes;
-  subscriber_ = std::make_unique<SubscriberLink>(executor_, options,
-                                                 config.redis_subscriber_backlog_bytes, metrics);
+  if (config.redis_sharded) {
+    sharded_ = std::make_unique<ShardedSubscriptions>();
+    shard_options_ = options;
+  } else {
+    subscriber_ = std::make_unique<SubscriberLink>(executor_, options,
+                                                   config.redis_subscriber_backlog_bytes, metrics);
+  }
   options.name = "command";
   options.subscriber = false;
   options.max_message_bytes = 0;
@@ -96,11 +108,19 @@ void RedisEngine::State::start(EngineHandlers handlers) {
     if (self && !self->stopped_ && self->handlers_.on_gap)
       self->handlers_.on_gap(std::move(channels));
   };
-  subscriber_->start(std::move(link));
+  if (subscriber_) subscriber_->start(std::move(link));
   if (cluster_) {
-    cluster_->start([weak] {
-      if (auto self = weak.lock()) self->on_cluster_state();
-    });
+    std::function<void(const SlotMap&)> on_map;
+    if (sharded_)
+      on_map = [weak](const SlotMap& map) {
+        auto self = weak.lock();
+        if (self && !self->stopped_) self->act_sharded(self->sharded_->set_map(map));
+      };
+    cluster_->start(
+        [weak] {
+          if (auto self = weak.lock()) self->on_cluster_state();
+        },
+        std::move(on_map));
   } else {
     command_->start([weak](bool up) {
       if (auto self = weak.lock()) self->on_command_state(up);
@@ -120,7 +140,11 @@ void RedisEngine::State::start(EngineHandlers handlers) {
 void RedisEngine::State::stop() {
   if (stopped_) return;
   stopped_ = true;
-  subscriber_->stop();
+  if (subscriber_) subscriber_->stop();
+  for (auto& [address, link] : shard_links_) link->stop();
+  shard_links_.clear();
+  if (sharded_) sharded_ = std::make_unique<ShardedSubscriptions>();
+  shard_refresh_timer_.cancel();
   if (command_) command_->stop();
   if (cluster_) cluster_->stop();
   if (watch_) watch_->stop();
@@ -134,16 +158,19 @@ void RedisEngine::State::stop() {
 
 void RedisEngine::State::subscribe(const std::vector<std::string>& channels) {
   if (stopped_ || channels.empty()) return;
+  if (sharded_) return act_sharded(sharded_->subscribe(channels));
   act(subscriptions_.subscribe(channels));
 }
 
 void RedisEngine::State::unsubscribe(const std::vector<std::string>& channels) {
   if (stopped_ || channels.empty()) return;
+  if (sharded_) return act_sharded(sharded_->unsubscribe(channels));
   act(subscriptions_.unsubscribe(channels));
 }
 
 void RedisEngine::State::barrier(std::function<void()> callback) {
   if (stopped_) return;
+  if (sharded_) return act_sharded(sharded_->barrier(std::move(callback)));
   act(subscriptions_.barrier(std::move(callback)));
 }
 
@@ -151,7 +178,15 @@ void RedisEngine::State::barrier(std::function<void()> callback) {
 void RedisEngine::State::act(SubscriptionTracker::Events events) {
   for (const auto& command : events.send)
     subscriber_->send(std::vector<std::string_view>(command.begin(), command.end()));
-  for (auto& [channel, error] : events.refused) {
+  report(events.refused, events.confirmed, events.barriers_done, events.unexpected_error);
+  if (events.settled) update_gate();
+}
+
+void RedisEngine::State::report(std::vector<std::pair<std::string, std::string>>& refused,
+                                const std::vector<std::string>& confirmed,
+                                std::vector<std::function<void()>>& barriers_done,
+                                const std::string& unexpected_error) {
+  for (auto& [channel, error] : refused) {
     ++metrics_.redis_subscribe_refused;
     // A channel name holds what clients chose (facility, session cookie,
     // claims), and each new one refused would be a line: escaped, and one
@@ -163,18 +198,106 @@ void RedisEngine::State::act(SubscriptionTracker::Events events) {
           printable(channel), error, suppressed);
     if (handlers_.on_refused) handlers_.on_refused(channel, error);
   }
-  for (const auto& channel : events.confirmed)
+  for (const auto& channel : confirmed)
     if (handlers_.on_subscribed) handlers_.on_subscribed(channel);
-  for (const auto& done : events.barriers_done)
+  for (const auto& done : barriers_done)
     if (done) done();
-  if (!events.unexpected_error.empty()) {
+  if (!unexpected_error.empty()) {
     std::uint64_t suppressed = 0;
     if (subscriber_error_log_.should_log(suppressed)) {
       spdlog::warn("redis subscriber: error reply: {} ({} other(s) since the previous line)",
-                   events.unexpected_error, suppressed);
+                   printable(unexpected_error), suppressed);
     }
   }
-  if (events.settled) update_gate();
+}
+
+// Opens and closes the shards' subscribers, writes on each what the core
+// asks for, then reports the rest. The channels that lost their
+// subscription are unconfirmed before anything is confirmed: a channel
+// moved and confirmed in one call must end up confirmed.
+void RedisEngine::State::act_sharded(ShardedSubscriptions::Events events) {
+  for (const auto& address : events.open) open_shard(address);
+  for (const auto& address : events.close) {
+    auto it = shard_links_.find(address);
+    if (it == shard_links_.end()) continue;
+    spdlog::info("redis subscriber: {} is no longer a master; its subscriber is closed",
+                 describe_host_port(address));
+    it->second->stop();
+    shard_links_.erase(it);
+    shard_ever_up_.erase(address);
+  }
+  for (const auto& [address, command] : events.send)
+    if (auto it = shard_links_.find(address); it != shard_links_.end())
+      it->second->send(std::vector<std::string_view>(command.begin(), command.end()));
+  if (!events.unconfirmed.empty() && handlers_.on_unconfirmed)
+    handlers_.on_unconfirmed(events.unconfirmed);
+  report(events.refused, events.confirmed, events.barriers_done, events.unexpected_error);
+  if (events.refresh) arm_shard_refresh();
+  metrics_.redis_channels = sharded_->subscribed_count();
+  // Either way: a channel lost by its shard closes the gate until it is
+  // subscribed again, as a drop does, and a master added or removed by a
+  // map changes readiness.
+  update_gate();
+  if (const bool up = sharded_->up(); up != (metrics_.redis_subscriber_up == 1)) {
+    metrics_.redis_subscriber_up = up ? 1 : 0;
+    if (handlers_.on_ready) handlers_.on_ready(ready());
+  }
+}
+
+void RedisEngine::State::open_shard(const HostPort& address) {
+  if (shard_links_.contains(address)) return;
+  auto options = shard_options_;
+  options.endpoint.cluster_seeds.clear();
+  options.endpoint.host = address.host;
+  options.endpoint.port = address.port;
+  options.name = "subscriber " + describe_host_port(address);
+  auto link = std::make_unique<SubscriberLink>(executor_, options, backlog_limit_, metrics_);
+  std::weak_ptr<State> weak = weak_from_this();
+  SubscriberLink::Handlers handlers;
+  handlers.on_state = [weak, address](bool up) {
+    if (auto self = weak.lock()) self->on_shard_state(address, up);
+  };
+  handlers.on_push = [weak, address](const Push& push, const DeliveryHold& hold) {
+    if (auto self = weak.lock()) self->on_shard_push(address, push, hold);
+  };
+  handlers.on_gap = [weak](std::vector<std::string> channels) {
+    auto self = weak.lock();
+    if (self && !self->stopped_ && self->handlers_.on_gap)
+      self->handlers_.on_gap(std::move(channels));
+  };
+  link->start(std::move(handlers));
+  shard_links_.emplace(address, std::move(link));
+}
+
+void RedisEngine::State::on_shard_state(const HostPort& address, bool up) {
+  WSRELAY_ASSERT_ON(executor_);
+  if (stopped_) return;
+  if (up && std::exchange(shard_ever_up_[address], true)) ++metrics_.redis_reconnects;
+  act_sharded(sharded_->link_state(address, up));
+}
+
+void RedisEngine::State::on_shard_push(const HostPort& address, const Push& push,
+                                       const DeliveryHold& hold) {
+  WSRELAY_ASSERT_ON(executor_);
+  if (stopped_) return;
+  if (push.kind == Push::Kind::message || push.kind == Push::Kind::oversized ||
+      push.kind == Push::Kind::other)
+    return on_push(push, hold);
+  act_sharded(sharded_->on_reply(address, push));
+}
+
+// The map is read again by the command side (ClusterCommands), which hands
+// every read to the core (start: on_map).
+void RedisEngine::State::arm_shard_refresh() {
+  if (shard_refresh_armed_ || stopped_) return;
+  shard_refresh_armed_ = true;
+  shard_refresh_timer_.expires_after(shard_refresh_delay);
+  shard_refresh_timer_.async_wait([weak = weak_from_this()](error_code ec) {
+    auto self = weak.lock();
+    if (!self || ec || self->stopped_) return;
+    self->shard_refresh_armed_ = false;
+    self->cluster_->refresh();
+  });
 }
 
 void RedisEngine::State::on_subscriber_state(bool up) {
@@ -232,13 +355,13 @@ void RedisEngine::State::on_push(const Push& push, const DeliveryHold& hold) {
   if (stopped_) return;
   if (push.kind == Push::Kind::message) {
     ++metrics_.messages_from_redis;
-    if (subscriptions_.wants(push.channel) && handlers_.on_message)
+    if (wants(push.channel) && handlers_.on_message)
       handlers_.on_message(push.channel, push.payload, hold, push.received);
     return;
   }
   if (push.kind == Push::Kind::oversized) {
     ++metrics_.messages_from_redis;
-    if (subscriptions_.wants(push.channel) && handlers_.on_oversized)
+    if (wants(push.channel) && handlers_.on_oversized)
       handlers_.on_oversized(push.channel, static_cast<std::size_t>(push.count));
     return;
   }

@@ -155,7 +155,7 @@ void RedisEngine::State::command(std::vector<std::string> argv, std::size_t max_
 // own thread, and a publish to the new master while the subscriber is
 // still on the old one would miss the gateway's own browsers.
 void RedisEngine::State::update_gate() {
-  queue_.set_open(command_settled() && subscriptions_.settled() &&
+  queue_.set_open(command_settled() && subscriptions_settled() &&
                   (!watch_ || command_->node() == subscriber_->node()));
   pump();
 }
@@ -320,7 +320,11 @@ bool RedisEngine::State::send_command(std::string_view key,
 
 // PUBLISH has no key: with a cluster every one leaves on one connection
 // (cluster_commands.hpp: send_unkeyed), so they reach the cluster in order.
+// SPUBLISH (redis.sharded) goes to the master of the channel's slot, where
+// its subscribers are, in the order made (ordered, as SET).
 bool RedisEngine::State::publish_command(const PublishOp& op, RedisConnection::ReplyCallback done) {
+  if (sharded_)
+    return cluster_->send(op.channel, {"SPUBLISH", op.channel, op.payload}, std::move(done));
   if (cluster_) return cluster_->send_unkeyed({"PUBLISH", op.channel, op.payload}, std::move(done));
   return command_->send({"PUBLISH", op.channel, op.payload}, std::move(done));
 }

@@ -8,6 +8,7 @@
 // publish queue and its gate).
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include <wsrelay/backend/publish_queue.hpp>
 #include <wsrelay/backend/redis_connection.hpp>
 #include <wsrelay/backend/redis_engine.hpp>
+#include <wsrelay/backend/sharded_subscriptions.hpp>
 #include <wsrelay/backend/subscriber_link.hpp>
 #include <wsrelay/backend/subscription_tracker.hpp>
 #include <wsrelay/runtime/net.hpp>
@@ -39,7 +41,7 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
 
   void start(EngineHandlers handlers);
   void stop();
-  bool ready() const { return !stopped_ && subscriber_->up() && command_up(); }
+  bool ready() const { return !stopped_ && subscriber_up() && command_up(); }
   void subscribe(const std::vector<std::string>& channels);
   void unsubscribe(const std::vector<std::string>& channels);
   void barrier(std::function<void()> callback);
@@ -54,11 +56,29 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
  private:
   // redis_engine.cpp
   void act(SubscriptionTracker::Events events);
+  // What either subscriptions core reports alike.
+  void report(std::vector<std::pair<std::string, std::string>>& refused,
+              const std::vector<std::string>& confirmed,
+              std::vector<std::function<void()>>& barriers_done,
+              const std::string& unexpected_error);
+  bool subscriber_up() const { return sharded_ ? sharded_->up() : subscriber_->up(); }
+  bool subscriptions_settled() const {
+    return sharded_ ? sharded_->settled() : subscriptions_.settled();
+  }
+  bool wants(std::string_view channel) const {
+    return sharded_ ? sharded_->wants(channel) : subscriptions_.wants(channel);
+  }
   void on_subscriber_state(bool up);
   void on_command_state(bool up);
   void on_push(const Push& push, const DeliveryHold& hold);
   void on_sentinel_event(const Push& push);
   void on_cluster_state();
+  // redis.sharded: one SubscriberLink per master (sharded_subscriptions.hpp).
+  void act_sharded(ShardedSubscriptions::Events events);
+  void open_shard(const HostPort& address);
+  void on_shard_state(const HostPort& address, bool up);
+  void on_shard_push(const HostPort& address, const Push& push, const DeliveryHold& hold);
+  void arm_shard_refresh();
   // The command side: the one connection, or (redis+cluster://) the
   // connection to the master of `key`'s slot.
   bool command_up() const { return cluster_ ? cluster_->up() : command_->up(); }
@@ -91,7 +111,16 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   std::size_t max_message_bytes_;
   std::string prefix_;
   bool history_;  // history.facilities set: the scripts are loaded on every connection
-  std::unique_ptr<SubscriberLink> subscriber_;
+  std::unique_ptr<SubscriberLink> subscriber_;  // null with redis.sharded
+  // redis.sharded: the subscriptions core, and a subscriber per master,
+  // made from shard_options_ (the subscriber's, the address aside).
+  std::unique_ptr<ShardedSubscriptions> sharded_;
+  std::map<HostPort, std::unique_ptr<SubscriberLink>> shard_links_;
+  std::map<HostPort, bool> shard_ever_up_;
+  RedisConnectionOptions shard_options_;
+  std::size_t backlog_limit_ = 0;
+  net::steady_timer shard_refresh_timer_;
+  bool shard_refresh_armed_ = false;
   std::unique_ptr<RedisConnection> command_;  // null with redis+cluster://
   std::unique_ptr<ClusterCommands> cluster_;  // redis+cluster:// only
   // Sentinel endpoints: a connection to one sentinel at a time, subscribed

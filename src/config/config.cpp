@@ -65,7 +65,7 @@ std::string check_cidr_list(const Config& c) {
 }
 
 // Order here is the order of to_toml() and of the sample file.
-const std::array<Field, 94> kFields{{
+const std::array<Field, 95> kFields{{
     {"server", "listen", "listen", &Config::listen, 0, 0, check_listen},
     {"server", "websocket_url", "websocket_url", &Config::websocket_url, 0, 0, check_websocket_url},
     {"server", "threads", "threads", &Config::threads, 0, 256},
@@ -119,6 +119,7 @@ const std::array<Field, 94> kFields{{
     {"redis", "tls_verify", "redis_tls_verify", &Config::redis_tls_verify},
     {"redis", "sentinel_password", "redis_sentinel_password", &Config::redis_sentinel_password, 0,
      0, nullptr, false, redact_if_set},
+    {"redis", "sharded", "redis_sharded", &Config::redis_sharded},
     {"websocket", "heartbeat", "heartbeat", &Config::heartbeat, 0, 0, nullptr, kReloadable},
     {"websocket", "heartbeat_interval_seconds", "heartbeat_interval_seconds",
      &Config::heartbeat_interval_seconds, 1, 86400, nullptr, kReloadable},
@@ -468,6 +469,7 @@ void validate(Config& config) {
   validate_publish_api(config);
   validate_command_channel(config);
   validate_routes(config);
+  validate_sharded(config);
   validate_history(config);
 }
 

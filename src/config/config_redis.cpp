@@ -399,6 +399,10 @@ void validate_redis(Config& config) {
       throw ConfigError("redis.sentinel_password: only with a redis+sentinel:// redis.url");
     config.redis->sentinel_password = config.redis_sentinel_password;
   }
+  if (config.redis_sharded && (!config.redis || !config.redis->is_cluster()))
+    throw ConfigError(
+        "redis.sharded: only with a redis+cluster:// redis.url (sharded pub/sub is Redis "
+        "Cluster's)");
 }
 
 std::string check_history_facilities(const Config& c) {
@@ -406,6 +410,16 @@ std::string check_history_facilities(const Config& c) {
   for (const std::string& rule : c.history_facilities)
     if (!parse_history_rule(rule, c.history_ttl_seconds, error)) return error;
   return {};
+}
+
+void validate_sharded(const Config& config) {
+  if (!config.redis_sharded) return;
+  for (const Route& route : config.routes)
+    if (route.pattern)
+      throw ConfigError(fmt::format(
+          "redis.sharded: the route of facility \"{}\" subscribes a pattern, and sharded "
+          "pub/sub has no pattern subscribe",
+          route.facility));
 }
 
 void validate_history(Config& config) {

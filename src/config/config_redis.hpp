@@ -21,5 +21,8 @@ std::string redact_if_set(std::string_view value);
 // application's own, published to with a plain PUBLISH).
 std::string check_history_facilities(const Config& c);
 void validate_history(Config& config);
+// redis.sharded: no pattern route (sharded pub/sub has no pattern
+// subscribe); after validate_routes. The URL check is validate_redis's.
+void validate_sharded(const Config& config);
 
 }  // namespace wsrelay

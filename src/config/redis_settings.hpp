@@ -72,6 +72,9 @@ struct RedisSettings {
   // redis+sentinel:// only: the password of the sentinels themselves (their
   // `requirepass`), when they want one; the URL's credentials are the master's.
   std::string redis_sentinel_password;
+  // redis+cluster:// only: sharded pub/sub (SSUBSCRIBE / SPUBLISH, Redis 7),
+  // each channel on the master of its slot, one subscriber per master.
+  bool redis_sharded = false;
 
   // [history] (docs/history.md): "FACILITY_GLOB=ENTRIES[/TTL_SECONDS]",
   // first match wins; the channels of a matching facility keep a Redis

@@ -86,6 +86,15 @@ void ChannelTable::link_down() {
   }
 }
 
+void ChannelTable::link_down(const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    auto it = channels_.find(name);
+    if (it == channels_.end()) continue;
+    it->second.resync = it->second.resync || it->second.confirmed;
+    it->second.confirmed = false;
+  }
+}
+
 std::vector<ChannelTable::ShardIndex> ChannelTable::refused(const std::string& name) {
   auto it = channels_.find(name);
   if (it == channels_.end()) return {};

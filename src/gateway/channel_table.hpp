@@ -77,6 +77,9 @@ class ChannelTable {
   bool confirmed(const std::string& channel, std::vector<Request>& ready);
   // The subscriber link dropped: nothing is confirmed until it is again.
   void link_down();
+  // The same for these channels only (sharded pub/sub: one shard's link
+  // dropped, or their slot moved).
+  void link_down(const std::vector<std::string>& channels);
   // The backend refused `channel`: it is forgotten (a later session starts
   // with a fresh SUBSCRIBE). Returns the shards that had it.
   std::vector<ShardIndex> refused(const std::string& channel);
@@ -92,7 +95,9 @@ class ChannelTable {
   const std::vector<ShardIndex>* message(std::string_view channel, Hash hash) {
     auto it = channels_.find(channel);
     // Nobody else can be waiting for a message on an unconfirmed channel: a
-    // channel only becomes unconfirmed when it is new or the link dropped.
+    // channel only becomes unconfirmed when it is new or its subscription
+    // is gone (the link dropped; sharded: its shard's link, or its slot left
+    // the node, which says so after every message it sent on it).
     if (it == channels_.end() || !it->second.confirmed || it->second.shards.empty()) return nullptr;
     it->second.last = hash();
     ++it->second.live;

@@ -26,6 +26,11 @@ void Hub::start() {
   };
   handlers.on_subscribed = [this](const std::string& channel) { on_subscribed(channel); };
   handlers.on_link = [this](bool up) { on_link(up); };
+  handlers.on_unconfirmed = [this](const std::vector<std::string>& channels) {
+    if (channels.empty()) return;  // interrupt_history({}) would mean every channel
+    table_.link_down(channels);
+    interrupt_history(channels);
+  };
   handlers.on_refused = [this](const std::string& channel, std::string_view why) {
     on_refused(channel, why);
   };

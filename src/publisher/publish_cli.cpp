@@ -13,6 +13,7 @@
 
 #include <wsrelay/config/config.hpp>
 #include <wsrelay/publisher/publisher.hpp>
+#include <wsrelay/wire/printable.hpp>
 
 #ifndef WSRELAY_VERSION
 #define WSRELAY_VERSION "unknown"
@@ -77,6 +78,13 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
   // Only from the environment, as the daemon's redis.sentinel_password: a
   // flag would show it in the process list.
   const std::string sentinel_password = env_or(env, "WSRELAY_REDIS_SENTINEL_PASSWORD", "");
+  const std::string sharded_env = env_or(env, "WSRELAY_REDIS_SHARDED", "false");
+  bool sharded = sharded_env == "true" || sharded_env == "1";
+  if (!sharded && sharded_env != "false" && sharded_env != "0") {
+    err << "wsrelay-publish: WSRELAY_REDIS_SHARDED: expected true or false, got \""
+        << printable(sharded_env) << "\"\n";
+    return publish_exit::usage;
+  }
   int expire_seconds = 3600;
   int timeout_ms = 5000;
   bool fetch = false;
@@ -115,9 +123,13 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
       ->capture_default_str();
   app.add_option("--redis", redis_url,
                  "Redis URL: redis://[user:password@]host[:port][/db], unix:///path.sock[?db=N] or "
-                 "redis+sentinel://host:port,host:port/mastername[/db] "
+                 "redis+sentinel://host:port,host:port/mastername[/db] or "
+                 "redis+cluster://host:port,host:port "
                  "(default: $WSRELAY_REDIS_URL, else redis://127.0.0.1:6379)")
       ->type_name("URL");
+  app.add_flag("--sharded,!--no-sharded", sharded,
+               "the gateway's redis.sharded: publish with SPUBLISH on each channel's shard "
+               "(redis+cluster:// only; default: $WSRELAY_REDIS_SHARDED, else off)");
   app.add_option("--prefix", prefix,
                  "the gateway's redis.prefix, put before every channel name "
                  "(default: $WSRELAY_PREFIX, else none)")
@@ -150,6 +162,8 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
         throw ConfigError("WSRELAY_REDIS_SENTINEL_PASSWORD: only with a redis+sentinel:// URL");
       endpoint.sentinel_password = sentinel_password;
     }
+    if (sharded && !endpoint.is_cluster())
+      throw ConfigError("--sharded: only with a redis+cluster:// URL");
     Config checked;  // the daemon's rule for redis.prefix, word for word
     set_config_value(checked, "redis.prefix", prefix, "--prefix");
   } catch (const ConfigError& e) {
@@ -170,6 +184,7 @@ int publish_main(int argc, const char* const* argv, std::istream& in, std::ostre
   }
 
   Publisher publisher(endpoint, prefix, std::chrono::milliseconds(timeout_ms));
+  publisher.set_sharded(sharded);
   try {
     if (fetch) {
       auto stored = publisher.fetch_message(target.facility, audience, name);

@@ -48,15 +48,15 @@ std::vector<std::string> target_channels(const PublishTarget& target, std::strin
 }
 
 std::vector<std::vector<std::string>> publish_commands(const std::vector<std::string>& channels,
-                                                       std::string_view message,
-                                                       int expire_seconds) {
+                                                       std::string_view message, int expire_seconds,
+                                                       bool sharded) {
   std::vector<std::vector<std::string>> commands;
   const bool store = expire_seconds > 0;
   commands.reserve(channels.size() * (store ? 2 : 1) + (store ? 2 : 0));
   if (store) commands.push_back({"MULTI"});
   const std::string text(message);
   for (const std::string& channel : channels) {
-    commands.push_back({"PUBLISH", channel, text});
+    commands.push_back({sharded ? "SPUBLISH" : "PUBLISH", channel, text});
     if (store) commands.push_back({"SET", channel, text, "EX", std::to_string(expire_seconds)});
   }
   if (store) commands.push_back({"EXEC"});
@@ -71,12 +71,13 @@ long long Publisher::publish(const PublishTarget& target, std::string_view messa
   if (auto error = check_target(target); !error.empty()) throw std::invalid_argument(error);
   if (expire_seconds < 0) throw std::invalid_argument("expire_seconds must not be negative");
   const auto channels = target_channels(target, prefix_);
-  if (redis_.endpoint().is_cluster() && expire_seconds > 0 && channels.size() > 1) {
-    // A cluster runs a transaction on the keys of one slot: one per channel.
+  if (sharded_ || (redis_.endpoint().is_cluster() && expire_seconds > 0 && channels.size() > 1)) {
+    // A cluster runs a transaction on the keys of one slot, and SPUBLISH on
+    // the channel's own shard: one per channel.
     long long receivers = 0;
     for (const auto& channel : channels) {
-      const auto commands = publish_commands({channel}, message, expire_seconds);
-      receivers += receivers_of(redis_.pipeline_at(channel, commands), true);
+      const auto commands = publish_commands({channel}, message, expire_seconds, sharded_);
+      receivers += receivers_of(redis_.pipeline_at(channel, commands), expire_seconds > 0);
     }
     return receivers;
   }
@@ -85,6 +86,12 @@ long long Publisher::publish(const PublishTarget& target, std::string_view messa
   return receivers_of(
       expire_seconds > 0 ? redis_.pipeline_at(key, commands) : redis_.pipeline(commands),
       expire_seconds > 0);
+}
+
+void Publisher::set_sharded(bool sharded) {
+  if (sharded && !redis_.endpoint().is_cluster())
+    throw std::invalid_argument("sharded pub/sub needs a redis+cluster:// URL");
+  sharded_ = sharded;
 }
 
 long long Publisher::receivers_of(const std::vector<RespValue>& replies, bool transaction) {

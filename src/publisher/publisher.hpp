@@ -57,9 +57,11 @@ std::vector<std::string> target_channels(const PublishTarget& target, std::strin
 // connection either gets the message live or reads it stored (the gateway
 // drops the duplicate of one it got both ways). PUBLISHes alone have no such
 // pair, and each channel is independent of the others.
+// `sharded` (redis.sharded): SPUBLISH instead of PUBLISH, for one channel
+// at a time (a cluster keeps a transaction to one slot).
 std::vector<std::vector<std::string>> publish_commands(const std::vector<std::string>& channels,
-                                                       std::string_view message,
-                                                       int expire_seconds);
+                                                       std::string_view message, int expire_seconds,
+                                                       bool sharded = false);
 
 // The publisher of an application. Connects on first use (and again after a
 // failure); every method throws RedisError when Redis cannot be reached, does
@@ -89,6 +91,9 @@ class Publisher {
                                            std::string_view name = {});
 
   const std::string& prefix() const { return prefix_; }
+  // The gateway's redis.sharded: publish with SPUBLISH, each channel on its
+  // shard. Throws std::invalid_argument without a redis+cluster:// endpoint.
+  void set_sharded(bool sharded);
 
  private:
   // The receivers counted in the replies of publish_commands (in a
@@ -97,6 +102,7 @@ class Publisher {
 
   BlockingRedis redis_;
   std::string prefix_;
+  bool sharded_ = false;
 };
 
 }  // namespace wsrelay

@@ -206,7 +206,12 @@ Push classify_push(RespValue value) {
   }
   auto& e = value.elements;
   if (e.empty() || !is_bulk(e[0])) return push;
-  const std::string_view kind = e[0].str;
+  std::string_view kind = e[0].str;
+  // Sharded pub/sub (redis.sharded) says the same with an "s" before: the
+  // connection is one or the other, never both.
+  if (!kind.empty() && (kind[0] == 's' || kind[0] == 'S'))
+    for (std::string_view sharded : {"smessage", "ssubscribe", "sunsubscribe"})
+      if (equals_ascii_nocase(kind, sharded)) kind.remove_prefix(1);
   if (e.size() == 3 && equals_ascii_nocase(kind, "message") && is_bulk(e[1]) && is_bulk(e[2])) {
     push.kind = Push::Kind::message;
     push.channel = std::move(e[1].str);

@@ -73,7 +73,8 @@ struct Push {
     // A pattern's replies ("pmessage", "psubscribe", "punsubscribe") are
     // the same kinds, with `channel` the pattern's subscription key
     // (pattern_key(), routes.hpp): the gateway's sessions subscribe to the
-    // pattern, not to the channel that matched it.
+    // pattern, not to the channel that matched it. Sharded pub/sub's
+    // ("smessage", "ssubscribe", "sunsubscribe") are the same kinds too.
     pong,   // +PONG, or ["pong", payload] while subscribed; payload = PING's argument
     error,  // -ERR ...; payload = the message
     other,

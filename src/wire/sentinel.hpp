@@ -17,6 +17,7 @@
 // one keeps being asked first; when the master it named turned out unusable
 // (unreachable, or a replica), the next round starts one further on, so a
 // sentinel with a stale view is not asked first again and again.
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -34,6 +35,7 @@ struct HostPort {
   std::uint16_t port = 0;
 
   bool operator==(const HostPort&) const = default;
+  auto operator<=>(const HostPort&) const = default;
 };
 
 // "host:port", "[v6]:port" for an IPv6 address.

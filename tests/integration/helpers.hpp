@@ -148,6 +148,29 @@ inline void sync_subscription(RedisSync& redis, WsClient& client, const std::str
   sync_subscriptions(redis, {&client}, channel, timeout);
 }
 
+// Every <prefix>1..<prefix>N in order as a subsequence (at least once: a
+// publish in flight when a connection dropped is sent again).
+inline int in_order_through(const std::vector<std::string>& got, const std::string& prefix) {
+  int next = 1;
+  for (const auto& payload : got)
+    if (payload == prefix + std::to_string(next)) ++next;
+  return next - 1;
+}
+
+// Reads onto `got` until `prefix`1..N are in it in order (or 20 s passed).
+inline void read_more(WsClient& client, const std::string& prefix, int n,
+                      std::vector<std::string>& got) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (in_order_through(got, prefix) < n && std::chrono::steady_clock::now() < deadline)
+    if (auto m = client.read(200ms)) got.push_back(m->data);
+}
+
+inline std::vector<std::string> read_through(WsClient& client, const std::string& prefix, int n) {
+  std::vector<std::string> got;
+  read_more(client, prefix, n, got);
+  return got;
+}
+
 // Waits until GET `key` is `value`: the gateway's SET follows its PUBLISH, so
 // having seen the PUBLISH does not mean the SET is done.
 inline bool wait_stored(RedisSync& redis, const std::string& key, const std::string& value,

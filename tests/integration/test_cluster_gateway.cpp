@@ -51,28 +51,6 @@ void wait_subscriber_on(const Gateway& gateway, std::uint16_t port) {
       5s, 20ms));
 }
 
-// Every <prefix>1..<prefix>N in order as a subsequence (at least once: a
-// publish in flight when a connection dropped is sent again).
-int in_order_through(const std::vector<std::string>& got, const std::string& prefix) {
-  int next = 1;
-  for (const auto& payload : got)
-    if (payload == prefix + std::to_string(next)) ++next;
-  return next - 1;
-}
-
-// Reads onto `got` until `prefix`1..N are in it in order (or 20 s passed).
-void read_more(WsClient& client, const std::string& prefix, int n, std::vector<std::string>& got) {
-  const auto deadline = clock_type::now() + 20s;
-  while (in_order_through(got, prefix) < n && clock_type::now() < deadline)
-    if (auto m = client.read(200ms)) got.push_back(m->data);
-}
-
-std::vector<std::string> read_through(WsClient& client, const std::string& prefix, int n) {
-  std::vector<std::string> got;
-  read_more(client, prefix, n, got);
-  return got;
-}
-
 }  // namespace
 
 TEST_CASE(

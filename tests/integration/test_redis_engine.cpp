@@ -109,6 +109,7 @@ struct Harness {
   // has not delivered yet would keep them) until the test clears `holds`.
   std::function<bool(std::string_view channel)> keep_hold;
   std::vector<wsrelay::DeliveryHold> holds;
+  std::vector<std::string> unconfirmed;
 
   explicit Harness(std::optional<RedisEndpoint> endpoint,
                    const std::function<void(Config&)>& tweak = {}) {
@@ -131,6 +132,9 @@ struct Harness {
         [this](std::vector<std::string> channels) { gaps.push_back(std::move(channels)); },
         [this](std::string_view channel, std::size_t bytes) {
           oversized.emplace_back(channel, bytes);
+        },
+        [this](const std::vector<std::string>& channels) {
+          unconfirmed.insert(unconfirmed.end(), channels.begin(), channels.end());
         },
     });
   }

@@ -114,6 +114,21 @@ TEST_CASE("channel table: the last shard leaving releases requests still waiting
   CHECK(ready[0] == r);
 }
 
+TEST_CASE("channel table: one shard's drop unconfirms its channels only", "[table]") {
+  ChannelTable t;
+  t.shard_subscribed(0, {"a", "b"});
+  std::vector<Request> ready;
+  t.confirmed("a", ready);
+  t.confirmed("b", ready);
+  deliver(t, "a", 10);
+  t.link_down(std::vector<std::string>{"a"});
+  CHECK(deliver(t, "a").empty());
+  CHECK_FALSE(deliver(t, "b").empty());
+  CHECK_FALSE(t.open(request(0, {"a"})));
+  CHECK(t.open(request(0, {"b"})));
+  CHECK(t.confirmed("a", ready));  // a resync is due for "a"
+}
+
 TEST_CASE("channel table: after a link drop, opens wait and confirmed channels are resynced",
           "[table]") {
   ChannelTable t;

@@ -288,3 +288,24 @@ TEST_CASE("ClusterRouter: after an ordered redirect it drains every ordered comm
   router.finished(sets[2]);
   CHECK_FALSE(router.draining());
 }
+
+TEST_CASE("redis.sharded: only with redis+cluster://, and never with a pattern route",
+          "[cluster][config]") {
+  Config config;
+  config.redis_url = "redis://127.0.0.1:6379";
+  config.redis_sharded = true;
+  CHECK_THAT(error_of([&] { validate(config); }),
+             Contains("redis.sharded: only with a redis+cluster:// redis.url"));
+  config.redis_url = "redis+cluster://127.0.0.1:7000";
+  validate(config);
+  Route pattern;
+  pattern.facility = "news";
+  pattern.channel = "news.*";
+  pattern.pattern = true;
+  pattern.flags = subscribe_broadcast;
+  config.routes.push_back(pattern);
+  CHECK_THAT(error_of([&] { validate(config); }),
+             Contains("redis.sharded: the route of facility \"news\" subscribes a pattern"));
+  config.redis_sharded = false;
+  validate(config);
+}

@@ -783,7 +783,7 @@ TEST_CASE("Kubernetes service variables do not stop the start", "[config]") {
     CHECK(name.find("_PORT_") == std::string::npos);
     CHECK_FALSE((name.size() >= 5 && name.compare(name.size() - 5, 5, "_PORT") == 0));
   }
-  CHECK(config_variable_names().size() == 94);
+  CHECK(config_variable_names().size() == 95);
 }
 
 TEST_CASE("to_toml round-trips through parse_config_toml", "[config]") {
@@ -863,7 +863,7 @@ TEST_CASE("config/wsrelay.toml holds every key at its default", "[config]") {
     INFO(line);
     CHECK(sample.find("\n" + line + "\n") != std::string::npos);
   }
-  CHECK(keys == 94);
+  CHECK(keys == 95);
 }
 
 TEST_CASE("server.admin_listen: parsed like listen, and never the same address", "[config]") {

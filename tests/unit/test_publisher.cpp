@@ -2,11 +2,13 @@
 // of the pipeline that publishes (and stores) a message on them.
 #include <algorithm>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include <wsrelay/config/config.hpp>
 #include <wsrelay/publisher/publish_cli.hpp>
 #include <wsrelay/publisher/publisher.hpp>
 
@@ -63,6 +65,20 @@ TEST_CASE("publish_commands: PUBLISH alone without a store, MULTI around PUBLISH
   const auto commands = publish_commands({"broadcast:b"}, binary, 0);
   REQUIRE(commands.size() == 1);
   CHECK(commands[0][2] == binary);
+  // Sharded pub/sub: SPUBLISH, in the same places.
+  CHECK(publish_commands({"broadcast:chat"}, "hi", 60, true) ==
+        Commands{{"MULTI"},
+                 {"SPUBLISH", "broadcast:chat", "hi"},
+                 {"SET", "broadcast:chat", "hi", "EX", "60"},
+                 {"EXEC"}});
+}
+
+TEST_CASE("Publisher::set_sharded: only with redis+cluster://", "[publisher]") {
+  Publisher plain(parse_redis_url("redis://127.0.0.1:1"), "");
+  CHECK_THROWS_AS(plain.set_sharded(true), std::invalid_argument);
+  plain.set_sharded(false);
+  Publisher cluster(parse_redis_url("redis+cluster://127.0.0.1:1"), "");
+  cluster.set_sharded(true);
 }
 
 TEST_CASE("wsrelay-publish: usage errors exit 2 with a reason, before any connection",
@@ -95,7 +111,18 @@ TEST_CASE("wsrelay-publish: usage errors exit 2 with a reason, before any connec
   CHECK(err.find("exactly one") != std::string::npos);
   CHECK(run({"-f", "chat", "-b", "--fetch", "x"}, err) == publish_exit::usage);
   CHECK(run({"-f", "chat", "-b", "--bogus", "x"}, err) == publish_exit::usage);
+  CHECK(run({"-f", "chat", "-b", "--sharded", "x"}, err) == publish_exit::usage);
+  CHECK(err.find("--sharded: only with a redis+cluster:// URL") != std::string::npos);
   // Well-formed, but nothing listens on port 1.
   CHECK(run({"-f", "chat", "-b", "x"}, err) == publish_exit::redis);
   CHECK(err.find("127.0.0.1:1") != std::string::npos);
+  // A WSRELAY_REDIS_SHARDED that says neither yes nor no is refused.
+  const char* args[] = {"wsrelay-publish", "-f", "chat", "-b", "x"};
+  std::istringstream in;
+  std::ostringstream out;
+  std::ostringstream errors;
+  CHECK(publish_main(5, args, in, out, errors,
+                     {{"WSRELAY_REDIS_URL", "redis+cluster://127.0.0.1:1"},
+                      {"WSRELAY_REDIS_SHARDED", "yes"}}) == publish_exit::usage);
+  CHECK(errors.str().find("WSRELAY_REDIS_SHARDED: expected true or false") != std::string::npos);
 }

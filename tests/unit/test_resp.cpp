@@ -217,6 +217,22 @@ TEST_CASE("classify_push names what arrives on a subscriber connection", "[resp]
     CHECK(p.kind == Push::Kind::error);
     CHECK(p.payload == "NOPERM no permission");
   }
+  SECTION("sharded pub/sub: smessage, ssubscribe and sunsubscribe") {
+    const Push m = classify_push(array({bulk("smessage"), bulk("ch"), bulk("hi")}));
+    CHECK(m.kind == Push::Kind::message);
+    CHECK(m.channel == "ch");
+    CHECK(m.payload == "hi");
+    const Push big = classify_push(array({bulk("smessage"), bulk("ch"), integer(2000000)}));
+    CHECK(big.kind == Push::Kind::oversized);
+    const Push s = classify_push(array({bulk("ssubscribe"), bulk("ch"), integer(1)}));
+    CHECK(s.kind == Push::Kind::subscribed);
+    CHECK(s.channel == "ch");
+    const Push u = classify_push(array({bulk("sunsubscribe"), bulk("ch"), integer(0)}));
+    CHECK(u.kind == Push::Kind::unsubscribed);
+    CHECK(u.channel == "ch");
+    CHECK(classify_push(array({bulk("spmessage"), bulk("p"), bulk("ch"), bulk("x")})).kind ==
+          Push::Kind::other);
+  }
   SECTION("a message whose payload the size gate skipped") {
     const Push p = classify_push(array({bulk("message"), bulk("ch"), integer(2000000)}));
     CHECK(p.kind == Push::Kind::oversized);

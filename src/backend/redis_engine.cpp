@@ -182,11 +182,11 @@ void RedisEngine::State::act(SubscriptionTracker::Events events) {
   if (events.settled) update_gate();
 }
 
-void RedisEngine::State::report(std::vector<std::pair<std::string, std::string>>& refused,
+void RedisEngine::State::report(const std::vector<std::pair<std::string, std::string>>& refused,
                                 const std::vector<std::string>& confirmed,
-                                std::vector<std::function<void()>>& barriers_done,
+                                const std::vector<std::function<void()>>& barriers_done,
                                 const std::string& unexpected_error) {
-  for (auto& [channel, error] : refused) {
+  for (const auto& [channel, error] : refused) {
     ++metrics_.redis_subscribe_refused;
     // A channel name holds what clients chose (facility, session cookie,
     // claims), and each new one refused would be a line: escaped, and one

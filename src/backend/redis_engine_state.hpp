@@ -57,9 +57,9 @@ class RedisEngine::State : public std::enable_shared_from_this<State> {
   // redis_engine.cpp
   void act(SubscriptionTracker::Events events);
   // What either subscriptions core reports alike.
-  void report(std::vector<std::pair<std::string, std::string>>& refused,
+  void report(const std::vector<std::pair<std::string, std::string>>& refused,
               const std::vector<std::string>& confirmed,
-              std::vector<std::function<void()>>& barriers_done,
+              const std::vector<std::function<void()>>& barriers_done,
               const std::string& unexpected_error);
   bool subscriber_up() const { return sharded_ ? sharded_->up() : subscriber_->up(); }
   bool subscriptions_settled() const {

@@ -4,6 +4,7 @@
 //   unix:///path/to/redis.sock[?db=N][&password=...][&user=...]
 //   redis+sentinel://[user:password@]host[:port],host[:port].../mastername[/db]
 //   redis+cluster://[user:password@]host[:port],host[:port]...
+//   rediss+sentinel://..., rediss+cluster://...  the same over TLS (every connection)
 // Every message starts with "redis_url: " and never echoes the whole URL: it
 // may hold a password, and these messages get logged.
 #include <algorithm>
@@ -244,22 +245,26 @@ std::string parse_redis_endpoint(std::string_view url, RedisEndpoint& out) {
   out = RedisEndpoint{};
   const auto sep = url.find("://");
   if (sep == std::string_view::npos)
-    return "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS), "
+    return "expected redis://[user:password@]host[:port][/db], "
            "unix:///path.sock[?db=N], redis+sentinel://host:port,host:port/mastername[/db] or "
-           "redis+cluster://host:port,host:port";
+           "redis+cluster://host:port,host:port (rediss://, rediss+sentinel://, "
+           "rediss+cluster:// for TLS)";
   const std::string scheme = lower(url.substr(0, sep));
   const std::string_view rest = url.substr(sep + 3);
   if (scheme == "redis") return parse_tcp_url(rest, out);
   if (scheme == "unix") return parse_unix_url(rest, out);
   if (scheme == "redis+sentinel") return parse_sentinel_url(rest, out);
   if (scheme == "redis+cluster") return parse_cluster_url(rest, out);
-  if (scheme == "rediss") {
-    out.tls = true;
-    return parse_tcp_url(rest, out);
-  }
+  // TLS to every server the URL leads to: the node, the sentinels and the
+  // masters they name, every node of the cluster.
+  out.tls = true;
+  if (scheme == "rediss") return parse_tcp_url(rest, out);
+  if (scheme == "rediss+sentinel") return parse_sentinel_url(rest, out);
+  if (scheme == "rediss+cluster") return parse_cluster_url(rest, out);
+  out.tls = false;
   return fmt::format(
-      "unsupported scheme \"{}\" (expected redis://, rediss://, unix://, redis+sentinel:// or "
-      "redis+cluster://)",
+      "unsupported scheme \"{}\" (expected redis://, rediss://, unix://, redis+sentinel://, "
+      "rediss+sentinel://, redis+cluster:// or rediss+cluster://)",
       scheme);
 }
 
@@ -295,13 +300,13 @@ std::string describe_redis_endpoint(const RedisEndpoint& endpoint) {
     std::string out = "master \"" + endpoint.master_name + "\" via sentinel";
     for (std::size_t i = 0; i < endpoint.sentinels.size(); ++i)
       out += (i == 0 ? " " : ",") + describe_host_port(endpoint.sentinels[i]);
-    return out;
+    return out + (endpoint.tls ? " (TLS)" : "");
   }
   if (endpoint.is_cluster() && endpoint.host.empty()) {
     std::string out = "cluster via";
     for (std::size_t i = 0; i < endpoint.cluster_seeds.size(); ++i)
       out += (i == 0 ? " " : ",") + describe_host_port(endpoint.cluster_seeds[i]);
-    return out;
+    return out + (endpoint.tls ? " (TLS)" : "");
   }
   return endpoint.host + ":" + std::to_string(endpoint.port) + (endpoint.tls ? " (TLS)" : "");
 }
@@ -333,6 +338,8 @@ std::string parse_redis(std::string_view url, RedisEndpoint& out) {
 // are only checked for being readable here; their contents are loaded once,
 // when the engine is built.
 void validate_redis_tls(const Config& config) {
+  constexpr std::string_view only_with_tls =
+      "only with a TLS redis.url (rediss://, rediss+sentinel://, rediss+cluster://)";
   const bool tls = config.redis && config.redis->tls;
   const std::pair<const char*, const std::string*> files[] = {
       {"tls_ca_file", &config.redis_tls_ca_file},
@@ -340,14 +347,14 @@ void validate_redis_tls(const Config& config) {
       {"tls_key_file", &config.redis_tls_key_file}};
   for (const auto& [key, value] : files) {
     if (value->empty()) continue;
-    if (!tls) throw ConfigError(fmt::format("redis.{}: only with a rediss:// redis.url", key));
+    if (!tls) throw ConfigError(fmt::format("redis.{}: {}", key, only_with_tls));
     if (!std::ifstream(*value))
       throw ConfigError(fmt::format("redis.{}: cannot read {}", key, *value));
   }
   if (!tls && (!config.redis_tls_server_name.empty() || !config.redis_tls_verify))
-    throw ConfigError(
-        fmt::format("redis.{}: only with a rediss:// redis.url",
-                    config.redis_tls_server_name.empty() ? "tls_verify" : "tls_server_name"));
+    throw ConfigError(fmt::format(
+        "redis.{}: {}", config.redis_tls_server_name.empty() ? "tls_verify" : "tls_server_name",
+        only_with_tls));
   if (config.redis_tls_cert_file.empty() != config.redis_tls_key_file.empty())
     throw ConfigError(
         fmt::format("redis.{}: a client certificate needs both tls_cert_file and "

@@ -16,7 +16,8 @@ namespace wsrelay {
 // Where the Redis server is. Parsed from `redis://[user:password@]host:port[/db]`,
 // `rediss://...` (the same over TLS), `unix:///path.sock[?db=N]` or
 // `redis+sentinel://[user:password@]host:port,host:port/mastername[/db]` or
-// `redis+cluster://[user:password@]host:port,host:port`.
+// `redis+cluster://[user:password@]host:port,host:port`; `rediss+sentinel://`
+// and `rediss+cluster://` are the last two over TLS, to every server.
 struct RedisEndpoint {
   bool is_unix = false;
   std::string host;  // TCP only
@@ -25,7 +26,7 @@ struct RedisEndpoint {
   std::string user;  // empty: AUTH with password only (or none)
   std::string password;
   int db = 0;
-  bool tls = false;  // rediss://: TLS with the [redis] tls_* settings
+  bool tls = false;  // rediss[+sentinel|+cluster]://: TLS with the [redis] tls_* settings
   // redis+sentinel:// only: the sentinels to ask for the master's address
   // (wire/sentinel.hpp) and its name. host and port are then the master's,
   // filled in by each connection once found; the credentials and db are

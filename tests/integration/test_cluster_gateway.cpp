@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster_helpers.hpp"
 #include "helpers.hpp"
 #include "probe_helpers.hpp"
 #include "support/cluster_set.hpp"
@@ -30,16 +31,6 @@ std::vector<std::string> cluster_args(const ClusterSet& set) {
 
 bool log_has(const Gateway& gateway, const std::string& text) {
   return gateway.log().find(text) != std::string::npos;
-}
-
-// A facility whose broadcast key's slot is owned by `master`, or, with
-// `other_than`, by any master but that one.
-std::string facility_on(const ClusterSet& set, std::uint16_t master, bool other_than = false) {
-  for (int i = 0;; ++i) {
-    const std::string facility = "f" + std::to_string(i);
-    const bool owned = set.owner_port("broadcast:" + facility) == master;
-    if (owned != other_than) return facility;
-  }
 }
 
 // The gateway's subscriber connection went up on node `port` (its log says so).
@@ -69,8 +60,8 @@ TEST_CASE(
   // One facility on each master, a client on each (its own publishes echoed).
   const auto masters = set.master_ports();
   REQUIRE(masters.size() == 3);
-  std::map<std::uint16_t, std::string> facility;
-  std::map<std::uint16_t, std::unique_ptr<WsClient>> client;
+  ShardClients clients;
+  auto& [facility, client] = clients;
   RedisSync any(masters[0]);
   for (const auto master : masters) {
     facility[master] = facility_on(set, master);
@@ -99,14 +90,7 @@ TEST_CASE(
   }
 
   // A client's publish is relayed and stored on the master of its key's slot.
-  for (const auto master : masters) {
-    REQUIRE(client[master]->send_text("mine-" + facility[master]));
-    auto m = client[master]->read(5s);
-    REQUIRE(m);
-    CHECK(m->data == "mine-" + facility[master]);
-    RedisSync owner(master);
-    CHECK(wait_stored(owner, "broadcast:" + facility[master], "mine-" + facility[master]));
-  }
+  publish_on_every_master(clients, masters);
   // ... and replayed to the next client from there.
   for (const auto master : masters) {
     auto late = open_ws(gateway, "/ws/" + facility[master] + "?subscribe-broadcast");

@@ -1,7 +1,7 @@
 // TLS to Redis (rediss:// URLs) against a real redis-server with a TLS port,
-// with certificates made by the openssl tool for each test: a CA, a server
-// certificate for localhost and 127.0.0.1 signed by it, a client certificate
-// signed by it, and an unrelated CA. Redis also listens in plain on its
+// with certificates made by the openssl tool for each test (test_pki.hpp): a
+// CA, a server certificate for localhost and 127.0.0.1 signed by it, a
+// client certificate signed by it, and an unrelated CA. Redis also listens in plain on its
 // usual test port, where the test itself publishes and looks at who is
 // connected (CLIENT LIST names each client's local address, so the
 // gateway's connections are seen to use the TLS port).
@@ -10,53 +10,11 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "support/test_pki.hpp"
 
 using namespace wsrelay::test;
 
 namespace {
-
-// Runs the openssl tool; REQUIREs exit code 0.
-void openssl(const TempDir& dir, std::vector<std::string> args) {
-  args.insert(args.begin(), "openssl");
-  Process process(args, dir.file("openssl.log"));
-  const auto code = process.wait_exit(30s);
-  INFO(process.log_contents());
-  REQUIRE(code);
-  REQUIRE(*code == 0);
-}
-
-// P-256 keys: generated in milliseconds, unlike RSA.
-struct Pki {
-  TempDir dir{"wsrelay-tls"};
-
-  Pki() {
-    const std::vector<std::string> ec{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                      "-nodes"};
-    auto self_signed = [&](const std::string& name, const std::string& cn) {
-      std::vector<std::string> args{"req", "-x509", "-days", "2", "-subj", "/CN=" + cn};
-      args.insert(args.end(), ec.begin(), ec.end());
-      args.insert(args.end(), {"-keyout", file(name + ".key"), "-out", file(name + ".crt")});
-      openssl(dir, args);
-    };
-    auto signed_by_ca = [&](const std::string& name, const std::string& cn,
-                            const std::string& extensions) {
-      std::vector<std::string> req{"req", "-subj", "/CN=" + cn};
-      req.insert(req.end(), ec.begin(), ec.end());
-      req.insert(req.end(), {"-keyout", file(name + ".key"), "-out", file(name + ".csr")});
-      openssl(dir, req);
-      write_file(file(name + ".ext"), extensions + "\n");
-      openssl(dir, {"x509", "-req", "-days", "2", "-in", file(name + ".csr"), "-CA", file("ca.crt"),
-                    "-CAkey", file("ca.key"), "-CAcreateserial", "-extfile", file(name + ".ext"),
-                    "-out", file(name + ".crt")});
-    };
-    self_signed("ca", "wsrelay test CA");
-    self_signed("other-ca", "another CA");
-    signed_by_ca("server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1");
-    signed_by_ca("client", "wsrelay", "extendedKeyUsage=clientAuth");
-  }
-
-  std::string file(const std::string& name) const { return dir.file(name); }
-};
 
 // A redis-server with a TLS port beside its plain one.
 struct TlsRedis {
@@ -64,24 +22,14 @@ struct TlsRedis {
   RedisServer server;
 
   TlsRedis(const Pki& pki, const std::string& auth_clients)
-      : server({"--tls-port", std::to_string(tls_port), "--tls-cert-file", pki.file("server.crt"),
-                "--tls-key-file", pki.file("server.key"), "--tls-ca-cert-file", pki.file("ca.crt"),
-                "--tls-auth-clients", auth_clients}) {}
+      : server(redis_tls_args(pki.server(), tls_port, auth_clients)) {}
 
   std::string url(const std::string& host = "127.0.0.1") const {
     return "rediss://" + host + ":" + std::to_string(tls_port);
   }
 
   // How many clients are connected to the TLS port.
-  int tls_clients() {
-    RedisSync redis(server.port());
-    const std::string list = redis.command({"CLIENT", "LIST"}).str;
-    const std::string laddr = "laddr=127.0.0.1:" + std::to_string(tls_port) + " ";
-    int count = 0;
-    for (auto at = list.find(laddr); at != std::string::npos; at = list.find(laddr, at + 1))
-      ++count;
-    return count;
-  }
+  int tls_clients() { return RedisSync(server.port()).clients_on(tls_port); }
 };
 
 std::vector<std::string> tls_args(const std::string& url, std::vector<std::string> more) {
@@ -204,7 +152,8 @@ TEST_CASE("redis tls: files that cannot be used stop the start with their settin
   Pki pki;
   expect_config_refused({
       {{"--redis", "redis://127.0.0.1:6379", "--set", "redis.tls_ca_file=" + pki.file("ca.crt")},
-       "redis.tls_ca_file: only with a rediss:// redis.url"},
+       "redis.tls_ca_file: only with a TLS redis.url (rediss://, rediss+sentinel://, "
+       "rediss+cluster://)"},
       {{"--redis", "rediss://127.0.0.1:6379", "--set", "redis.tls_ca_file=/nonexistent/ca.pem"},
        "redis.tls_ca_file: cannot read /nonexistent/ca.pem"},
       {{"--redis", "rediss://127.0.0.1:6379", "--set",

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster_helpers.hpp"
 #include "helpers.hpp"
 #include "probe_helpers.hpp"
 #include "support/cluster_set.hpp"
@@ -24,22 +25,6 @@ std::vector<std::string> sharded_args(const ClusterSet& set) {
           "--set",   "redis.sharded=true",
           "--set",   "redis.reconnect_min_ms=20",
           "--set",   "redis.reconnect_max_ms=200"};
-}
-
-// A facility whose broadcast channel's slot is owned by `master`.
-std::string facility_on(const ClusterSet& set, std::uint16_t master) {
-  for (int i = 0;; ++i) {
-    const std::string facility = "s" + std::to_string(i);
-    if (set.owner_port("broadcast:" + facility) == master) return facility;
-  }
-}
-
-long long spublish(std::uint16_t port, const std::string& channel, const std::string& payload) {
-  RedisSync node(port);
-  const auto reply = node.command({"SPUBLISH", channel, payload});
-  INFO(reply.str);
-  REQUIRE_FALSE(reply.is_error());
-  return reply.integer;
 }
 
 // The clients of `port` subscribed to shard channels (CLIENT LIST's ssub).
@@ -95,22 +80,10 @@ TEST_CASE(
   const auto masters = set.master_ports();
   REQUIRE(masters.size() == 3);
 
-  std::map<std::uint16_t, std::string> facility;
-  std::map<std::uint16_t, std::unique_ptr<WsClient>> client;
-  for (const auto master : masters) {
-    facility[master] = facility_on(set, master);
-    client[master] =
-        open_ws(gateway, "/ws/" + facility[master] + "?subscribe-broadcast&publish-broadcast&echo");
-  }
   // Open means subscribed: an SPUBLISH made right after the open reaches
   // the client, on every shard.
-  for (const auto master : masters)
-    CHECK(spublish(master, "broadcast:" + facility[master], "first-" + facility[master]) == 1);
-  for (const auto master : masters) {
-    auto m = client[master]->read(5s);
-    REQUIRE(m);
-    CHECK(m->data == "first-" + facility[master]);
-  }
+  auto clients = open_on_every_master(gateway, set, masters);
+  auto& [facility, client] = clients;
   // One subscriber connection on each master, none on the replicas.
   for (const auto master : masters) {
     CHECK(shard_subscribers(master) == 1);
@@ -121,14 +94,7 @@ TEST_CASE(
 
   // A client's publish: SPUBLISH on its shard (the gateway hears it only
   // through its SSUBSCRIBE) and SET on the same master.
-  for (const auto master : masters) {
-    REQUIRE(client[master]->send_text("mine-" + facility[master]));
-    auto m = client[master]->read(5s);
-    REQUIRE(m);
-    CHECK(m->data == "mine-" + facility[master]);
-    RedisSync owner(master);
-    CHECK(wait_stored(owner, "broadcast:" + facility[master], "mine-" + facility[master]));
-  }
+  publish_on_every_master(clients, masters);
   // wsrelay-publish --sharded, through a seed that is not the channel's owner.
   const std::uint16_t far = masters[1];
   {

@@ -21,15 +21,32 @@ constexpr std::size_t kMasters = 3;
 // master sends a first PING down the link (every 10 s by default): a 1 s
 // period lists replicas about 2 s after creation rather than 10. A full sync
 // starts at once instead of waiting 5 s for more replicas.
-std::unique_ptr<RedisServer> start_node() {
+// With TLS, `tls_port` is set to the node's TLS port.
+std::unique_ptr<RedisServer> start_node(const std::optional<TlsFiles>& tls,
+                                        std::uint16_t& tls_port) {
   for (int attempt = 0;; ++attempt) {
+    tls_port = tls ? free_port() : 0;
+    std::vector<std::string> args{"--cluster-enabled",
+                                  "yes",
+                                  "--cluster-config-file",
+                                  "nodes.conf",
+                                  "--cluster-node-timeout",
+                                  "1000",
+                                  "--cluster-port",
+                                  std::to_string(free_port()),
+                                  "--repl-diskless-sync-delay",
+                                  "0",
+                                  "--repl-ping-replica-period",
+                                  "1"};
+    if (tls) {
+      const auto more = redis_tls_args(*tls, tls_port);
+      args.insert(args.end(), more.begin(), more.end());
+      args.insert(args.end(), {"--tls-cluster", "yes", "--tls-replication", "yes"});
+    }
     try {
-      return std::make_unique<RedisServer>(std::vector<std::string>{
-          "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-          "--cluster-node-timeout", "1000", "--cluster-port", std::to_string(free_port()),
-          "--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1"});
+      return std::make_unique<RedisServer>(std::move(args));
     } catch (const std::runtime_error&) {
-      if (attempt == 1) throw;  // the bus port was taken twice: give up
+      if (attempt == 1) throw;  // a port was taken twice: give up
     }
   }
 }
@@ -81,8 +98,13 @@ bool covers_every_slot(const std::vector<ClusterSet::SlotRange>& view) {
 
 }  // namespace
 
-ClusterSet::ClusterSet() : dir_("wsrelay-cluster") {
-  for (std::size_t i = 0; i < kNodes; ++i) nodes_.push_back(start_node());
+ClusterSet::ClusterSet(std::optional<TlsFiles> tls)
+    : dir_("wsrelay-cluster"), tls_(std::move(tls)) {
+  for (std::size_t i = 0; i < kNodes; ++i) {
+    std::uint16_t tls_port = 0;
+    nodes_.push_back(start_node(tls_, tls_port));
+    if (tls_) tls_ports_[nodes_.back()->port()] = tls_port;
+  }
   std::vector<std::string> argv{"redis-cli", "--cluster", "create"};
   for (const auto& node : nodes_) argv.push_back("127.0.0.1:" + std::to_string(node->port()));
   argv.insert(argv.end(), {"--cluster-replicas", "1", "--cluster-yes"});
@@ -123,10 +145,18 @@ ClusterSet::~ClusterSet() {
 }
 
 std::string ClusterSet::url() const {
-  std::string out = "redis+cluster://";
+  std::string out = tls_ ? "rediss+cluster://" : "redis+cluster://";
   for (std::size_t i = 0; i < seeds_.size(); ++i)
-    out += (i == 0 ? "127.0.0.1:" : ",127.0.0.1:") + std::to_string(seeds_[i]);
+    out += (i == 0 ? "127.0.0.1:" : ",127.0.0.1:") +
+           std::to_string(tls_ ? tls_port(seeds_[i]) : seeds_[i]);
   return out;
+}
+
+std::uint16_t ClusterSet::tls_port(std::uint16_t port) const {
+  const auto found = tls_ports_.find(port);
+  if (found == tls_ports_.end())
+    throw std::runtime_error("no TLS port for cluster node " + std::to_string(port));
+  return found->second;
 }
 
 RedisServer& ClusterSet::node(std::uint16_t port) {

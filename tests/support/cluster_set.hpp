@@ -8,8 +8,14 @@
 // see -ASK) and masters failed over or killed. The destructor kills every
 // process by PID.
 //
-// Nodes are named by their client port. Every wait has a deadline; a wait
-// that fails throws std::runtime_error with every node's log.
+// With TLS files, each node also has a TLS port, and its cluster bus and
+// replication links use TLS (`tls-cluster yes`, `tls-replication yes`).
+// Redis names the ports of the asking connection's kind in CLUSTER SLOTS
+// and -MOVED, so a client on the TLS ports only ever learns TLS ports, while
+// the fixture's own questions stay on the plain ports.
+//
+// Nodes are named by their (plain) client port. Every wait has a deadline; a
+// wait that fails throws std::runtime_error with every node's log.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -22,6 +28,7 @@
 
 #include "support/redis_server.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_pki.hpp"
 
 namespace wsrelay::test {
 
@@ -32,14 +39,16 @@ class ClusterSet {
   // Returns when every node says cluster_state:ok, every node's CLUSTER
   // SLOTS is the same (three masters covering 0-16383, one replica each)
   // and every replica's link is up (deadline 30 s).
-  ClusterSet();
+  explicit ClusterSet(std::optional<TlsFiles> tls = std::nullopt);
   ~ClusterSet();
   ClusterSet(const ClusterSet&) = delete;
   ClusterSet& operator=(const ClusterSet&) = delete;
 
   // redis+cluster://127.0.0.1:A,127.0.0.1:B,127.0.0.1:C: the masters at
-  // creation as seeds.
+  // creation as seeds; with TLS, rediss+cluster:// and their TLS ports.
   std::string url() const;
+  // The TLS port of the node whose plain port is `port`.
+  std::uint16_t tls_port(std::uint16_t port) const;
   // Node `i` (0..5) by its client port; the first three were created masters.
   std::size_t size() const { return nodes_.size(); }
   std::uint16_t port(std::size_t i) const { return nodes_.at(i)->port(); }
@@ -127,7 +136,9 @@ class ClusterSet {
                      const std::string& what) const;
 
   TempDir dir_;
+  std::optional<TlsFiles> tls_;
   std::vector<std::unique_ptr<RedisServer>> nodes_;
+  std::map<std::uint16_t, std::uint16_t> tls_ports_;  // plain port -> TLS port
   std::vector<std::uint16_t> seeds_;
   std::map<int, Migration> migrations_;
   std::map<std::uint16_t, Killed> killed_;

@@ -3,7 +3,9 @@
 #include <hiredis/hiredis.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <string_view>
 
 namespace wsrelay::test {
 namespace {
@@ -135,6 +137,22 @@ std::vector<std::string> RedisSync::keys(const std::string& pattern) {
   std::vector<std::string> result;
   for (const auto& e : command({"KEYS", pattern}).elements) result.push_back(e.str);
   return result;
+}
+
+int RedisSync::clients_on(std::uint16_t listening_port) {
+  const std::string list = command({"CLIENT", "LIST"}).str;
+  const std::string laddr = "laddr=127.0.0.1:" + std::to_string(listening_port) + " ";
+  int count = 0;
+  for (std::size_t start = 0; start < list.size();) {
+    const auto end = std::min(list.find('\n', start), list.size());
+    const std::string_view line(list.data() + start, end - start);
+    if (line.find(laddr) != std::string_view::npos &&
+        line.find(" name=sentinel-") == std::string_view::npos &&
+        line.find(" flags=S ") == std::string_view::npos)
+      ++count;
+    start = end + 1;
+  }
+  return count;
 }
 
 // ---- RedisSubscriberProbe

@@ -48,6 +48,12 @@ class RedisSync {
   long long ttl(const std::string& key);
   long long del(const std::string& key);
   std::vector<std::string> keys(const std::string& pattern);
+  // How many of the server's clients are connected to its port
+  // `listening_port` (CLIENT LIST's laddr): which of a TLS and a plain port
+  // a client uses. Counts this connection when it is on that port, but not
+  // the links of replicas (flags=S) nor those of sentinels (named
+  // sentinel-...).
+  int clients_on(std::uint16_t listening_port);
 
  private:
   redisContext* context_ = nullptr;

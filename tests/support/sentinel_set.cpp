@@ -19,11 +19,22 @@ std::string field(const RedisValue& entry, const std::string& name) {
 
 }  // namespace
 
-SentinelSet::SentinelSet(std::string master_name, std::string password)
-    : name_(std::move(master_name)), password_(std::move(password)) {
-  nodes_.push_back(std::make_unique<RedisServer>());
+SentinelSet::SentinelSet(std::string master_name, std::string password, std::optional<TlsFiles> tls)
+    : name_(std::move(master_name)), password_(std::move(password)), tls_(std::move(tls)) {
+  auto node_args = [&](std::vector<std::string> args) {
+    node_tls_ports_.push_back(tls_ ? free_port() : 0);
+    if (tls_) {
+      const auto more = redis_tls_args(*tls_, node_tls_ports_.back());
+      args.insert(args.end(), more.begin(), more.end());
+      args.insert(args.end(), {"--tls-replication", "yes"});
+    }
+    return args;
+  };
+  // The port the replica and the sentinels know the master by.
+  auto master_port = [&] { return tls_ ? node_tls_ports_[0] : nodes_[0]->port(); };
+  nodes_.push_back(std::make_unique<RedisServer>(node_args({})));
   nodes_.push_back(std::make_unique<RedisServer>(
-      std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(nodes_[0]->port())}));
+      node_args({"--replicaof", "127.0.0.1", std::to_string(master_port())})));
   for (int i = 0; i < 3; ++i) start_sentinel();
   const bool ready = wait_until(
       [&] {
@@ -45,12 +56,21 @@ SentinelSet::~SentinelSet() {
 void SentinelSet::start_sentinel() {
   auto dir = std::make_unique<TempDir>("wsrelay-sentinel");
   const std::uint16_t port = free_port();
+  const std::uint16_t tls_port = tls_ ? free_port() : 0;
+  // With TLS: a TLS port beside the plain one, and TLS to the master, the
+  // replica and the other sentinels.
+  const std::string tls_conf = tls_ ? "tls-port " + std::to_string(tls_port) + "\ntls-cert-file " +
+                                          tls_->cert + "\ntls-key-file " + tls_->key +
+                                          "\ntls-ca-cert-file " + tls_->ca +
+                                          "\ntls-auth-clients no\ntls-replication yes\n"
+                                    : std::string();
+  const std::uint16_t master_port = tls_ ? node_tls_ports_[0] : nodes_[0]->port();
   // Sentinel rewrites its configuration file (what it learns), so it lives
   // in the test's directory.
   write_file(
       dir->file("sentinel.conf"),
-      "port " + std::to_string(port) + "\nbind 127.0.0.1\ndaemonize no\ndir " + dir->path() +
-          "\nsentinel monitor " + name_ + " 127.0.0.1 " + std::to_string(nodes_[0]->port()) +
+      "port " + std::to_string(port) + "\nbind 127.0.0.1\ndaemonize no\ndir " + dir->path() + "\n" +
+          tls_conf + "sentinel monitor " + name_ + " 127.0.0.1 " + std::to_string(master_port) +
           " 2\nsentinel down-after-milliseconds " + name_ + " 1000\nsentinel failover-timeout " +
           name_ + " 4000\n" + "sentinel parallel-syncs " + name_ + " 1\n" +
           (password_.empty()
@@ -60,6 +80,7 @@ void SentinelSet::start_sentinel() {
       std::vector<std::string>{"redis-server", dir->file("sentinel.conf"), "--sentinel"},
       dir->file("sentinel.log")));
   sentinel_ports_.push_back(port);
+  sentinel_tls_ports_.push_back(tls_port);
   dirs_.push_back(std::move(dir));
 }
 
@@ -78,9 +99,10 @@ bool SentinelSet::sentinel_ready(std::size_t i) const {
 }
 
 std::string SentinelSet::url() const {
-  std::string out = "redis+sentinel://";
-  for (std::size_t i = 0; i < sentinel_ports_.size(); ++i)
-    out += (i == 0 ? "127.0.0.1:" : ",127.0.0.1:") + std::to_string(sentinel_ports_[i]);
+  std::string out = tls_ ? "rediss+sentinel://" : "redis+sentinel://";
+  const auto& ports = tls_ ? sentinel_tls_ports_ : sentinel_ports_;
+  for (std::size_t i = 0; i < ports.size(); ++i)
+    out += (i == 0 ? "127.0.0.1:" : ",127.0.0.1:") + std::to_string(ports[i]);
   return out + "/" + name_;
 }
 

@@ -4,6 +4,11 @@
 // --sentinel`, each with a writable configuration file in its own temporary
 // directory) monitoring it with short timeouts (down-after 1 s, failover
 // timeout 4 s), quorum 2. The destructor kills every process by PID.
+//
+// With TLS files, the master, the replica and every sentinel also have a TLS
+// port, and every link between them uses it (`tls-replication yes`): the
+// sentinels monitor the master at its TLS port and name TLS ports only. The
+// fixture's own questions stay on the plain ports.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -13,6 +18,7 @@
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_pki.hpp"
 
 namespace wsrelay::test {
 
@@ -24,17 +30,21 @@ class SentinelSet {
   // `password` the sentinels want it from every client (`requirepass`, and
   // `sentinel sentinel-pass` between themselves); the fixture's own
   // questions send it.
-  explicit SentinelSet(std::string master_name = "wsmaster", std::string password = {});
+  explicit SentinelSet(std::string master_name = "wsmaster", std::string password = {},
+                       std::optional<TlsFiles> tls = std::nullopt);
   ~SentinelSet();
   SentinelSet(const SentinelSet&) = delete;
   SentinelSet& operator=(const SentinelSet&) = delete;
 
   const std::string& master_name() const { return name_; }
-  // redis+sentinel://127.0.0.1:A,127.0.0.1:B,127.0.0.1:C/<master_name>
+  // redis+sentinel://127.0.0.1:A,127.0.0.1:B,127.0.0.1:C/<master_name>;
+  // with TLS, rediss+sentinel:// and the sentinels' TLS ports.
   std::string url() const;
   std::uint16_t sentinel_port(std::size_t i) const { return sentinel_ports_.at(i); }
   // 0: the first master, 1: its replica.
   RedisServer& node(std::size_t i) { return *nodes_.at(i); }
+  // Node `i`'s TLS port (0 without TLS): the port the sentinels name.
+  std::uint16_t tls_port(std::size_t i) const { return node_tls_ports_.at(i); }
 
   // The master's port as sentinel `i` says; nullopt when it does not answer.
   std::optional<std::uint16_t> master_port(std::size_t i = 0) const;
@@ -51,6 +61,9 @@ class SentinelSet {
 
   std::string name_;
   std::string password_;
+  std::optional<TlsFiles> tls_;
+  std::vector<std::uint16_t> node_tls_ports_;
+  std::vector<std::uint16_t> sentinel_tls_ports_;
   std::vector<std::unique_ptr<RedisServer>> nodes_;
   std::vector<std::unique_ptr<TempDir>> dirs_;
   std::vector<std::uint16_t> sentinel_ports_;

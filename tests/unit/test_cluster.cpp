@@ -141,6 +141,26 @@ TEST_CASE("redis+cluster:// URLs", "[cluster][config]") {
              Contains("query parameters"));
   CHECK(redact_redis_url("redis+cluster://u:secret@h:1,h:2") ==
         "redis+cluster://u:" + std::string(redacted_secret) + "@h:1,h:2");
+  CHECK_FALSE(endpoint.tls);
+}
+
+TEST_CASE("rediss+cluster:// is the same over TLS, to every node", "[cluster][config]") {
+  const auto endpoint = parse_redis_url("rediss+cluster://:pw@node-a:7000,node-b");
+  CHECK(endpoint.tls);
+  CHECK(endpoint.is_cluster());
+  CHECK(endpoint.cluster_seeds == std::vector<HostPort>{{"node-a", 7000}, {"node-b", 6379}});
+  CHECK(describe_redis_endpoint(endpoint) == "cluster via node-a:7000,node-b:6379 (TLS)");
+  CHECK_THAT(error_of([] { parse_redis_url("rediss+cluster://h:1/2"); }),
+             Contains("only database 0"));
+  CHECK_THAT(error_of([] { parse_redis_url("redis+tls://h:1"); }), Contains("rediss+cluster://"));
+  // The tls_* settings go with it.
+  Config config;
+  config.redis_url = "rediss+cluster://127.0.0.1:7000";
+  config.redis_tls_server_name = "cache.internal";
+  config.redis_sharded = true;
+  CHECK_NOTHROW(validate(config));
+  REQUIRE(config.redis);
+  CHECK(config.redis->tls);
 }
 
 TEST_CASE("history is refused with redis+cluster://, saying why", "[cluster][config]") {

@@ -618,11 +618,14 @@ TEST_CASE("redis.tls_* settings need a rediss:// URL and files that can be read"
   TempFile ca("not checked here: loaded when the engine is built");
   const std::string missing = "/nonexistent/wsrelay-ca.pem";
   CHECK(run_error({"--set", "redis.tls_ca_file=" + ca.str()}) ==
-        "redis.tls_ca_file: only with a rediss:// redis.url");
+        "redis.tls_ca_file: only with a TLS redis.url (rediss://, rediss+sentinel://, "
+        "rediss+cluster://)");
   CHECK(run_error({"--redis", "redis://h", "--set", "redis.tls_verify=false"}) ==
-        "redis.tls_verify: only with a rediss:// redis.url");
+        "redis.tls_verify: only with a TLS redis.url (rediss://, rediss+sentinel://, "
+        "rediss+cluster://)");
   CHECK(run_error({"--redis", "redis://h", "--set", "redis.tls_server_name=h"}) ==
-        "redis.tls_server_name: only with a rediss:// redis.url");
+        "redis.tls_server_name: only with a TLS redis.url (rediss://, rediss+sentinel://, "
+        "rediss+cluster://)");
   CHECK(run_error({"--redis", "rediss://h", "--set", "redis.tls_ca_file=" + missing}) ==
         "redis.tls_ca_file: cannot read " + missing);
   CHECK(run_error({"--redis", "rediss://h", "--set", "redis.tls_cert_file=" + ca.str()}) ==

@@ -69,6 +69,18 @@ TEST_CASE("redis+sentinel URLs", "[config][sentinel]") {
     CHECK(e.db == 3);
     CHECK(e.sentinels.size() == 2);
   }
+  SECTION("rediss+sentinel:// is the same over TLS, sentinels and master alike") {
+    const RedisEndpoint e = parse_redis_url("rediss+sentinel://:pw@s1,s2:26380/mymaster/2");
+    CHECK(e.tls);
+    CHECK(e.is_sentinel());
+    CHECK(e.sentinels == std::vector<HostPort>{{"s1", 26379}, {"s2", 26380}});
+    CHECK(e.master_name == "mymaster");
+    CHECK(e.db == 2);
+    CHECK(describe_redis_endpoint(e) == "master \"mymaster\" via sentinel s1:26379,s2:26380 (TLS)");
+    CHECK_FALSE(parse_redis_url("redis+sentinel://s1/m").tls);
+    CHECK(redact_redis_url("rediss+sentinel://:pw@s1/m") ==
+          "rediss+sentinel://:" + std::string(redacted_secret) + "@s1/m");
+  }
   SECTION("a sentinel written twice is asked once") {
     CHECK(parse_redis_url("redis+sentinel://s1:1,s1:1,s2/m").sentinels.size() == 2);
   }

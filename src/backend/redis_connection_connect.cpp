@@ -46,7 +46,7 @@ RedisEndpoint RedisConnection::Impl::target() const {
     target.host = discovery_->current().host;
     target.port = discovery_->current().port;
     target.password = options_.endpoint.sentinel_password;  // their own requirepass
-    target.tls = options_.endpoint.tls;  // rediss+sentinel://: the sentinels too
+    target.tls = options_.endpoint.tls;                     // rediss+sentinel://: the sentinels too
     return target;
   }
   target = options_.endpoint;
